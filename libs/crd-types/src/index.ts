@@ -1,0 +1,2 @@
+export * from './crd.ts';
+export type * from './lambda.generated.ts';

@@ -1,0 +1,219 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import * as k8s from '@kubernetes/client-node';
+import { lambdaCrdPath } from '@kublambda/crd-types';
+import { debianBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
+import { httpsGet } from './https-probe.ts';
+import { startManagedProcess, type ManagedProcess, sleep } from './managed-process.ts';
+import { createControlPlanePki } from './pki.ts';
+import { withFreshPorts } from './with-fresh-ports.ts';
+
+export interface ControlPlaneOptions {
+  /** Run kube-controller-manager (namespace deletion, garbage collection, service accounts). Default true. */
+  controllerManager?: boolean;
+  /** Run kube-scheduler. Default false: no kubelet runs here, so nothing would be scheduled onto a node. */
+  scheduler?: boolean;
+  /** CRD manifests installed once the API server is ready. Default: the Lambda CRD. */
+  crdFiles?: string[];
+  /** Where certificates, logs and the kubeconfig go. Default: a new temporary directory, removed on stop. */
+  dir?: string;
+}
+
+export interface ControlPlane {
+  kubernetesVersion: string;
+  apiServerUrl: string;
+  kubeconfigPath: string;
+  dir: string;
+  processes: ManagedProcess[];
+  kubeConfig(): k8s.KubeConfig;
+  stop(): Promise<void>;
+}
+
+const FIELD_MANAGER = 'kublambda-dev-servers';
+
+/**
+ * Starts etcd and kube-apiserver (plus kube-controller-manager by default) on free loopback
+ * ports with freshly generated certificates and RBAC on, writes an admin kubeconfig and
+ * installs the CRDs. Everything started is stopped by stop(), also when start-up fails.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const ownsDir = !options.dir;
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kublambda-control-plane-')));
+  await mkdir(dir, { recursive: true });
+  // etcd fsyncs every write; on tmpfs that costs nothing, which keeps the suite fast.
+  const etcdDataDir = existsSync('/dev/shm')
+    ? await mkdtemp(path.join('/dev/shm', 'kublambda-etcd-'))
+    : path.join(dir, 'etcd-data');
+  const processes: ManagedProcess[] = [];
+  const stop = async () => {
+    for (const p of [...processes].reverse()) await p.stop();
+    await rm(etcdDataDir, { recursive: true, force: true });
+    if (ownsDir) await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const version = await kubernetesVersion();
+    const pki = await createControlPlanePki();
+    const file = (name: string) => path.join(dir, name);
+    await Promise.all([
+      writeFile(file('ca.crt'), pki.ca.certificate),
+      writeFile(file('apiserver.crt'), pki.apiServer.certificate),
+      writeFile(file('apiserver.key'), pki.apiServer.privateKey, { mode: 0o600 }),
+      writeFile(file('sa.pub'), pki.serviceAccount.publicKey),
+      writeFile(file('sa.key'), pki.serviceAccount.privateKey, { mode: 0o600 }),
+    ]);
+
+    const etcd = await withFreshPorts(2, ([clientPort, peerPort]) =>
+      startEtcd(etcdDataDir, clientPort!, peerPort!, file('etcd.log')),
+    );
+    processes.push(etcd.process);
+
+    const adminTls = { ca: pki.ca.certificate, cert: pki.admin.certificate, key: pki.admin.privateKey };
+    const controllerManager = options.controllerManager ?? true;
+    const apiServer = await withFreshPorts(1, async ([port]) => {
+      const url = `https://127.0.0.1:${port}`;
+      const process = await startManagedProcess({
+        name: 'kube-apiserver',
+        command: await kubeBinary('kube-apiserver'),
+        args: [
+          `--etcd-servers=${etcd.url}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          `--secure-port=${port}`,
+          `--tls-cert-file=${file('apiserver.crt')}`,
+          `--tls-private-key-file=${file('apiserver.key')}`,
+          `--client-ca-file=${file('ca.crt')}`,
+          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+          `--service-account-key-file=${file('sa.pub')}`,
+          `--service-account-signing-key-file=${file('sa.key')}`,
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--authorization-mode=RBAC',
+          '--allow-privileged=true',
+          // Without kube-controller-manager nothing creates the default ServiceAccounts that
+          // this admission plugin waits for.
+          ...(controllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
+          '--endpoint-reconciler-type=none',
+          '--v=1',
+        ],
+        logFile: file('kube-apiserver.log'),
+        isReady: async () => (await httpsGet(`${url}/readyz`, adminTls)).status === 200,
+        startTimeoutMs: 120_000,
+      });
+      return { process, url };
+    });
+    processes.push(apiServer.process);
+
+    const kubeconfigPath = file('kubeconfig');
+    await writeFile(kubeconfigPath, adminKubeconfig(apiServer.url, pki.ca.certificate, pki.admin), { mode: 0o600 });
+
+    if (controllerManager) {
+      processes.push(
+        await startKubeComponent('kube-controller-manager', [
+          `--kubeconfig=${kubeconfigPath}`,
+          '--leader-elect=false',
+          `--service-account-private-key-file=${file('sa.key')}`,
+          `--root-ca-file=${file('ca.crt')}`,
+          '--use-service-account-credentials=false',
+          // Node IP allocation and node health have nothing to do without nodes.
+          '--controllers=*,-node-ipam-controller,-node-lifecycle-controller',
+        ], dir),
+      );
+    }
+    if (options.scheduler) {
+      processes.push(await startKubeComponent('kube-scheduler', [`--kubeconfig=${kubeconfigPath}`, '--leader-elect=false'], dir));
+    }
+
+    const kubeConfig = () => {
+      const config = new k8s.KubeConfig();
+      config.loadFromFile(kubeconfigPath);
+      return config;
+    };
+    await installCrds(kubeConfig(), options.crdFiles ?? [lambdaCrdPath]);
+
+    return { kubernetesVersion: version, apiServerUrl: apiServer.url, kubeconfigPath, dir, processes, kubeConfig, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function startEtcd(dataDir: string, clientPort: number, peerPort: number, logFile: string) {
+  const url = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const process = await startManagedProcess({
+    name: 'etcd',
+    command: await debianBinary('etcd', 'etcd-server'),
+    args: [
+      '--name=default',
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      '--log-level=warn',
+    ],
+    logFile,
+    isReady: async () => {
+      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+      return response.ok && ((await response.json()) as { health?: string }).health === 'true';
+    },
+  });
+  return { process, url };
+}
+
+/** kube-controller-manager or kube-scheduler, ready once its own /healthz answers. */
+async function startKubeComponent(name: 'kube-controller-manager' | 'kube-scheduler', args: string[], dir: string) {
+  return withFreshPorts(1, async ([port]) =>
+    startManagedProcess({
+      name,
+      command: await kubeBinary(name),
+      args: [...args, '--bind-address=127.0.0.1', `--secure-port=${port}`, '--v=1'],
+      logFile: path.join(dir, `${name}.log`),
+      // It serves with a self-signed certificate of its own; /healthz needs no credentials.
+      isReady: async () => (await httpsGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200,
+      startTimeoutMs: 60_000,
+    }),
+  );
+}
+
+function adminKubeconfig(server: string, caCertificate: string, admin: { certificate: string; privateKey: string }): string {
+  const base64 = (pem: string) => Buffer.from(pem).toString('base64');
+  return YAML.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'kublambda-dev', cluster: { server, 'certificate-authority-data': base64(caCertificate) } }],
+    users: [{ name: 'kublambda-admin', user: { 'client-certificate-data': base64(admin.certificate), 'client-key-data': base64(admin.privateKey) } }],
+    contexts: [{ name: 'kublambda-dev', context: { cluster: 'kublambda-dev', user: 'kublambda-admin', namespace: 'default' } }],
+    'current-context': 'kublambda-dev',
+  });
+}
+
+/** Server-side applies CRD manifests and waits until the API server serves them. */
+export async function installCrds(kubeConfig: k8s.KubeConfig, crdFiles: string[]): Promise<void> {
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
+  const crds = kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
+  const names: string[] = [];
+  for (const crdFile of crdFiles) {
+    for (const document of YAML.parseAllDocuments(await readFile(crdFile, 'utf8'))) {
+      const manifest = document.toJS() as k8s.V1CustomResourceDefinition;
+      await objects.patch(manifest, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+      names.push(manifest.metadata!.name!);
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  for (const name of names) {
+    for (;;) {
+      const crd = await crds.readCustomResourceDefinition({ name });
+      const established = crd.status?.conditions?.find((c) => c.type === 'Established');
+      if (established?.status === 'True') break;
+      if (Date.now() > deadline) {
+        throw new Error(`CRD ${name} was not Established within 30 s: ${JSON.stringify(crd.status?.conditions)}`);
+      }
+      await sleep(100);
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+
+export interface ManagedProcessOptions {
+  /** Short name used in errors, for example "kube-apiserver". */
+  name: string;
+  command: string;
+  args: string[];
+  /** stdout and stderr go here, so a failed start can show why. */
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Resolves true once the process serves; polled until startTimeoutMs. */
+  isReady: () => Promise<boolean>;
+  startTimeoutMs?: number;
+}
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** SIGTERM, then SIGKILL after the grace period. Safe to call twice. */
+  stop(graceMs?: number): Promise<void>;
+  /** Kills the process at once, as a crash would. */
+  kill(): Promise<void>;
+}
+
+const LOG_TAIL_LINES = 30;
+
+export async function logTail(logFile: string): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
+}
+
+/**
+ * Starts a server process and waits until it answers. If it exits or does not become ready
+ * in time, the error carries the tail of its log.
+ */
+export async function startManagedProcess(options: ManagedProcessOptions): Promise<ManagedProcess> {
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  await once(log, 'open');
+  const child = spawn(options.command, options.args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', log, log],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void exited.then((info) => {
+    exitInfo = info;
+    log.end();
+  });
+
+  const failure = async (why: string) => {
+    await stopChild(child, exited, 2_000);
+    return new Error(`${options.name} ${why}; last lines of ${options.logFile}:\n${await logTail(options.logFile)}`);
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  for (;;) {
+    const early = await Promise.race([spawnError, sleep(0).then(() => undefined)]);
+    if (early) throw new Error(`${options.name}: cannot start ${options.command}: ${early.message}`, { cause: early });
+    if (exitInfo) throw await failure(`exited during start-up (code ${exitInfo.code}, signal ${exitInfo.signal})`);
+    if (await options.isReady().catch(() => false)) break;
+    if (Date.now() > deadline) throw await failure(`was not ready within ${options.startTimeoutMs ?? 60_000} ms`);
+    await sleep(100);
+  }
+
+  return {
+    name: options.name,
+    pid: child.pid!,
+    logFile: options.logFile,
+    stop: (graceMs = 10_000) => stopChild(child, exited, graceMs),
+    kill: () => stopChild(child, exited, 0),
+  };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
