@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,8 @@ import * as k8s from '@kubernetes/client-node';
 import { lambdaCrdPath } from '@kublambda/crd-types';
 import { debianBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
 import { httpsGet } from './https-probe.ts';
-import { startManagedProcess, type ManagedProcess, sleep } from './managed-process.ts';
+import { kubectl } from './kubectl.ts';
+import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
 import { createControlPlanePki } from './pki.ts';
 import { withFreshPorts } from './with-fresh-ports.ts';
 
@@ -131,7 +132,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       config.loadFromFile(kubeconfigPath);
       return config;
     };
-    await installCrds(kubeConfig(), options.crdFiles ?? [lambdaCrdPath]);
+    await installCrds(kubeconfigPath, options.crdFiles ?? [lambdaCrdPath]);
 
     return { kubernetesVersion: version, apiServerUrl: apiServer.url, kubeconfigPath, dir, processes, kubeConfig, stop };
   } catch (error) {
@@ -192,28 +193,16 @@ function adminKubeconfig(server: string, caCertificate: string, admin: { certifi
   });
 }
 
-/** Server-side applies CRD manifests and waits until the API server serves them. */
-export async function installCrds(kubeConfig: k8s.KubeConfig, crdFiles: string[]): Promise<void> {
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kubeConfig);
-  const crds = kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
-  const names: string[] = [];
-  for (const crdFile of crdFiles) {
-    for (const document of YAML.parseAllDocuments(await readFile(crdFile, 'utf8'))) {
-      const manifest = document.toJS() as k8s.V1CustomResourceDefinition;
-      await objects.patch(manifest, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-      names.push(manifest.metadata!.name!);
-    }
-  }
-  const deadline = Date.now() + 30_000;
-  for (const name of names) {
-    for (;;) {
-      const crd = await crds.readCustomResourceDefinition({ name });
-      const established = crd.status?.conditions?.find((c) => c.type === 'Established');
-      if (established?.status === 'True') break;
-      if (Date.now() > deadline) {
-        throw new Error(`CRD ${name} was not Established within 30 s: ${JSON.stringify(crd.status?.conditions)}`);
-      }
-      await sleep(100);
-    }
-  }
+/**
+ * Server-side applies CRD manifests and waits until the API server serves them. kubectl does
+ * the apply: client-node's typed serializer drops JSONSchemaProps fields it knows under other
+ * names (default, enum, x-kubernetes-*) when handed a plain manifest.
+ */
+export async function installCrds(kubeconfigPath: string, crdFiles: string[]): Promise<void> {
+  const kubeconfig = { kubeconfig: kubeconfigPath };
+  const files = crdFiles.flatMap((file) => ['-f', file]);
+  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, ...files], kubeconfig);
+  if (applied.exitCode !== 0) throw new Error(`installing CRDs ${crdFiles.join(', ')} failed: ${applied.stderr}`);
+  const established = await kubectl(['wait', '--for=condition=Established', '--timeout=30s', ...files], kubeconfig);
+  if (established.exitCode !== 0) throw new Error(`CRDs ${crdFiles.join(', ')} were not Established: ${established.stderr}`);
 }

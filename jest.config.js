@@ -1,0 +1,26 @@
+import preset from './jest.preset.js';
+
+const sources = ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/tools'];
+
+export default {
+  projects: [
+    {
+      ...preset,
+      displayName: 'unit',
+      roots: sources,
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'],
+    },
+    {
+      ...preset,
+      displayName: 'integration',
+      roots: sources,
+      testMatch: ['**/*.int.test.ts'],
+      // One control plane (etcd, kube-apiserver, kube-controller-manager) for the whole run;
+      // Jest runs this only when an integration test is selected.
+      globalSetup: '<rootDir>/tools/test/global-setup.ts',
+      globalTeardown: '<rootDir>/tools/test/global-teardown.ts',
+      testTimeout: 60_000,
+    },
+  ],
+};

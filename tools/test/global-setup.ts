@@ -1,0 +1,17 @@
+import { startControlPlane, type ControlPlane } from '@kublambda/dev-servers';
+
+declare global {
+  var kublambdaControlPlane: ControlPlane | undefined;
+}
+
+export default async function startSharedControlPlane(): Promise<void> {
+  const started = Date.now();
+  const controlPlane = await startControlPlane();
+  globalThis.kublambdaControlPlane = controlPlane;
+  // Test workers are forked after this and inherit it.
+  process.env.KUBECONFIG = controlPlane.kubeconfigPath;
+  console.log(
+    `\ncontrol plane: kube-apiserver ${controlPlane.kubernetesVersion} at ${controlPlane.apiServerUrl}, ` +
+      `started in ${Date.now() - started} ms, logs in ${controlPlane.dir}`,
+  );
+}

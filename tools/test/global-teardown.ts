@@ -1,0 +1,3 @@
+export default async function stopSharedControlPlane(): Promise<void> {
+  await globalThis.kublambdaControlPlane?.stop();
+}
