@@ -20,7 +20,7 @@ export default {
       // Jest runs this only when an integration test is selected.
       globalSetup: '<rootDir>/tools/test/global-setup.ts',
       globalTeardown: '<rootDir>/tools/test/global-teardown.ts',
-      testTimeout: 60_000,
+      setupFilesAfterEnv: ['<rootDir>/tools/test/integration-setup.ts'],
     },
   ],
 };

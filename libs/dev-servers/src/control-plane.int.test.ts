@@ -1,0 +1,117 @@
+// Runs against the real control plane of the Jest global setup, and starts a second one of its own.
+import { describe, expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import * as k8s from '@kubernetes/client-node';
+import { createTestNamespace, kubectl, kubernetesVersion, startControlPlane, testKubeConfig } from './index.ts';
+import { sleep } from './managed-process.ts';
+
+const kubeConfig = testKubeConfig();
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+function portAcceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('test control plane', () => {
+  it('serves the pinned Kubernetes version', async () => {
+    const version = await kubeConfig.makeApiClient(k8s.VersionApi).getCode();
+    expect(version.gitVersion).toBe(await kubernetesVersion());
+    expect(version.gitVersion).toMatch(/^v1\.\d+\.\d+$/);
+  });
+
+  it('enforces RBAC: a service account without a role is refused', async () => {
+    const namespace = await createTestNamespace(kubeConfig, 'rbac');
+    try {
+      const as = `--as=system:serviceaccount:${namespace.name}:default`;
+      const denied = await kubectl(['auth', 'can-i', 'list', 'lambdas.kublambda.io', '-n', namespace.name, as]);
+      expect(denied.stdout.trim()).toBe('no');
+      const list = await kubectl(['get', 'lam', '-n', namespace.name, as]);
+      expect(list.exitCode).not.toBe(0);
+      expect(list.stderr).toContain(`User "system:serviceaccount:${namespace.name}:default" cannot list resource "lambdas"`);
+
+      const rbac = kubeConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
+      await rbac.createNamespacedRole({
+        namespace: namespace.name,
+        body: { metadata: { name: 'lambda-reader' }, rules: [{ apiGroups: ['kublambda.io'], resources: ['lambdas'], verbs: ['list'] }] },
+      });
+      await rbac.createNamespacedRoleBinding({
+        namespace: namespace.name,
+        body: {
+          metadata: { name: 'lambda-reader' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'lambda-reader' },
+          subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: namespace.name }],
+        },
+      });
+      const allowed = await until('the role binding to take effect', async () => {
+        const result = await kubectl(['auth', 'can-i', 'list', 'lambdas.kublambda.io', '-n', namespace.name, as]);
+        return result.stdout.trim() === 'yes' ? result : undefined;
+      });
+      expect(allowed.exitCode).toBe(0);
+    } finally {
+      await namespace.delete();
+    }
+  });
+
+  it('runs kube-controller-manager: service accounts appear and deleted namespaces go away', async () => {
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const namespace = await createTestNamespace(kubeConfig, 'kcm');
+    const serviceAccount = await until('the default service account', () =>
+      core.readNamespacedServiceAccount({ name: 'default', namespace: namespace.name }).catch(() => undefined),
+    );
+    expect(serviceAccount.metadata?.name).toBe('default');
+    await core.createNamespacedConfigMap({ namespace: namespace.name, body: { metadata: { name: 'leftover' }, data: { a: 'b' } } });
+
+    await namespace.delete();
+    const gone = await until('the namespace to be deleted', async () => {
+      const status = await core.readNamespace({ name: namespace.name }).then(
+        () => undefined,
+        (error: k8s.ApiException<unknown>) => (error.code === 404 ? 'gone' : undefined),
+      );
+      return status;
+    });
+    expect(gone).toBe('gone');
+  });
+
+  it('starts a second, independent control plane and stops it completely', async () => {
+    const second = await startControlPlane({ controllerManager: false });
+    const port = Number(new URL(second.apiServerUrl).port);
+    try {
+      expect(second.apiServerUrl).not.toBe(kubeConfig.getCurrentCluster()?.server);
+      const crd = await second.kubeConfig().makeApiClient(k8s.ApiextensionsV1Api).readCustomResourceDefinition({ name: 'lambdas.kublambda.io' });
+      expect(crd.spec.names.shortNames).toEqual(['lam']);
+      expect(await readFile(second.kubeconfigPath, 'utf8')).toContain(second.apiServerUrl);
+      expect(second.processes.map((p) => p.name)).toEqual(['etcd', 'kube-apiserver']);
+    } finally {
+      await second.stop();
+    }
+    expect(await portAcceptsConnections(port)).toBe(false);
+    await expect(readFile(second.kubeconfigPath, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('says how to get the binaries when they are not built', async () => {
+    const saved = process.env.KUBLAMBDA_CACHE;
+    process.env.KUBLAMBDA_CACHE = '/nonexistent/kublambda-cache';
+    try {
+      await expect(startControlPlane()).rejects.toThrow(
+        `/nonexistent/kublambda-cache/kube/${await kubernetesVersion()}/bin/kube-apiserver is missing: build it with tools/kube/build.sh`,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.KUBLAMBDA_CACHE;
+      else process.env.KUBLAMBDA_CACHE = saved;
+    }
+  });
+});
