@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the platform and its tests need on a fresh Debian machine, and reuses
-# what is already there: Debian packages (etcd, Redis, the OCI registry), npm packages
-# (including Node.js 24 itself), and the upstream binaries built from pinned Go modules
-# into ~/.cache/kublambda (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+# what is already there: Debian packages (Redis, the OCI registry), npm packages (including
+# Node.js 24 itself), and the upstream binaries built from pinned Go modules into
+# ~/.cache/kublambda (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd,
 # versitygw). Needs Go (for the upstream builds) and root or sudo (for apt-get).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 say() { echo "setup: $*" >&2; }
 
-debian_packages=(etcd-server redis-server docker-registry)
+debian_packages=(redis-server docker-registry)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -34,4 +34,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
 fi
 
 say "kubernetes binaries in $(tools/kube/build.sh)"
-say "S3 server in $(tools/servers/build.sh)"
+say "etcd and the S3 server in $(tools/servers/build.sh)"

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Builds the S3-compatible test server (versitygw) pinned in go.mod into
-# $KUBLAMBDA_CACHE/servers/<module>@<version>/ (default ~/.cache/kublambda) and prints that
-# directory. A binary already in the cache is reused.
+# Builds the test servers pinned by the modules beside this script (etcd/, versitygw/) into
+# $KUBLAMBDA_CACHE/servers/<name>@<version>/ (default ~/.cache/kublambda) and prints the
+# cache directory. Each server has a module of its own so their dependencies never mix.
+# Binaries already in the cache are reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-version=$(awk '$1 == "github.com/versity/versitygw" {print $2; exit}' "$here/go.mod")
 cache=${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}
-out="$cache/servers/versitygw@$version"
-if [ ! -x "$out/versitygw" ]; then
-  echo "build.sh: building versitygw $version" >&2
+
+build_server() { # name main-package module
+  local name=$1 package=$2 module=$3
+  local version out
+  version=$(awk -v m="$module" '$1 == m {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$here/$name/go.mod")
+  [ -n "$version" ] || { echo "build.sh: no version of $module in $here/$name/go.mod" >&2; exit 1; }
+  out="$cache/servers/$name@$version"
+  [ -x "$out/$name" ] && return
+  echo "build.sh: building $name $version" >&2
   mkdir -p "$out"
-  cd "$here"
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/versitygw.partial" github.com/versity/versitygw/cmd/versitygw
-  mv "$out/versitygw.partial" "$out/versitygw"
-fi
-echo "$out"
+  (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/$name.partial" "$package")
+  mv "$out/$name.partial" "$out/$name"
+}
+
+build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
+build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
+echo "$cache/servers"

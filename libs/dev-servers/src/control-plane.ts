@@ -5,7 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import { lambdaCrdPath } from '@kublambda/crd-types';
-import { debianBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
+import { etcdBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
 import { httpsGet } from './https-probe.ts';
 import { kubectl } from './kubectl.ts';
 import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
@@ -146,7 +146,7 @@ async function startEtcd(dataDir: string, clientPort: number, peerPort: number, 
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const process = await startManagedProcess({
     name: 'etcd',
-    command: await debianBinary('etcd', 'etcd-server'),
+    command: await etcdBinary(),
     args: [
       '--name=default',
       `--data-dir=${dataDir}`,

@@ -1,4 +1,4 @@
-module kublambda.io/tools/servers
+module kublambda.io/tools/servers/versitygw
 
 go 1.25.0
 
