@@ -1,0 +1,46 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { lambdaCrdPath } from '@kublambda/crd-types';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const apps = ['api-controller', 'builder', 'runner', 'event-watcher', 'autoscaler', 'cli'];
+// Runs under the pinned Node.js, not the machine's.
+const node = process.execPath;
+
+describe('workspace', () => {
+  it('runs on the pinned Node.js 24', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+    expect(pkg.devDependencies.node).toMatch(/^24\.\d+\.\d+$/);
+    expect(pkg.engines.node).toBe('>=24 <25');
+    expect(process.versions.node).toBe(pkg.devDependencies.node);
+  });
+
+  it('type-checks with no errors', async () => {
+    const result = await execa(node, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { reject: false });
+    expect(result.stdout).toBe('');
+    expect(result.exitCode).toBe(0);
+  }, 120_000);
+
+  it.each(apps)('bundles %s into one file that runs with no node_modules beside it', async (app) => {
+    const bundled = await execa(node, [path.join(root, 'tools/build/bundle-app.ts')], { cwd: path.join(root, 'apps', app), reject: false });
+    expect(bundled.stderr).toBe('');
+    expect(bundled.stdout).toBe(`bundled apps/${app} -> dist/apps/${app}/main.mjs`);
+    const bundle = path.join(root, 'dist/apps', app, 'main.mjs');
+    // Run from / so nothing can be resolved from the workspace's node_modules.
+    const run = await execa(node, [bundle, 'help'], { cwd: '/', reject: false });
+    if (app === 'cli') {
+      expect(run.exitCode).toBe(0);
+      expect(run.stdout).toMatch(/^usage: kublambda <command>/);
+    } else {
+      // Unfinished services refuse to start, with a structured log line saying so.
+      expect(run.exitCode).toBe(2);
+      expect(JSON.parse(run.stdout)).toMatchObject({ component: app, level: 'error', message: `${app} is not implemented yet` });
+    }
+  }, 60_000);
+
+  it('ships the one Lambda CRD in the Helm chart', async () => {
+    expect(await realpath(path.join(root, 'charts/kublambda/crds/lambdas.kublambda.io.yaml'))).toBe(await realpath(lambdaCrdPath));
+  });
+});

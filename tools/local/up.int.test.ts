@@ -1,0 +1,54 @@
+// Runs the local all-in-one as a child process, as `npm run up` does, with its own control plane.
+import { describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { kubectl } from '@kublambda/dev-servers';
+
+function portAcceptsConnections(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('npm run up', () => {
+  it('brings up the platform with the example lambdas and stops everything on Ctrl-C', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-'));
+    const up = execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir], { reject: false, all: true });
+    try {
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        up.all!.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Ctrl-C stops everything.')) resolve();
+        });
+        void up.then(() => reject(new Error(`up exited early:\n${output}`)));
+      });
+      expect(output).toContain('Kublambda local platform is up: Kubernetes v1.');
+      const kubeconfig = output.match(/export KUBECONFIG=(\S+)/)![1]!;
+      expect(kubeconfig).toBe(path.join(dir, 'kubeconfig'));
+      const endpoints = ['API server', 'Redis', 'S3', 'registry'].map((name) => output.match(new RegExp(`^  ${name}\\s+(\\S+)`, 'm'))![1]!);
+
+      const lambdas = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name,TIMEOUT:.spec.timeoutSeconds', '--no-headers'], { kubeconfig });
+      expect(lambdas.stdout.split('\n').map((line) => line.trim().split(/\s+/))).toEqual([['hello', '30'], ['visits', '30']]);
+      for (const endpoint of endpoints.slice(1)) {
+        expect(await portAcceptsConnections(endpoint.replace(/^redis:/, 'http:'))).toBe(true);
+      }
+
+      up.kill('SIGINT');
+      const result = await up;
+      expect(result.exitCode).toBe(0);
+      for (const endpoint of endpoints) {
+        expect(await portAcceptsConnections(endpoint.replace(/^redis:/, 'http:'))).toBe(false);
+      }
+    } finally {
+      up.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
