@@ -97,15 +97,15 @@ describe('test control plane', () => {
     expect(gone).toBe('gone');
   });
 
-  it('starts a second, independent control plane and stops it completely', async () => {
-    const second = await startControlPlane({ controllerManager: false });
+  it('starts a second, independent control plane (with kube-scheduler, without kube-controller-manager) and stops it completely', async () => {
+    const second = await startControlPlane({ controllerManager: false, scheduler: true });
     const port = Number(new URL(second.apiServerUrl).port);
     try {
       expect(second.apiServerUrl).not.toBe(kubeConfig.getCurrentCluster()?.server);
       const crd = await second.kubeConfig().makeApiClient(k8s.ApiextensionsV1Api).readCustomResourceDefinition({ name: 'lambdas.kublambda.io' });
       expect(crd.spec.names.shortNames).toEqual(['lam']);
       expect(await readFile(second.kubeconfigPath, 'utf8')).toContain(second.apiServerUrl);
-      expect(second.processes.map((p) => p.name)).toEqual(['etcd', 'kube-apiserver']);
+      expect(second.processes.map((p) => p.name)).toEqual(['etcd', 'kube-apiserver', 'kube-scheduler']);
     } finally {
       await second.stop();
     }
