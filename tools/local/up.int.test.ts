@@ -1,20 +1,16 @@
 // Runs the local all-in-one as a child process, as `npm run up` does, with its own control plane.
 import { describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { kubectl } from '@kublambda/dev-servers';
+import { kubectl, portAcceptsConnections } from '@kublambda/dev-servers';
 
-function portAcceptsConnections(url: string): Promise<boolean> {
+
+const acceptsConnections = (url: string) => {
   const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect(Number(port), hostname);
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
+  return portAcceptsConnections(Number(port), hostname);
+};
 
 describe('npm run up', () => {
   it('brings up the platform with the example lambdas and stops everything on Ctrl-C', async () => {
@@ -37,14 +33,14 @@ describe('npm run up', () => {
       const lambdas = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name,TIMEOUT:.spec.timeoutSeconds', '--no-headers'], { kubeconfig });
       expect(lambdas.stdout.split('\n').map((line) => line.trim().split(/\s+/))).toEqual([['hello', '30'], ['visits', '30']]);
       for (const endpoint of endpoints.slice(1)) {
-        expect(await portAcceptsConnections(endpoint.replace(/^redis:/, 'http:'))).toBe(true);
+        expect(await acceptsConnections(endpoint)).toBe(true);
       }
 
       up.kill('SIGINT');
       const result = await up;
       expect(result.exitCode).toBe(0);
       for (const endpoint of endpoints) {
-        expect(await portAcceptsConnections(endpoint.replace(/^redis:/, 'http:'))).toBe(false);
+        expect(await acceptsConnections(endpoint)).toBe(false);
       }
     } finally {
       up.kill('SIGKILL');

@@ -1,9 +1,8 @@
 // Runs against the real control plane of the Jest global setup, and starts a second one of its own.
 import { describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, kubectl, kubernetesVersion, startControlPlane, testKubeConfig } from './index.ts';
+import { createTestNamespace, kubectl, portAcceptsConnections, startControlPlane, testKubeConfig, kubernetesVersion } from './index.ts';
 import { sleep } from './managed-process.ts';
 
 const kubeConfig = testKubeConfig();
@@ -18,13 +17,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-function portAcceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('test control plane', () => {
   it('serves the pinned Kubernetes version', async () => {

@@ -2,18 +2,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import * as Minio from 'minio';
-import { startRedis, startRegistry, startS3 } from './index.ts';
+import { portAcceptsConnections, startRedis, startRegistry, startS3 } from './index.ts';
 
-function portAcceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function withRedisClient<T>(url: string, use: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });

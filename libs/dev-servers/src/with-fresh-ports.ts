@@ -1,4 +1,4 @@
-import { freePort } from './free-port.ts';
+import { freePort } from './ports.ts';
 
 const ATTEMPTS = 3;
 
