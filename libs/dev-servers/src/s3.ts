@@ -16,69 +16,85 @@ export interface S3Server {
   region: string;
   url: string;
   dir: string;
-  /** A minio client for this server. */
+  /** A minio client for this server, with its credentials. */
   client(): Minio.Client;
+  /** Safe to call twice. */
   stop(): Promise<void>;
 }
 
+const HOST = '127.0.0.1';
 const REGION = 'us-east-1';
+const HEALTH_PATH = '/healthz';
 
 /**
  * versitygw, an S3 gateway over a directory, on a free loopback port with fresh credentials.
- * Object metadata goes to a sidecar directory, so the filesystem needs no extended attributes.
+ * If a bucket is named, it exists before this returns.
  */
 export async function startS3(options: { bucket?: string } = {}): Promise<S3Server> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-s3-'));
-  const dataDir = path.join(dir, 'data');
-  const metadataDir = path.join(dir, 'metadata');
-  await Promise.all([mkdir(dataDir), mkdir(metadataDir)]);
-  const accessKey = `kublambda${randomBytes(6).toString('hex')}`;
-  const secretKey = randomBytes(24).toString('base64url');
-  const command = await versitygwBinary();
+  let gateway: ManagedProcess | undefined;
+  const stop = async () => {
+    await gateway?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
 
-  let process: ManagedProcess | undefined;
   try {
+    const accessKey = `kublambda${randomBytes(6).toString('hex')}`;
+    const secretKey = randomBytes(24).toString('base64url');
     const port = await withFreshPorts(1, async ([port]) => {
-      process = await startManagedProcess({
-        name: 'versitygw',
-        command,
-        args: [
-          '--port', `127.0.0.1:${port}`,
-          '--access', accessKey,
-          '--secret', secretKey,
-          '--region', REGION,
-          '--health', '/healthz',
-          '--quiet',
-          'posix', '--sidecar', metadataDir, dataDir,
-        ],
-        // Credentials are passed as flags; keep them out of any inherited environment.
-        env: { PATH: globalThis.process.env.PATH },
-        logFile: path.join(dir, 'versitygw.log'),
-        isReady: async () => (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok,
-      });
+      gateway = await startGateway(port!, dir, accessKey, secretKey);
       return port!;
     });
-
     const server: S3Server = {
-      endPoint: '127.0.0.1',
+      endPoint: HOST,
       port,
       useSSL: false,
       accessKey,
       secretKey,
       region: REGION,
-      url: `http://127.0.0.1:${port}`,
+      url: `http://${HOST}:${port}`,
       dir,
-      client: () => new Minio.Client({ endPoint: '127.0.0.1', port, useSSL: false, accessKey, secretKey, region: REGION }),
-      stop: async () => {
-        await process?.stop();
-        await rm(dir, { recursive: true, force: true });
-      },
+      client: () => new Minio.Client({ endPoint: HOST, port, useSSL: false, accessKey, secretKey, region: REGION }),
+      stop,
     };
-    if (options.bucket) await server.client().makeBucket(options.bucket, REGION);
+    if (options.bucket) await createBucket(server.client(), options.bucket);
     return server;
   } catch (error) {
-    await process?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
     throw error;
+  }
+}
+
+async function startGateway(port: number, dir: string, accessKey: string, secretKey: string): Promise<ManagedProcess> {
+  // Object metadata goes to a sidecar directory rather than extended attributes, which
+  // tmpfs and some overlay filesystems (a common os.tmpdir()) do not support.
+  const dataDir = path.join(dir, 'data');
+  const metadataDir = path.join(dir, 'metadata');
+  await Promise.all([mkdir(dataDir, { recursive: true }), mkdir(metadataDir, { recursive: true })]);
+  return startManagedProcess({
+    name: 'versitygw',
+    command: await versitygwBinary(),
+    args: [
+      '--port', `${HOST}:${port}`,
+      '--access', accessKey,
+      '--secret', secretKey,
+      '--region', REGION,
+      '--health', HEALTH_PATH,
+      '--quiet',
+      'posix', '--sidecar', metadataDir, dataDir,
+    ],
+    // versitygw also reads its settings from VGW_*, ROOT_* and LOGFILE variables; an empty
+    // environment keeps a developer's own from changing this server.
+    env: {},
+    logFile: path.join(dir, 'versitygw.log'),
+    isReady: async () => (await fetch(`http://${HOST}:${port}${HEALTH_PATH}`, { signal: AbortSignal.timeout(2_000) })).ok,
+  });
+}
+
+async function createBucket(client: Minio.Client, bucket: string): Promise<void> {
+  try {
+    await client.makeBucket(bucket, REGION);
+  } catch (cause) {
+    throw new Error(`versitygw: cannot create bucket ${bucket}`, { cause });
   }
 }

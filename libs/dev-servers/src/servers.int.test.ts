@@ -1,11 +1,17 @@
 // Each test starts its own real server on a free loopback port and stops it.
 import { describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { access } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import * as Minio from 'minio';
 import { portAcceptsConnections, startRedis, startRegistry, startS3 } from './index.ts';
 
+async function expectStoppedAndRemoved(port: number, dir: string): Promise<void> {
+  expect(await portAcceptsConnections(port)).toBe(false);
+  await expect(access(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+}
 
 async function withRedisClient<T>(url: string, use: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
@@ -30,8 +36,7 @@ describe('startRedis', () => {
       await redis.stop();
       await redis.stop();
     }
-    expect(await portAcceptsConnections(redis.port)).toBe(false);
-    await expect(access(redis.dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expectStoppedAndRemoved(redis.port, redis.dir);
   });
 
   it('keeps data across a restart with append-only persistence', async () => {
@@ -56,6 +61,20 @@ describe('startRedis', () => {
       await withRedisClient(redis.url, async (client) => expect(await client.get('k')).toBeNull());
     } finally {
       await redis.stop();
+    }
+  });
+
+  it('fails to start with the server log in the error, and leaves a given directory alone', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-redis-test-'));
+    try {
+      await mkdir(path.join(dir, 'appendonlydir'));
+      await writeFile(path.join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'not a manifest\n');
+      await expect(startRedis({ dir, appendOnly: true })).rejects.toThrow(
+        /^redis-server exited during start-up \(code 1[\s\S]*Invalid AOF manifest file format/,
+      );
+      await access(path.join(dir, 'redis.log'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
@@ -86,8 +105,9 @@ describe('startS3', () => {
       await expect(intruder.listBuckets()).rejects.toMatchObject({ code: 'SignatureDoesNotMatch' });
     } finally {
       await s3.stop();
+      await s3.stop();
     }
-    expect(await portAcceptsConnections(s3.port)).toBe(false);
+    await expectStoppedAndRemoved(s3.port, s3.dir);
   });
 });
 
@@ -130,6 +150,8 @@ describe('startRegistry', () => {
       for (const reference of ['v1', digest]) {
         const fetched = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, { headers: { accept: mediaType } });
         expect(fetched.status).toBe(200);
+        expect(fetched.headers.get('content-type')).toBe(mediaType);
+        expect(fetched.headers.get('docker-content-digest')).toBe(digest);
         expect(Buffer.from(await fetched.arrayBuffer()).equals(manifest)).toBe(true);
       }
       const blob = await fetch(`${registry.url}/v2/${repository}/blobs/${layerDigest}`);
@@ -140,7 +162,8 @@ describe('startRegistry', () => {
       expect((await fetch(`${registry.url}/v2/${repository}/manifests/${digest}`, { headers: { accept: mediaType } })).status).toBe(404);
     } finally {
       await registry.stop();
+      await registry.stop();
     }
-    expect(await portAcceptsConnections(Number(registry.host.split(':')[1]))).toBe(false);
+    await expectStoppedAndRemoved(Number(new URL(registry.url).port), registry.dir);
   });
 });
