@@ -1,5 +1,5 @@
-// Bundles an app's src/main.ts, with every dependency, into dist/<app root>/main.mjs: one file
-// that a container image (or `node`) runs with no node_modules beside it.
+// Bundles an app's src/main.ts, with its dependencies, into dist/<app root>/main.mjs: one file
+// that a container image (or `node`) runs; only esbuild and typescript stay in node_modules.
 import { build } from 'esbuild';
 import path from 'node:path';
 
@@ -16,6 +16,9 @@ await build({
   format: 'esm',
   sourcemap: 'linked',
   logLevel: 'warning',
+  // The builder runs these two from node_modules: esbuild needs its native binary and the
+  // TypeScript compiler its lib files, neither of which survives bundling.
+  external: ['esbuild', 'typescript'],
   // Bundled CommonJS dependencies call require(); give the ES module one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });

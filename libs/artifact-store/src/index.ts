@@ -1,11 +1,6 @@
-// Unfinished: the S3 (minio) and local-directory backends are not written yet.
-
-/** A content-addressed store of executable assets: the key of an asset is its sha256. */
-export interface ArtifactStore {
-  /** Stores the bytes and returns their digest, "sha256:<hex>". Storing the same bytes twice is a no-op. */
-  put(asset: Uint8Array): Promise<{ digest: string; size: number }>;
-  /** Returns the bytes after checking they still hash to the digest. */
-  get(digest: string): Promise<Uint8Array>;
-  delete(digest: string): Promise<void>;
-  list(): Promise<string[]>;
-}
+export { AssetCorruptError, AssetNotFoundError, type ArtifactStore, type AssetRef } from './artifact-store.ts';
+export { digestOf } from './digest.ts';
+export { createFilesystemArtifactStore } from './filesystem.ts';
+export { createS3ArtifactStore } from './s3.ts';
+export { parseArtifactStoreConfig, type ArtifactStoreConfig } from './config.ts';
+export { createArtifactStore } from './create.ts';

@@ -222,6 +222,10 @@ export interface LambdaStatus {
    * @maxItems 16
    */
   conditions?: Condition[];
+  /**
+   * Digest of the source the conditions describe: files, entrypoint and build options. It changes when the source does, also when it lives in a ConfigMap.
+   */
+  sourceDigest?: string;
   artifact?: ArtifactStatus;
   /**
    * Container image with the asset, pinned by digest.
@@ -259,7 +263,7 @@ export interface Condition {
   message: string;
 }
 /**
- * The executable asset built from the current source.
+ * The executable asset being served; while a new source builds or fails, the last good one.
  */
 export interface ArtifactStatus {
   /**

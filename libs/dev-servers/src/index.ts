@@ -6,3 +6,5 @@ export { startS3, type S3Server } from './s3.ts';
 export { startRegistry, type OciRegistry } from './registry.ts';
 export { kubectl, type KubectlResult } from './kubectl.ts';
 export { createTestNamespace, testKubeConfig } from './test-namespace.ts';
+export { startPlatformService, type PlatformApp } from './platform-service.ts';
+export { type ManagedProcess, logTail } from './managed-process.ts';

@@ -1,5 +1,5 @@
 import type { Logger } from '@kublambda/logging';
-import { TerminalError } from './errors.ts';
+import { TerminalError, describeError } from './errors.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface ReconcileResult {
@@ -30,7 +30,7 @@ export function startReconcileWorkers(options: { queue: WorkQueue; reconcile: Re
           logger.error('reconcile failed; not retrying', { key, error: error.message });
         } else {
           const retryInMs = queue.addRateLimited(key);
-          logger.warn('reconcile failed; retrying', { key, error: errorText(error), retryInMs, failures: queue.failures(key) });
+          logger.warn('reconcile failed; retrying', { key, error: describeError(error), retryInMs, failures: queue.failures(key) });
         }
       } finally {
         queue.done(key);
@@ -44,9 +44,4 @@ export function startReconcileWorkers(options: { queue: WorkQueue; reconcile: Re
       await Promise.all(workers);
     },
   };
-}
-
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return error.cause ? `${error.message}: ${errorText(error.cause)}` : error.message;
 }

@@ -5,3 +5,28 @@
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
+
+/**
+ * One line about an error and its causes. client-node's ApiException carries the whole
+ * response with headers; only the API server's message is worth a log line.
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const body = (error as { body?: unknown }).body;
+  const code = (error as { code?: unknown }).code;
+  let text = error.message;
+  if (typeof code === 'number' && body !== undefined) {
+    const parsed = typeof body === 'string' ? safeJson(body) : body;
+    const message = (parsed as { message?: string } | undefined)?.message;
+    text = `HTTP ${code}${message ? `: ${message}` : ''}`;
+  }
+  return error.cause ? `${text}: ${describeError(error.cause)}` : text;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

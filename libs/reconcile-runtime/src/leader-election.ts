@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '@kublambda/logging';
+import { describeError } from './errors.ts';
 
 export interface LeaderElectionOptions {
   kubeConfig: k8s.KubeConfig;
@@ -60,7 +61,7 @@ export class LeaderElector {
 
     logger.info('became leader', { lease: leaseName, identity });
     const leading = new AbortController();
-    const leadDone = lead(leading.signal).catch((error: unknown) => logger.error('leader work failed', { error: String(error) }));
+    const leadDone = lead(leading.signal).catch((error: unknown) => logger.error('leader work failed', { error: describeError(error) }));
     let lastRenewed = Date.now();
     let outcome: 'lost' | 'stopped' = 'stopped';
     while (!stop.aborted) {
@@ -124,7 +125,7 @@ export class LeaderElector {
       this.#observedAt = Date.now();
       return 'acquired';
     } catch (error) {
-      if (!isConflictOrExists(error)) this.#options.logger.warn('lease update failed', { lease: name, error: String(error) });
+      if (!isConflictOrExists(error)) this.#options.logger.warn('lease update failed', { lease: name, error: describeError(error) });
       return 'held-by-other';
     }
   }
@@ -141,7 +142,7 @@ export class LeaderElector {
       });
       logger.info('released leadership', { lease: name, identity });
     } catch (error) {
-      logger.warn('could not release the lease', { lease: name, error: String(error) });
+      logger.warn('could not release the lease', { lease: name, error: describeError(error) });
     }
   }
 }

@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '@kublambda/logging';
+import { describeError } from './errors.ts';
 import { backoffDelay } from './work-queue.ts';
 
 export interface WatchResourceOptions<T extends k8s.KubernetesObject> {
@@ -64,7 +65,7 @@ export function watchResource<T extends k8s.KubernetesObject>(options: WatchReso
     if (stopped) return;
     failures++;
     const delay = backoffDelay(failures, 1_000, 30_000);
-    logger.warn('watch failed; restarting', { path: options.path, error: String(error), retryInMs: delay });
+    logger.warn('watch failed; restarting', { path: options.path, error: describeError(error), retryInMs: delay });
     clearTimeout(restartTimer);
     restartTimer = setTimeout(() => void informer.start(), delay);
   });
@@ -77,7 +78,7 @@ export function watchResource<T extends k8s.KubernetesObject>(options: WatchReso
       known.clear();
       for (const item of items) seen(item);
     } catch (error) {
-      logger.warn('relist failed', { path: options.path, error: String(error) });
+      logger.warn('relist failed', { path: options.path, error: describeError(error) });
     }
   };
   const relistTimer = setInterval(() => void relist(), options.relistIntervalMs ?? 10 * 60_000);

@@ -1,0 +1,50 @@
+import type { Condition } from '@kublambda/crd-types';
+
+export type ConditionType = 'Built' | 'Routed' | 'Ready';
+export type ConditionStatus = Condition['status'];
+
+export interface ConditionUpdate {
+  type: ConditionType;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/**
+ * Sets one condition as Kubernetes API conventions want it: lastTransitionTime moves only
+ * when the status changes; observedGeneration records the spec the condition is about.
+ */
+export function setCondition(conditions: Condition[], update: ConditionUpdate, generation: number, now: Date): Condition[] {
+  const previous = conditions.find((c) => c.type === update.type);
+  const lastTransitionTime = previous && previous.status === update.status ? previous.lastTransitionTime : now.toISOString();
+  const next: Condition = { ...update, observedGeneration: generation, lastTransitionTime };
+  return previous ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
+}
+
+export function conditionOf(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/** Ready summarises Built and Routed: true when both are, otherwise it carries the first problem. */
+export function readiness(conditions: Condition[]): ConditionUpdate {
+  for (const type of ['Built', 'Routed'] as const) {
+    const condition = conditionOf(conditions, type);
+    if (condition?.status !== 'True') {
+      return {
+        type: 'Ready',
+        status: condition?.status === 'False' ? 'False' : 'Unknown',
+        reason: condition?.reason ?? `${type}Pending`,
+        message: condition?.message ?? `${type} has not been reported yet`,
+      };
+    }
+  }
+  return { type: 'Ready', status: 'True', reason: 'Serving', message: 'the lambda is built and routed' };
+}
+
+/** The transitions between two condition lists, for Kubernetes Events. */
+export function conditionTransitions(before: Condition[], after: Condition[]): Condition[] {
+  return after.filter((c) => {
+    const old = before.find((b) => b.type === c.type);
+    return !old || old.status !== c.status || old.reason !== c.reason;
+  });
+}

@@ -1,0 +1,144 @@
+// A slice of the platform for integration tests: a namespace of its own on the shared test
+// control plane, real Redis and S3 servers, and api-controller and builder running from source
+// as local processes (no kubelet runs here, so they cannot run as pods).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { Redis } from 'ioredis';
+import YAML from 'yaml';
+import {
+  createTestNamespace,
+  kubectl,
+  startPlatformService,
+  startRedis,
+  startS3,
+  testKubeConfig,
+  type ManagedProcess,
+  type RedisServer,
+  type S3Server,
+} from '@kublambda/dev-servers';
+import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
+import { loadRoutes, type RouteRecord } from '@kublambda/route-table';
+import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
+
+export const ASSET_BUCKET = 'assets';
+
+export interface LambdaPlatform {
+  namespace: string;
+  kubeConfig: k8s.KubeConfig;
+  redis: RedisServer;
+  s3: S3Server;
+  /** The asset store the platform uses, read through the same library. */
+  assets: ArtifactStore;
+  logDir: string;
+  startController(name?: string): Promise<ManagedProcess>;
+  startBuilder(name?: string, extraEnv?: Record<string, string>): Promise<ManagedProcess>;
+  /** kubectl apply of a Lambda in the platform's namespace. */
+  apply(name: string, spec: Record<string, unknown>): Promise<void>;
+  /** One kubectl apply of many Lambdas. */
+  applyAll(lambdas: Array<[name: string, spec: Record<string, unknown>]>): Promise<void>;
+  get(name: string): Promise<Lambda | undefined>;
+  remove(name: string): Promise<void>;
+  /** Polls the Lambda until the check passes; fails with the last state seen. */
+  waitFor(name: string, what: string, check: (lambda: Lambda | undefined) => boolean, timeoutMs?: number): Promise<Lambda | undefined>;
+  /** Every object in the asset bucket, whatever its key. */
+  assetKeys(): Promise<string[]>;
+  redisKeys(): Promise<string[]>;
+  routes(): Promise<RouteRecord[]>;
+  stop(): Promise<void>;
+}
+
+export function condition(lambda: Lambda | undefined, type: string) {
+  return lambda?.status?.conditions?.find((c) => c.type === type);
+}
+
+/** True once the controller has reported on the current generation and Ready is True. */
+export function isReady(lambda: Lambda | undefined): boolean {
+  return lambda?.status?.observedGeneration === lambda?.metadata.generation && condition(lambda, 'Ready')?.status === 'True';
+}
+
+export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatform> {
+  const kubeConfig = testKubeConfig();
+  const namespace = await createTestNamespace(kubeConfig, prefix);
+  const redis = await startRedis();
+  const s3 = await startS3({ bucket: ASSET_BUCKET });
+  const logDir = await mkdtemp(path.join(os.tmpdir(), `kublambda-${prefix}-`));
+  const redisClient = new Redis(redis.url);
+  const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  const processes: ManagedProcess[] = [];
+  const env: Record<string, string> = {
+    KUBECONFIG: process.env.KUBECONFIG!,
+    REDIS_URL: redis.url,
+    ARTIFACT_STORE_URL: `s3://${ASSET_BUCKET}/`,
+    S3_ENDPOINT: s3.url,
+    S3_ACCESS_KEY: s3.accessKey,
+    S3_SECRET_KEY: s3.secretKey,
+    S3_REGION: s3.region,
+    WATCH_NAMESPACE: namespace.name,
+    LEADER_ELECTION_NAMESPACE: namespace.name,
+    LEASE_DURATION_MS: '3000',
+    RENEW_DEADLINE_MS: '2000',
+    RETRY_PERIOD_MS: '300',
+    BUILD_LOCK_DURATION_MS: '3000',
+    BUILD_STALLED_INTERVAL_MS: '1000',
+    BUILDER_CACHE_DIR: path.join(logDir, 'builder-cache'),
+  };
+  let serial = 0;
+  const applyAll = async (lambdas: Array<[string, Record<string, unknown>]>) => {
+    const manifests = lambdas.map(([name, spec]) => ({ apiVersion: `${LAMBDA_GROUP}/${LAMBDA_VERSION}`, kind: 'Lambda', metadata: { name, namespace: namespace.name }, spec }));
+    const result = await kubectl(['apply', '-f', '-'], { input: manifests.map((m) => YAML.stringify(m)).join('---\n') });
+    if (result.exitCode !== 0) throw new Error(`kubectl apply ${lambdas.map(([name]) => name).join(', ')}: ${result.stderr}`);
+  };
+  const track = (started: ManagedProcess) => (processes.push(started), started);
+
+  const get = async (name: string) =>
+    (await api
+      .getNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: namespace.name, name })
+      .catch((error: { code?: number }) => {
+        if (error.code === 404) return undefined;
+        throw error;
+      })) as Lambda | undefined;
+
+  return {
+    namespace: namespace.name,
+    kubeConfig,
+    redis,
+    s3,
+    assets: createS3ArtifactStore({ client: s3.client(), bucket: ASSET_BUCKET }),
+    logDir,
+    startController: async (name = `api-controller-${++serial}`) =>
+      track(await startPlatformService('api-controller', { ...env, POD_NAME: name }, { logDir, name })),
+    startBuilder: async (name = `builder-${++serial}`, extraEnv = {}) =>
+      track(await startPlatformService('builder', { ...env, ...extraEnv }, { logDir, name })),
+    apply: (name, spec) => applyAll([[name, spec]]),
+    applyAll,
+    get,
+    remove: async (name) => {
+      const result = await kubectl(['delete', 'lambda', name, '-n', namespace.name, '--wait=false']);
+      if (result.exitCode !== 0) throw new Error(`kubectl delete ${name}: ${result.stderr}`);
+    },
+    waitFor: async (name, what, check, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const lambda = await get(name);
+        if (check(lambda)) return lambda;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${name} to be ${what}; last seen: ${JSON.stringify(lambda?.status ?? lambda ?? 'absent')}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+    assetKeys: async () => {
+      const keys: string[] = [];
+      for await (const item of s3.client().listObjectsV2(ASSET_BUCKET, '', true)) keys.push((item as { name: string }).name);
+      return keys.sort();
+    },
+    redisKeys: async () => (await redisClient.keys('*')).sort(),
+    routes: () => loadRoutes(redisClient),
+    stop: async () => {
+      for (const started of processes.reverse()) await started.stop();
+      redisClient.disconnect();
+      await Promise.all([redis.stop(), s3.stop(), namespace.delete()]);
+      await rm(logDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { ExecaError, execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CompileError, type Diagnostic } from './compile-error.ts';
+
+export interface InstallOptions {
+  npmCacheDir: string;
+  signal?: AbortSignal;
+}
+
+// npm error codes that mean the package.json asks for something that cannot be installed as
+// written, so a retry cannot help. Anything else (network, registry outage, full disk) may pass later.
+const dependencyErrorCodes = new Set([
+  'E404',
+  'ETARGET',
+  'ENOVERSIONS',
+  'EINVALIDTAGNAME',
+  'EINVALIDPACKAGENAME',
+  'EUNSUPPORTEDPROTOCOL',
+  'EJSONPARSE',
+  'ERESOLVE',
+  'EBADPLATFORM',
+]);
+
+// Proxy and CA settings are how this machine reaches the registry (behind a TLS-inspecting proxy npm
+// fails with SELF_SIGNED_CERT_IN_CHAIN without NODE_EXTRA_CA_CERTS). Everything else in our
+// environment (cluster credentials, store keys) stays out of reach of npm and what it downloads.
+const passedThroughEnv = [
+  'PATH',
+  'HOME',
+  'TMPDIR',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
+
+/** Installs the production dependencies of `sourceRoot/package.json` into `sourceRoot/node_modules`. */
+export async function installDependencies(sourceRoot: string, { npmCacheDir, signal }: InstallOptions): Promise<void> {
+  const args = ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--cache', npmCacheDir];
+  try {
+    await execa('npm', args, { cwd: sourceRoot, env: npmEnvironment(npmCacheDir), extendEnv: false, ...(signal ? { cancelSignal: signal } : {}) });
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw await installFailure(sourceRoot, error);
+  }
+}
+
+/** A CompileError when the package.json itself is at fault, otherwise an Error worth retrying. */
+async function installFailure(sourceRoot: string, error: unknown): Promise<Error> {
+  const errorLines = error instanceof ExecaError ? npmErrorLines(String(error.stderr)) : '';
+  const code = /^npm error code (\S+)/m.exec(errorLines)?.[1];
+  if (code && dependencyErrorCodes.has(code)) return new CompileError('DependencyInstallFailed', [await dependencyDiagnostic(sourceRoot, errorLines)]);
+  return new Error(`npm install failed${code ? ` (${code})` : ''}${errorLines ? `:\n${errorLines}` : ''}`, { cause: error });
+}
+
+function npmEnvironment(npmCacheDir: string): Record<string, string> {
+  const inherited = Object.entries(process.env).filter((entry): entry is [string, string] => passedThroughEnv.includes(entry[0]) && entry[1] !== undefined);
+  return { ...Object.fromEntries(inherited), npm_config_cache: npmCacheDir, npm_config_update_notifier: 'false' };
+}
+
+/** npm's own error lines, without the pointer to its debug log: a path on the builder, meaningless to the user. */
+function npmErrorLines(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('npm error') && !line.includes('A complete log of this run'))
+    .join('\n');
+}
+
+async function dependencyDiagnostic(sourceRoot: string, errorLines: string): Promise<Diagnostic> {
+  const packageJson = await readFile(path.join(sourceRoot, 'package.json'), 'utf8');
+  return { file: 'package.json', ...locateNamedDependency(packageJson, errorLines), text: errorLines };
+}
+
+/** Where package.json declares the dependency npm's error names ("name@version"), else its start. */
+function locateNamedDependency(packageJson: string, errorLines: string): { line: number; column: number } {
+  const named = declaredDependencies(packageJson).find((name) => new RegExp(`(^|[\\s'"/])${escapeRegExp(name)}@`, 'm').test(errorLines));
+  const index = named === undefined ? -1 : packageJson.search(new RegExp(`"${escapeRegExp(named)}"\\s*:`));
+  if (index < 0) return { line: 1, column: 1 };
+  const before = packageJson.slice(0, index).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+function declaredDependencies(packageJson: string): string[] {
+  try {
+    const manifest = JSON.parse(packageJson) as { dependencies?: object; optionalDependencies?: object; peerDependencies?: object };
+    return [manifest.dependencies, manifest.optionalDependencies, manifest.peerDependencies].flatMap((deps) => Object.keys(deps ?? {}));
+  } catch {
+    return []; // npm reports the broken JSON itself
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,60 @@
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Reads configuration from environment variables, collecting every problem so that start-up
+ * fails once with all of them, each naming its variable.
+ */
+export class EnvReader {
+  readonly #env: Env;
+  readonly #problems: string[] = [];
+
+  constructor(env: Env) {
+    this.#env = env;
+  }
+
+  string(name: string, fallback?: string): string {
+    const value = this.#env[name]?.trim();
+    if (value) return value;
+    if (fallback !== undefined) return fallback;
+    this.#problems.push(`${name} is required`);
+    return '';
+  }
+
+  integer(name: string, fallback: number, range: { min: number; max: number }): number {
+    const raw = this.#env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < range.min || value > range.max) {
+      this.#problems.push(`${name} must be a whole number from ${range.min} to ${range.max}, not "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** Runs a parser of a sub-configuration, recording its error as a problem. */
+  nested<T>(parse: (env: Env) => T): T | undefined {
+    try {
+      return parse(this.#env);
+    } catch (error) {
+      this.#problems.push((error as Error).message);
+      return undefined;
+    }
+  }
+
+  /** Throws one error listing every problem found, if any. */
+  finish(component: string): void {
+    if (this.#problems.length > 0) {
+      throw new Error(`${component}: invalid configuration:\n  - ${this.#problems.join('\n  - ')}`);
+    }
+  }
+}
+
+/** Parses configuration, or logs why it cannot and exits: a service must not start half-configured. */
+export function configOrExit<T>(parse: () => T, logger: { error(message: string, meta?: object): unknown }): T {
+  try {
+    return parse();
+  } catch (error) {
+    logger.error((error as Error).message);
+    process.exit(1);
+  }
+}

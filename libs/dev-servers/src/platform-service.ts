@@ -1,0 +1,46 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
+
+const workspaceRoot = path.resolve(import.meta.dirname, '../../..');
+
+export type PlatformApp = 'api-controller' | 'builder' | 'runner' | 'event-watcher' | 'autoscaler';
+
+/** The log line each service writes once it is serving. */
+const readyMessages: Record<PlatformApp, string> = {
+  'api-controller': 'starting',
+  builder: 'building',
+  runner: 'listening',
+  'event-watcher': 'watching',
+  autoscaler: 'scaling',
+};
+
+/** What a process needs from the machine's environment to reach the network (npm's registry). */
+const NETWORK_ENV = ['PATH', 'HOME', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+function networkEnv(): Record<string, string> {
+  return Object.fromEntries(NETWORK_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
+}
+
+/**
+ * Runs one of the platform's services from source as a local process (no kubelet here), with
+ * the given environment plus what reaching the network needs, nothing else of the test
+ * runner's. Ready once it logs its ready message.
+ */
+export async function startPlatformService(app: PlatformApp, env: Record<string, string>, options: { logDir?: string; name?: string } = {}): Promise<ManagedProcess> {
+  const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), `kublambda-${app}-`)));
+  const name = options.name ?? app;
+  const logFile = path.join(logDir, `${name}.log`);
+  const ready = `"message":"${readyMessages[app]}"`;
+  return startManagedProcess({
+    name,
+    command: process.execPath,
+    args: [path.join(workspaceRoot, 'apps', app, 'src/main.ts')],
+    env: { HOME: os.homedir(), ...networkEnv(), ...env },
+    cwd: workspaceRoot,
+    logFile,
+    isReady: async () => (await readFile(logFile, 'utf8')).includes(ready),
+    startTimeoutMs: 30_000,
+  });
+}
