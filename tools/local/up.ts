@@ -1,9 +1,10 @@
 // The local all-in-one: a real control plane with the Lambda CRD, Redis, an S3 server and an
-// OCI registry on loopback, with the example lambdas applied. Runs until Ctrl-C.
+// OCI registry on loopback, api-controller and builder as local processes, and the example
+// lambdas applied. Runs until Ctrl-C.
 //   node tools/local/up.ts [--dir <state dir>]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheDir, kubeBinary, kubectl, startControlPlane, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
+import { cacheDir, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
@@ -24,7 +25,27 @@ try {
   const registry = await startRegistry();
   stops.push(registry.stop);
 
-  const applied = await kubectl(['apply', '-f', examples], { kubeconfig: controlPlane.kubeconfigPath });
+  const kubeconfig = { kubeconfig: controlPlane.kubeconfigPath };
+  const platformNamespace = 'kublambda-system';
+  const namespace = await kubectl(['create', 'namespace', platformNamespace], kubeconfig);
+  if (namespace.exitCode !== 0 && !namespace.stderr.includes('AlreadyExists')) throw new Error(`creating ${platformNamespace}: ${namespace.stderr}`);
+  const serviceEnv = {
+    KUBECONFIG: controlPlane.kubeconfigPath,
+    REDIS_URL: redis.url,
+    ARTIFACT_STORE_URL: 's3://kublambda-artifacts/',
+    S3_ENDPOINT: s3.url,
+    S3_ACCESS_KEY: s3.accessKey,
+    S3_SECRET_KEY: s3.secretKey,
+    S3_REGION: s3.region,
+    LEADER_ELECTION_NAMESPACE: platformNamespace,
+    BUILDER_CACHE_DIR: path.join(dir, 'builder-cache'),
+  };
+  for (const app of ['builder', 'api-controller'] as const) {
+    const service = await startPlatformService(app, serviceEnv, { logDir: dir });
+    stops.push(() => service.stop());
+  }
+
+  const applied = await kubectl(['apply', '-f', examples], kubeconfig);
   if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
 
   const kubectlDir = path.dirname(await kubeBinary('kubectl'));
@@ -35,6 +56,7 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   export PATH=${kubectlDir}:$PATH      # kubectl ${controlPlane.kubernetesVersion}
   kubectl get lam -A                    # the example lambdas from examples/
   kubectl explain lambda.spec
+  kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and rerouted
 
   API server  ${controlPlane.apiServerUrl}
   Redis       ${redis.url}
@@ -42,8 +64,9 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   registry    ${registry.url}
   logs        ${dir}
 
-Not running yet: api-controller, builder, runner, event-watcher, autoscaler. Until they
-exist the lambdas are stored and validated but not built or served.
+Running: api-controller and builder (they build each lambda into an asset in S3 and publish
+its route in Redis). Not running yet: runner, event-watcher, autoscaler, so lambdas are built
+and routed but not yet served over HTTP.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {

@@ -65,6 +65,16 @@ describe('a Lambda from apply to delete', () => {
     expect(events.stdout.split(' ')).toEqual(expect.arrayContaining(['Building', 'Built', 'Published', 'Serving']));
   });
 
+  it('leaves a settled lambda alone: repeated reconciles write nothing', async () => {
+    const settled = await platform.get('hello');
+    const eventsBefore = await kubectl(['get', 'events', '-n', platform.namespace, '-o', 'name']);
+    // The controller relists every second here, so this spans several full reconciles.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const later = await platform.get('hello');
+    expect(later!.metadata.resourceVersion).toBe(settled!.metadata.resourceVersion);
+    expect((await kubectl(['get', 'events', '-n', platform.namespace, '-o', 'name'])).stdout).toBe(eventsBefore.stdout);
+  });
+
   it('rebuilds on a source change, moves the route and removes the unreferenced old asset', async () => {
     const before = await platform.get('hello');
     const oldDigest = before!.status!.artifact!.digest;

@@ -80,6 +80,8 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     LEASE_DURATION_MS: '3000',
     RENEW_DEADLINE_MS: '2000',
     RETRY_PERIOD_MS: '300',
+    // Relists every second, so tests also show that a relist of settled lambdas changes nothing.
+    RELIST_INTERVAL_MS: '1000',
     BUILD_LOCK_DURATION_MS: '3000',
     BUILD_STALLED_INTERVAL_MS: '1000',
     BUILDER_CACHE_DIR: path.join(logDir, 'builder-cache'),

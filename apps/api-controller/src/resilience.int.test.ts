@@ -112,4 +112,25 @@ describe('api-controller and builder under failure', () => {
       redis.disconnect();
     }
   }, 120_000);
+
+  it('retries a build while the object store is down, and finishes once it is back', async () => {
+    platform = await startLambdaPlatform('s3-down');
+    const builder = await platform.startBuilder();
+    await platform.startController();
+    await platform.s3.pause();
+    await platform.apply('patient', handler(7));
+    const deadline = Date.now() + 30_000;
+    while (!(await readFile(builder.logFile, 'utf8')).includes('"message":"build attempt failed"')) {
+      if (Date.now() > deadline) throw new Error(`no failed build attempt: ${await logTail(builder.logFile)}`);
+      await sleep(100);
+    }
+    expect(await readFile(builder.logFile, 'utf8')).toContain('ECONNREFUSED');
+    const whileDown = await platform.get('patient');
+    expect(isReady(whileDown)).toBe(false);
+
+    await platform.s3.start();
+    const lambda = await platform.waitFor('patient', 'Ready', isReady, 60_000);
+    expect(lambda!.status!.conditions!.find((c) => c.type === 'Built')).toMatchObject({ status: 'True', reason: 'Built' });
+    expect((await platform.assets.list()).map((a) => a.digest)).toEqual([lambda!.status!.artifact!.digest]);
+  }, 90_000);
 });

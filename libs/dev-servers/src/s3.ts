@@ -18,6 +18,9 @@ export interface S3Server {
   dir: string;
   /** A minio client for this server, with its credentials. */
   client(): Minio.Client;
+  /** Stops the gateway, keeping its data; start() brings it back on the same port. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
   /** Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -55,6 +58,12 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
       url: `http://${HOST}:${port}`,
       dir,
       client: () => new Minio.Client({ endPoint: HOST, port, useSSL: false, accessKey, secretKey, region: REGION }),
+      pause: async () => {
+        await gateway?.stop();
+      },
+      start: async () => {
+        gateway = await startGateway(port, dir, accessKey, secretKey);
+      },
       stop,
     };
     if (options.bucket) await createBucket(server.client(), options.bucket);

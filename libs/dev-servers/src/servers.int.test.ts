@@ -97,6 +97,11 @@ describe('startS3', () => {
       for await (const item of client.listObjectsV2('artifacts', 'sha256/', true)) listed.push((item as { name: string }).name);
       expect(listed).toEqual(['sha256/abc']);
 
+      await s3.pause();
+      expect(await portAcceptsConnections(s3.port)).toBe(false);
+      await s3.start();
+      expect(await client.statObject('artifacts', 'sha256/abc')).toMatchObject({ size: bytes.length });
+
       await client.removeObject('artifacts', 'sha256/abc');
       await expect(client.statObject('artifacts', 'sha256/abc')).rejects.toMatchObject({ code: 'NotFound' });
 
