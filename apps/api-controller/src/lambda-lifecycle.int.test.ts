@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { kubectl } from '@kublambda/dev-servers';
 import type { Lambda } from '@kublambda/crd-types';
@@ -69,7 +70,7 @@ describe('a Lambda from apply to delete', () => {
     const settled = await platform.waitFor('settled', 'Ready', isReady);
     const eventsBefore = await kubectl(['get', 'events', '-n', platform.namespace, '-o', 'name']);
     // The controller relists every second here, so this spans several full reconciles.
-    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    await sleep(3_500);
     const later = await platform.get('settled');
     expect(later!.metadata.resourceVersion).toBe(settled!.metadata.resourceVersion);
     expect((await kubectl(['get', 'events', '-n', platform.namespace, '-o', 'name'])).stdout).toBe(eventsBefore.stdout);

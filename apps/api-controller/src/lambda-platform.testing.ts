@@ -17,6 +17,7 @@ import {
   type ManagedProcess,
   type RedisServer,
   type S3Server,
+  waitUntil,
 } from '@kublambda/dev-servers';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
 import { loadRoutes, type RouteRecord } from '@kublambda/route-table';
@@ -121,13 +122,16 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
       if (result.exitCode !== 0) throw new Error(`kubectl delete ${name}: ${result.stderr}`);
     },
     waitFor: async (name, what, check, timeoutMs = 60_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const lambda = await get(name);
-        if (check(lambda)) return lambda;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${name} to be ${what}; last seen: ${JSON.stringify(lambda?.status ?? lambda ?? 'absent')}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      let last: Lambda | undefined;
+      const seen = await waitUntil(
+        `${name} to be ${what}`,
+        async () => {
+          last = await get(name);
+          return check(last) && { lambda: last };
+        },
+        { timeoutMs, describe: () => JSON.stringify(last?.status ?? last ?? 'absent') },
+      );
+      return seen.lambda;
     },
     assetKeys: async () => {
       const keys: string[] = [];

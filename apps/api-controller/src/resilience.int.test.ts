@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { logTail } from '@kublambda/dev-servers';
+import { logTail, waitUntil } from '@kublambda/dev-servers';
 import { readFile } from 'node:fs/promises';
 import { isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
 
@@ -13,7 +13,6 @@ afterEach(async () => {
   platform = undefined;
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const handler = (n: number) => ({ source: { inline: `export default async () => new Response("lambda ${n}")` } });
 
 async function leaseHolder(p: LambdaPlatform): Promise<string | undefined> {
@@ -35,13 +34,11 @@ describe('api-controller and builder under failure', () => {
 
     const first = await platform.startController('first');
     // Kill it as soon as it has started on some of the lambdas but not finished all.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const lambdas = await Promise.all(names.map((n) => platform!.get(n)));
-      if (lambdas.some((l) => l?.metadata.finalizers?.length)) break;
-      if (Date.now() > deadline) throw new Error(`controller never started: ${await logTail(first.logFile)}`);
-      await sleep(20);
-    }
+    await waitUntil(
+      'the controller to start on the lambdas',
+      async () => (await Promise.all(names.map((n) => platform!.get(n)))).some((l) => l?.metadata.finalizers?.length),
+      { intervalMs: 20, describe: () => logTail(first.logFile) },
+    );
     await first.kill();
     const readyWhenKilled = (await Promise.all(names.map((n) => platform!.get(n)))).filter(isReady).length;
     expect(readyWhenKilled).toBeLessThan(names.length);
@@ -95,11 +92,7 @@ describe('api-controller and builder under failure', () => {
         },
         build: { typeCheck: false },
       });
-      const deadline = Date.now() + 30_000;
-      while ((await redis.llen('bull:builds:active')) === 0) {
-        if (Date.now() > deadline) throw new Error('the build never became active');
-        await sleep(10);
-      }
+      await waitUntil('the build to become active', async () => (await redis.llen('bull:builds:active')) > 0, { intervalMs: 10 });
       await first.kill();
       const activeJob = await redis.lrange('bull:builds:active', 0, -1);
       expect(activeJob).toHaveLength(1);
@@ -119,11 +112,9 @@ describe('api-controller and builder under failure', () => {
     await platform.startController();
     await platform.s3.pause();
     await platform.apply('patient', handler(7));
-    const deadline = Date.now() + 30_000;
-    while (!(await readFile(builder.logFile, 'utf8')).includes('"message":"build attempt failed"')) {
-      if (Date.now() > deadline) throw new Error(`no failed build attempt: ${await logTail(builder.logFile)}`);
-      await sleep(100);
-    }
+    await waitUntil('a failed build attempt', async () => (await readFile(builder.logFile, 'utf8')).includes('"message":"build attempt failed"'), {
+      describe: () => logTail(builder.logFile),
+    });
     expect(await readFile(builder.logFile, 'utf8')).toContain('ECONNREFUSED');
     const whileDown = await platform.get('patient');
     expect(isReady(whileDown)).toBe(false);

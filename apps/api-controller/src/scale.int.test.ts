@@ -2,6 +2,7 @@
 // as local processes against the real API server, Redis and S3.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
+import { waitUntil } from '@kublambda/dev-servers';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
 import { isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
 
@@ -24,12 +25,15 @@ describe(`${COUNT} lambdas applied at once`, () => {
     const started = Date.now();
     await platform.applyAll(names.map((name, i) => [name, { source: { inline: `export default async () => new Response("${name} ${i}")` } }]));
     let ready = 0;
-    while (ready < COUNT) {
-      if (Date.now() - started > 240_000) throw new Error(`only ${ready} of ${COUNT} lambdas were Ready after 240 s`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      const list = (await api.listNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: platform.namespace })) as { items: Lambda[] };
-      ready = list.items.filter(isReady).length;
-    }
+    await waitUntil(
+      `all ${COUNT} lambdas to be Ready`,
+      async () => {
+        const list = (await api.listNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: platform.namespace })) as { items: Lambda[] };
+        ready = list.items.filter(isReady).length;
+        return ready === COUNT;
+      },
+      { timeoutMs: 240_000, intervalMs: 250, describe: () => `${ready} Ready` },
+    );
     const seconds = (Date.now() - started) / 1000;
     console.log(`${COUNT} lambdas from kubectl apply to all Ready: ${seconds.toFixed(1)} s`);
     expect((await platform.routes()).length).toBe(COUNT);

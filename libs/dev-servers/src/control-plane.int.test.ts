@@ -2,21 +2,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, kubectl, portAcceptsConnections, startControlPlane, testKubeConfig, kubernetesVersion } from './index.ts';
-import { sleep } from './managed-process.ts';
+import { createTestNamespace, kubectl, kubernetesVersion, portAcceptsConnections, startControlPlane, testKubeConfig, waitUntil } from './index.ts';
 
 const kubeConfig = testKubeConfig();
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 
 describe('test control plane', () => {
   it('serves the pinned Kubernetes version', async () => {
@@ -59,7 +47,7 @@ describe('test control plane', () => {
           subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: namespace.name }],
         },
       });
-      const allowed = await until('the role binding to take effect', async () => {
+      const allowed = await waitUntil('the role binding to take effect', async () => {
         const result = await kubectl(['auth', 'can-i', 'list', 'lambdas.kublambda.io', '-n', namespace.name, as]);
         return result.stdout.trim() === 'yes' ? result : undefined;
       });
@@ -72,14 +60,14 @@ describe('test control plane', () => {
   it('runs kube-controller-manager: service accounts appear and deleted namespaces go away', async () => {
     const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
     const namespace = await createTestNamespace(kubeConfig, 'kcm');
-    const serviceAccount = await until('the default service account', () =>
+    const serviceAccount = await waitUntil('the default service account', () =>
       core.readNamespacedServiceAccount({ name: 'default', namespace: namespace.name }).catch(() => undefined),
     );
     expect(serviceAccount.metadata?.name).toBe('default');
     await core.createNamespacedConfigMap({ namespace: namespace.name, body: { metadata: { name: 'leftover' }, data: { a: 'b' } } });
 
     await namespace.delete();
-    const gone = await until('the namespace to be deleted', async () => {
+    const gone = await waitUntil('the namespace to be deleted', async () => {
       const status = await core.readNamespace({ name: namespace.name }).then(
         () => undefined,
         (error: k8s.ApiException<unknown>) => (error.code === 404 ? 'gone' : undefined),

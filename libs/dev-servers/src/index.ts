@@ -8,3 +8,4 @@ export { kubectl, type KubectlResult } from './kubectl.ts';
 export { createTestNamespace, testKubeConfig } from './test-namespace.ts';
 export { startPlatformService, type PlatformApp } from './platform-service.ts';
 export { type ManagedProcess, logTail } from './managed-process.ts';
+export { waitUntil } from './wait-until.ts';

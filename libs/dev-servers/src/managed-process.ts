@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ManagedProcessOptions {
   /** Short name used in errors, for example "kube-apiserver". */
@@ -86,8 +87,4 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs:
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { execa } from 'execa';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, testKubeConfig } from '@kublambda/dev-servers';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createTestNamespace, testKubeConfig, waitUntil } from '@kublambda/dev-servers';
 import { createLogger } from '@kublambda/logging';
 import { LeaderElector } from './index.ts';
 
@@ -20,7 +21,6 @@ afterAll(async () => {
   await namespace.delete();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function elector(identity: string, leaseName: string) {
   return new LeaderElector({ kubeConfig, namespace: namespace.name, leaseName, identity, logger, ...timing });
@@ -39,14 +39,6 @@ function candidate(identity: string, leaseName: string) {
   return { state, outcome, stop: () => (stop.abort(), outcome) };
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 async function holder(leaseName: string): Promise<string | undefined> {
   const lease = await kubeConfig.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: leaseName, namespace: namespace.name });
   return lease.spec?.holderIdentity;
@@ -55,7 +47,7 @@ async function holder(leaseName: string): Promise<string | undefined> {
 describe('LeaderElector on a real Lease', () => {
   it('lets exactly one candidate lead, and hands over at once when the leader stops', async () => {
     const a = candidate('a', 'handover');
-    await until('a to lead', () => a.state.leading);
+    await waitUntil('a to lead', () => a.state.leading);
     const b = candidate('b', 'handover');
     await sleep(timing.leaseDurationMs + 1_000);
     expect(b.state.leading).toBe(false);
@@ -64,7 +56,7 @@ describe('LeaderElector on a real Lease', () => {
     const stoppedAt = Date.now();
     expect(await a.stop()).toBe('stopped');
     expect(a.state.leading).toBe(false);
-    await until('b to lead', () => b.state.leading);
+    await waitUntil('b to lead', () => b.state.leading);
     // Released, not expired: b takes over within a couple of retry periods.
     expect(b.state.becameLeaderAt - stoppedAt).toBeLessThan(timing.leaseDurationMs);
     expect(await holder('handover')).toBe('b');
@@ -93,7 +85,7 @@ describe('LeaderElector on a real Lease', () => {
 
       doomed.kill('SIGKILL');
       const killedAt = Date.now();
-      await until('the standby to lead', () => standby.state.leading);
+      await waitUntil('the standby to lead', () => standby.state.leading, { intervalMs: 20 });
       const takeover = standby.state.becameLeaderAt - killedAt;
       expect(takeover).toBeGreaterThan(timing.leaseDurationMs - timing.renewDeadlineMs);
       expect(takeover).toBeLessThan(timing.leaseDurationMs + 3 * timing.retryPeriodMs + 1_000);

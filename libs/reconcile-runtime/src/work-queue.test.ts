@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '@kublambda/logging';
 import { TerminalError, WorkQueue, backoffDelay, startReconcileWorkers } from './index.ts';
 
 const quiet = createLogger('test', 'silent');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('backoffDelay', () => {
   it.each([
