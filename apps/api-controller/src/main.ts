@@ -21,7 +21,8 @@ kubeConfig.loadFromDefault();
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const queueConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnection });
-const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: new Redis(config.redisUrl, { maxRetriesPerRequest: null }) });
+const eventsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection });
 const assets = await createArtifactStore(config.artifactStore);
 
 const shutdown = new AbortController();
@@ -55,13 +56,17 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
     logger,
     now: () => new Date(),
   };
-  await lambdas.synced;
-  const workers = startReconcileWorkers({ queue, reconcile: (key) => reconcileLambda(key, deps), concurrency: config.reconcileConcurrency, logger });
-  logger.info('reconciling lambdas', { identity: config.identity });
-  await new Promise((resolve) => leading.addEventListener('abort', resolve, { once: true }));
+  const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
+  // The first list may keep failing (API server starting up); leadership can end meanwhile.
+  await Promise.race([lambdas.synced, stopLeading]);
+  const workers = leading.aborted
+    ? undefined
+    : startReconcileWorkers({ queue, reconcile: (key) => reconcileLambda(key, deps), concurrency: config.reconcileConcurrency, logger });
+  if (workers) logger.info('reconciling lambdas', { identity: config.identity });
+  await stopLeading;
   buildEvents.off('completed', onBuildFinished);
   buildEvents.off('failed', onBuildFinished);
-  await workers.stop();
+  await workers?.stop();
   await lambdas.stop();
 }
 
@@ -78,8 +83,9 @@ const elector = new LeaderElector({
 logger.info('starting', { identity: config.identity, lease: `${config.leaseNamespace}/${config.leaseName}` });
 const outcome = await elector.run(reconcileWhileLeading, shutdown.signal);
 await Promise.all([buildEvents.close(), buildQueue.close()]);
-redis.disconnect();
-queueConnection.disconnect();
+// BullMQ leaves connections it was handed open; they are ours to close.
+for (const connection of [redis, queueConnection, eventsConnection]) connection.disconnect();
 logger.info('stopped', { outcome });
-// A replica that lost its lease exits so it restarts clean, as client-go controllers do.
-process.exitCode = outcome === 'lost' ? 1 : 0;
+// Everything is closed or released; exit rather than wait on idle keep-alive sockets. A
+// replica that lost its lease exits non-zero so it restarts clean, as client-go controllers do.
+process.exit(outcome === 'lost' ? 1 : 0);

@@ -76,6 +76,25 @@ describe('api-controller and builder under failure', () => {
     expect(takeoverMs).toBeLessThan(15_000);
   }, 90_000);
 
+  it('hands over at once when the leader shuts down cleanly (SIGTERM)', async () => {
+    platform = await startLambdaPlatform('graceful');
+    await platform.startBuilder();
+    const a = await platform.startController('replica-a');
+    const b = await platform.startController('replica-b');
+    const leader = await waitUntil('a leader', () => leaseHolder(platform!));
+    const [leaderProcess, standby] = leader === 'replica-a' ? [a, 'replica-b'] : [b, 'replica-a'];
+
+    const stoppedAt = Date.now();
+    await leaderProcess.stop();
+    expect(await readFile(leaderProcess.logFile, 'utf8')).toContain('"message":"released leadership"');
+    await waitUntil('the standby to hold the lease', async () => (await leaseHolder(platform!)) === standby, { intervalMs: 50 });
+    // Released, not expired: well under the 3 s lease of this test.
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+    await platform.apply('after-handover', handler(3));
+    await platform.waitFor('after-handover', 'Ready', isReady, 30_000);
+    expect(await eventReporters(platform, 'after-handover')).toEqual([standby]);
+  }, 60_000);
+
   it('finishes a build whose builder was killed in the middle of it', async () => {
     platform = await startLambdaPlatform('kill-builder');
     await platform.startController();

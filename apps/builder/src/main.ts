@@ -37,3 +37,5 @@ await new Promise<void>((resolve) => {
 await worker.close();
 connection.disconnect();
 logger.info('stopped');
+// Builds are finished and the queue connection closed; do not wait on idle keep-alive sockets.
+process.exit(0);
