@@ -1,0 +1,62 @@
+// Against a real redis-server on loopback.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { startRedis, waitUntil, type RedisServer } from '@kublambda/dev-servers';
+import { createLogger } from '@kublambda/logging';
+import { publishRoute, removeRoute, ROUTES_KEY, type RouteRecord } from '@kublambda/route-table';
+import { followRoutes, type RouteFollower } from './follow-routes.ts';
+import { RouteMatcher } from './route-matcher.ts';
+
+function route(name: string, pathPrefix: string, generation = 1): RouteRecord {
+  return {
+    key: `ns/${name}`, namespace: 'ns', name, pathPrefix,
+    artifact: { digest: `sha256:${'b'.repeat(64)}`, size: 1 }, runtime: 'nodejs',
+    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, stateTables: [], env: [], generation,
+  };
+}
+
+let redis: RedisServer;
+let client: Redis;
+let follower: RouteFollower;
+const matcher = new RouteMatcher();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+  await publishRoute(client, route('existing', '/existing'));
+  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'));
+  await follower.loaded;
+});
+afterAll(async () => {
+  follower?.stop();
+  client?.disconnect();
+  await redis?.stop();
+});
+
+describe('followRoutes', () => {
+  it('loads the routes that exist at start', () => {
+    expect(matcher.match('h', '/existing/x')?.route.name).toBe('existing');
+  });
+
+  it('applies published and removed routes as they are announced', async () => {
+    await publishRoute(client, route('fresh', '/fresh'));
+    await waitUntil('the new route', () => matcher.match('h', '/fresh')?.route.name === 'fresh', { intervalMs: 5, timeoutMs: 5_000 });
+    await publishRoute(client, route('fresh', '/moved', 2));
+    await waitUntil('the moved route', () => matcher.match('h', '/moved')?.route.generation === 2, { intervalMs: 5, timeoutMs: 5_000 });
+    expect(matcher.match('h', '/fresh')).toBeUndefined();
+    await removeRoute(client, 'ns/fresh');
+    await waitUntil('the route to go', () => matcher.get('ns/fresh') === undefined, { intervalMs: 5, timeoutMs: 5_000 });
+  });
+
+  it('reloads everything after its connection drops, catching changes it was not told about', async () => {
+    // Written without an announcement, as if published while the runner was disconnected.
+    await client.hset(ROUTES_KEY, 'ns/unannounced', JSON.stringify(route('unannounced', '/quiet')));
+    await client.hdel(ROUTES_KEY, 'ns/existing');
+    expect(matcher.get('ns/unannounced')).toBeUndefined();
+    await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await waitUntil('the reload', () => matcher.get('ns/unannounced') !== undefined && matcher.get('ns/existing') === undefined, { timeoutMs: 10_000 });
+    // And announcements flow again on the new connection.
+    await publishRoute(client, route('after', '/after'));
+    await waitUntil('an announcement after reconnecting', () => matcher.get('ns/after') !== undefined, { timeoutMs: 5_000 });
+  });
+});

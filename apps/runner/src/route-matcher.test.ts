@@ -1,0 +1,60 @@
+import { describe, expect, it } from '@jest/globals';
+import type { RouteRecord } from '@kublambda/route-table';
+import { RouteMatcher } from './route-matcher.ts';
+
+function route(name: string, pathPrefix: string, host?: string): RouteRecord {
+  return {
+    key: `ns/${name}`, namespace: 'ns', name, pathPrefix, ...(host ? { host } : {}),
+    artifact: { digest: `sha256:${'a'.repeat(64)}`, size: 1 }, runtime: 'nodejs',
+    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, stateTables: [], env: [], generation: 1,
+  };
+}
+
+const matcher = new RouteMatcher();
+matcher.replaceAll([
+  route('root', '/'),
+  route('hello', '/hello'),
+  route('shop', '/shop/'),
+  route('orders', '/shop/orders'),
+  route('api-host', '/', 'api.example.com'),
+  route('api-v2', '/v2', 'api.example.com'),
+  route('any-tenant', '/', '*.tenants.example.com'),
+]);
+
+describe('RouteMatcher', () => {
+  it.each([
+    ['any.host', '/hello', 'hello', '/'],
+    ['any.host', '/hello/', 'hello', '/'],
+    ['any.host', '/hello/world', 'hello', '/world'],
+    ['any.host', '/helloworld', 'root', '/helloworld'],
+    ['any.host', '/shop', 'shop', '/'],
+    ['any.host', '/shop/cart', 'shop', '/cart'],
+    ['any.host', '/shop/orders/42', 'orders', '/42'],
+    ['any.host', '/shop/ordersx', 'shop', '/ordersx'],
+    ['api.example.com', '/hello', 'api-host', '/hello'],
+    ['api.example.com', '/v2/users', 'api-v2', '/users'],
+    ['a.tenants.example.com', '/x', 'any-tenant', '/x'],
+    ['b.a.tenants.example.com', '/hello', 'hello', '/'],
+    ['tenants.example.com', '/hello', 'hello', '/'],
+  ])('routes %s %s to %s with %s below the prefix', (host, path, name, below) => {
+    expect(matcher.match(host, path)).toMatchObject({ route: { name }, pathBelowPrefix: below });
+  });
+
+  it('answers nothing when no prefix covers the path', () => {
+    const narrow = new RouteMatcher();
+    narrow.replaceAll([route('hello', '/hello')]);
+    expect(narrow.match('x', '/other')).toBeUndefined();
+    expect(narrow.match('x', '/')).toBeUndefined();
+  });
+
+  it('follows puts and deletes', () => {
+    const table = new RouteMatcher();
+    table.put(route('a', '/a'));
+    expect(table.match('x', '/a/1')?.route.name).toBe('a');
+    table.put({ ...route('a', '/b'), generation: 2 });
+    expect(table.match('x', '/a/1')).toBeUndefined();
+    expect(table.match('x', '/b')?.route.generation).toBe(2);
+    table.delete('ns/a');
+    expect(table.size).toBe(0);
+  });
+});
