@@ -1,5 +1,5 @@
 export { AssetCorruptError, AssetNotFoundError, type ArtifactStore, type AssetRef } from './artifact-store.ts';
-export { digestOf } from './digest.ts';
+export { digestHex, digestOf } from './digest.ts';
 export { createFilesystemArtifactStore } from './filesystem.ts';
 export { createS3ArtifactStore } from './s3.ts';
 export { parseArtifactStoreConfig, type ArtifactStoreConfig } from './config.ts';
