@@ -1,0 +1,102 @@
+// One request in flight through a worker, as the runner sees it: the response head as a promise,
+// then the response body as an async iterable that pulls chunk by chunk from the worker.
+import type { ParentMessage } from './protocol.ts';
+import { LambdaWorkerError, messageOf, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
+
+export interface InvocationChannel {
+  send(message: ParentMessage): void;
+  /** Called once, when the invocation is over for the runner (finished, failed or cancelled). */
+  finished(id: string): void;
+}
+
+export class Invocation {
+  readonly id: string;
+  readonly #channel: InvocationChannel;
+  readonly #head = Promise.withResolvers<WorkerResponse>();
+  readonly #requestBody: AsyncIterator<Uint8Array> | undefined;
+  #headReceived = false;
+  #done = false;
+  #pendingChunk: PromiseWithResolvers<Uint8Array | null> | undefined;
+  #failure: LambdaWorkerError | undefined;
+
+  constructor(request: WorkerRequest, channel: InvocationChannel) {
+    this.id = request.requestId;
+    this.#channel = channel;
+    this.#requestBody = request.body?.[Symbol.asyncIterator]();
+  }
+
+  /** Resolves with the response head; rejects with a LambdaWorkerError. */
+  get response(): Promise<WorkerResponse> {
+    return this.#head.promise;
+  }
+
+  get headReceived(): boolean {
+    return this.#headReceived;
+  }
+
+  async sendNextRequestBodyChunk(): Promise<void> {
+    if (!this.#requestBody || this.#done) return;
+    try {
+      const next = await this.#requestBody.next();
+      this.#channel.send(
+        next.done
+          ? { type: 'request-body-end', id: this.id }
+          : { type: 'request-body-chunk', id: this.id, chunk: next.value },
+      );
+    } catch (error) {
+      this.#channel.send({ type: 'request-body-error', id: this.id, message: `reading the request body failed: ${messageOf(error)}` });
+    }
+  }
+
+  receiveHead(status: number, headers: Array<[string, string]>) {
+    this.#headReceived = true;
+    this.#head.resolve({ status, headers, body: this.#responseBody() });
+  }
+
+  receiveChunk(chunk: Uint8Array) {
+    this.#pendingChunk?.resolve(chunk);
+  }
+
+  receiveEnd() {
+    this.#finish();
+    this.#pendingChunk?.resolve(null);
+  }
+
+  fail(error: LambdaWorkerError) {
+    if (this.#done) return;
+    this.#finish();
+    this.#failure = error;
+    if (!this.#headReceived) this.#head.reject(error);
+    this.#pendingChunk?.reject(error);
+  }
+
+  /** Gives up on the request: the worker is told to abort it, later messages for it are ignored. */
+  cancel(error: LambdaWorkerError) {
+    if (this.#done) return;
+    this.fail(error);
+    this.#channel.send({ type: 'cancel', id: this.id });
+  }
+
+  async *#responseBody(): AsyncGenerator<Uint8Array> {
+    try {
+      for (;;) {
+        if (this.#failure) throw this.#failure;
+        if (this.#done) return;
+        this.#pendingChunk = Promise.withResolvers();
+        this.#channel.send({ type: 'response-body-pull', id: this.id });
+        const chunk = await this.#pendingChunk.promise;
+        if (chunk === null) return;
+        yield chunk;
+      }
+    } finally {
+      this.cancel(new LambdaWorkerError('HandlerError', 'the runner stopped reading the response body'));
+    }
+  }
+
+  #finish() {
+    this.#done = true;
+    // Stops the request body's source; its own failure to stop concerns nobody here.
+    Promise.resolve(this.#requestBody?.return?.()).catch(() => undefined);
+    this.#channel.finished(this.id);
+  }
+}

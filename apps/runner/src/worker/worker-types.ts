@@ -1,0 +1,71 @@
+import { types } from 'node:util';
+
+export interface WorkerLimits {
+  memoryMiB: number;
+  timeoutSeconds: number;
+  /** Requests in flight at once; one more is refused as Overloaded. */
+  concurrency: number;
+}
+
+export interface WorkerLogLine {
+  stream: 'stdout' | 'stderr';
+  text: string;
+  /** Set when the line came from console.* while the handler served this request. */
+  requestId?: string;
+}
+
+export interface LambdaWorkerOptions {
+  /** The lambda's single-file ES module; copied into the worker's private directory. */
+  assetPath: string;
+  limits: WorkerLimits;
+  /** The lambda's own environment: the worker's process.env is exactly this. */
+  env: Record<string, string>;
+  lambda: { namespace: string; name: string };
+  onLog?: (line: WorkerLogLine) => void;
+}
+
+export interface WorkerRequest {
+  requestId: string;
+  method: string;
+  /** Absolute, as the lambda should see it. */
+  url: string;
+  /** Repeated headers are kept as repeated entries. */
+  headers: Array<[string, string]>;
+  body: AsyncIterable<Uint8Array> | null;
+  clientAddress: string;
+}
+
+export interface WorkerResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  /** Pulled from the worker chunk by chunk; stopping early cancels the request in the worker. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'Overloaded' | 'LoadFailed';
+
+const STATUS_OF = {
+  Timeout: 504,
+  HandlerError: 502,
+  WorkerExited: 502,
+  MemoryLimit: 503,
+  Overloaded: 503,
+  LoadFailed: 502,
+} as const satisfies Record<LambdaWorkerErrorKind, 502 | 503 | 504>;
+
+export class LambdaWorkerError extends Error {
+  readonly kind: LambdaWorkerErrorKind;
+  readonly status: 502 | 503 | 504;
+
+  constructor(kind: LambdaWorkerErrorKind, message: string) {
+    super(message);
+    this.name = 'LambdaWorkerError';
+    this.kind = kind;
+    this.status = STATUS_OF[kind];
+  }
+}
+
+/** The message of an error from any realm (Jest runs tests in a realm of its own). */
+export function messageOf(error: unknown): string {
+  return types.isNativeError(error) || error instanceof Error ? error.message : String(error);
+}
