@@ -33,7 +33,7 @@ describe('workspace', () => {
     if (app === 'cli') {
       expect(run.exitCode).toBe(0);
       expect(run.stdout).toMatch(/^usage: kublambda <command>/);
-    } else if (app === 'api-controller' || app === 'builder') {
+    } else if (app === 'api-controller' || app === 'builder' || app === 'runner') {
       // Unconfigured services refuse to start and say what is missing, in one structured line.
       expect(run.exitCode).toBe(1);
       const line = JSON.parse(run.stdout) as { level: string; message: string; component: string };

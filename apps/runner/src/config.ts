@@ -1,0 +1,29 @@
+import os from 'node:os';
+import path from 'node:path';
+import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
+import { EnvReader, type Env } from '@kublambda/config';
+
+export interface RunnerConfig {
+  redisUrl: string;
+  artifactStore: ArtifactStoreConfig;
+  host: string;
+  port: number;
+  assetCacheDir: string;
+  assetCacheMaxBytes: number;
+  maxBodyBytes: number;
+}
+
+export function parseRunnerConfig(env: Env): RunnerConfig {
+  const read = new EnvReader(env);
+  const config = {
+    redisUrl: read.string('REDIS_URL'),
+    artifactStore: read.nested(parseArtifactStoreConfig)!,
+    host: read.string('HOST', '0.0.0.0'),
+    port: read.integer('PORT', 8080, { min: 0, max: 65_535 }),
+    assetCacheDir: read.string('ASSET_CACHE_DIR', path.join(os.tmpdir(), 'kublambda-runner', 'assets')),
+    assetCacheMaxBytes: read.integer('ASSET_CACHE_MAX_MIB', 1024, { min: 1, max: 1_048_576 }) * 1024 * 1024,
+    maxBodyBytes: read.integer('MAX_BODY_MIB', 32, { min: 1, max: 4096 }) * 1024 * 1024,
+  };
+  read.finish('runner');
+  return config;
+}

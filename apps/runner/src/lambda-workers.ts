@@ -1,0 +1,83 @@
+import { forLambda, type Logger } from '@kublambda/logging';
+import type { RouteRecord } from '@kublambda/route-table';
+import type { AssetCache } from './asset-cache.ts';
+import { LambdaWorker } from './worker/lambda-worker.ts';
+
+interface Running {
+  digest: string;
+  generation: number;
+  worker: Promise<LambdaWorker>;
+  unpin: () => void;
+}
+
+/** The lambda's literal env values; valueFrom references are resolved by the platform later. */
+function literalEnv(route: RouteRecord): Record<string, string> {
+  return Object.fromEntries(route.env.flatMap((entry) => (entry.value !== undefined ? [[entry.name, entry.value]] : [])));
+}
+
+/**
+ * One warm worker per lambda. A route with a new asset or settings gets a new worker; the old
+ * one finishes its in-flight requests before it stops. A dead worker is replaced on the next
+ * request.
+ */
+export class LambdaWorkers {
+  readonly #running = new Map<string, Running>();
+  readonly #cache: AssetCache;
+  readonly #logger: Logger;
+
+  constructor(cache: AssetCache, logger: Logger) {
+    this.#cache = cache;
+    this.#logger = logger;
+  }
+
+  async workerFor(route: RouteRecord): Promise<LambdaWorker> {
+    const current = this.#running.get(route.key);
+    if (current && current.digest === route.artifact.digest && current.generation === route.generation) {
+      const worker = await current.worker.catch(() => undefined);
+      if (worker?.alive) return worker;
+      if (this.#running.get(route.key) === current) this.#retire(route.key, current);
+      else return this.workerFor(route);
+    } else if (current) {
+      this.#retire(route.key, current);
+    }
+    const started = this.#start(route);
+    this.#running.set(route.key, started);
+    return started.worker;
+  }
+
+  /** Stops the worker of a lambda whose route is gone. */
+  forget(key: string): void {
+    const current = this.#running.get(key);
+    if (current) this.#retire(key, current);
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.#running.entries()];
+    for (const [key, running] of all) this.#retire(key, running);
+    await Promise.all(all.map(([, running]) => running.worker.then((w) => w.stop(), () => undefined)));
+  }
+
+  #start(route: RouteRecord): Running {
+    const unpin = this.#cache.pin(route.artifact.digest);
+    const log = forLambda(this.#logger, route);
+    const worker = (async () => {
+      const assetPath = await this.#cache.path(route.artifact.digest);
+      return LambdaWorker.start({
+        assetPath,
+        limits: { memoryMiB: route.memoryMiB, timeoutSeconds: route.timeoutSeconds, concurrency: route.concurrency },
+        env: literalEnv(route),
+        lambda: { namespace: route.namespace, name: route.name },
+        onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
+      });
+    })();
+    void worker.catch((error: unknown) => log.warn('worker failed to start', { error: String(error) }));
+    return { digest: route.artifact.digest, generation: route.generation, worker, unpin };
+  }
+
+  #retire(key: string, running: Running): void {
+    if (this.#running.get(key) === running) this.#running.delete(key);
+    void running.worker
+      .then((worker) => worker.stop(), () => undefined)
+      .finally(running.unpin);
+  }
+}

@@ -1,0 +1,120 @@
+// The runner runs as a local process (no kubelet here) against real Redis and S3 servers;
+// assets are stored and routes published the way api-controller does it.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
+import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisServer, type S3Server } from '@kublambda/dev-servers';
+import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+
+let redis: RedisServer;
+let s3: S3Server;
+let store: ArtifactStore;
+let client: Redis;
+let runner: ManagedProcess;
+let dir: string;
+let base: string;
+
+async function deploy(name: string, pathPrefix: string, source: string, generation = 1): Promise<void> {
+  const artifact = await store.put(Buffer.from(source));
+  const route: RouteRecord = {
+    key: `test/${name}`, namespace: 'test', name, pathPrefix, artifact, runtime: 'nodejs',
+    timeoutSeconds: 2, memoryMiB: 128, concurrency: 10, stateTables: [], env: [{ name: 'GREETING', value: 'hi' }], generation,
+  };
+  await publishRoute(client, route);
+}
+
+const echo = `export default async (request, context) => {
+  const body = request.body ? new Uint8Array(await request.arrayBuffer()) : new Uint8Array();
+  const digest = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', body)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return Response.json({
+    method: request.method, url: request.url, headers: [...request.headers], bodyBytes: body.length, bodySha256: digest,
+    requestId: context.requestId, env: Object.keys(process.env).sort(), greeting: process.env.GREETING,
+  }, { headers: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']] });
+};`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'runner-test-'));
+  redis = await startRedis();
+  s3 = await startS3({ bucket: 'assets' });
+  store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+  client = new Redis(redis.url);
+  await deploy('echo', '/echo', echo);
+  await deploy('thrower', '/throw', 'export default async () => { throw new Error("kaboom"); }');
+  await deploy('versioned', '/version', 'export default async () => new Response("v1")');
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  runner = await startPlatformService('runner', {
+    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16',
+  }, { logDir: dir });
+});
+afterAll(async () => {
+  await runner?.stop();
+  client?.disconnect();
+  await Promise.all([redis?.stop(), s3?.stop()]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('runner', () => {
+  it('hands the lambda the request below its prefix and streams the answer back', async () => {
+    const response = await fetch(`${base}/echo/items/7?sort=asc&sort=desc`, { headers: [['x-custom', 'one'], ['x-custom', 'two'], ['x-request-id', 'req-123']] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-request-id')).toBe('req-123');
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    const seen = (await response.json()) as { method: string; url: string; headers: Array<[string, string]>; requestId: string; env: string[]; greeting: string };
+    expect(seen.method).toBe('GET');
+    expect(new URL(seen.url).pathname + new URL(seen.url).search).toBe('/items/7?sort=asc&sort=desc');
+    expect(seen.requestId).toBe('req-123');
+    const headers = new Map(seen.headers);
+    expect(headers.get('x-custom')).toBe('one, two');
+    expect(headers.get('x-forwarded-prefix')).toBe('/echo');
+    expect(headers.get('x-forwarded-for')).toBe('127.0.0.1');
+    // The lambda sees its own env, none of the runner's (Redis, S3 credentials).
+    expect(seen.greeting).toBe('hi');
+    expect(seen.env).toEqual(['GREETING']);
+  });
+
+  it('generates a request id when none is sent', async () => {
+    const response = await fetch(`${base}/echo`);
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('streams a 10 MB upload through to the lambda', async () => {
+    const body = randomBytes(10 * 1024 * 1024);
+    const response = await fetch(`${base}/echo/upload`, { method: 'POST', body });
+    expect(response.status).toBe(200);
+    const seen = (await response.json()) as { bodyBytes: number; bodySha256: string };
+    expect(seen.bodyBytes).toBe(body.length);
+    expect(seen.bodySha256).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('refuses a body over the limit with 413', async () => {
+    const response = await fetch(`${base}/echo/upload`, { method: 'POST', body: randomBytes(17 * 1024 * 1024) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: 'PayloadTooLarge', message: 'the request body is larger than 16777216 bytes' });
+  });
+
+  it('answers an unknown path with 404 and a JSON body', async () => {
+    const response = await fetch(`${base}/nothing/here`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.json()).toMatchObject({ error: 'NoRoute', message: 'no lambda serves /nothing/here', requestId: expect.any(String) });
+  });
+
+  it('answers a throwing handler with 502 and keeps serving', async () => {
+    const response = await fetch(`${base}/throw`);
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: 'HandlerError', message: expect.stringContaining('kaboom') });
+    expect((await fetch(`${base}/echo`)).status).toBe(200);
+  });
+
+  it('serves a new asset as soon as its route is published, without a restart', async () => {
+    expect(await (await fetch(`${base}/version`)).text()).toBe('v1');
+    await deploy('versioned', '/version', 'export default async () => new Response("v2")', 2);
+    await waitUntil('the new version', async () => (await (await fetch(`${base}/version`)).text()) === 'v2', { timeoutMs: 10_000 });
+  });
+});

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@kublambda/logging';
+import type { LambdaWorkers } from './lambda-workers.ts';
+import type { RouteMatcher } from './route-matcher.ts';
+import { LambdaWorkerError } from './worker/lambda-worker.ts';
+
+export interface ServeOptions {
+  routes: RouteMatcher;
+  workers: LambdaWorkers;
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+class RequestError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function sendJsonError(response: ServerResponse, status: number, error: string, message: string, requestId: string): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error, message, requestId });
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+  response.end(body);
+}
+
+/** Header pairs as received (repeated headers kept), plus the proxy headers the lambda expects. */
+function forwardedHeaders(request: IncomingMessage, requestId: string, prefix: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  const raw = request.rawHeaders;
+  let forwardedFor: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
+    else if (name !== 'x-request-id' && name !== 'x-forwarded-prefix') pairs.push([name, raw[i + 1]!]);
+  }
+  const client = request.socket.remoteAddress ?? '';
+  pairs.push(['x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client}` : client]);
+  pairs.push(['x-request-id', requestId]);
+  pairs.push(['x-forwarded-prefix', prefix]);
+  return pairs;
+}
+
+/**
+ * The request body, failing once it grows past the limit. The overflow is also recorded: the
+ * worker reports a failed body read its own way, and the client must still get a 413.
+ */
+async function* limitedBody(request: IncomingMessage, maxBytes: number, overflow: { error?: RequestError }): AsyncIterable<Uint8Array> {
+  let received = 0;
+  for await (const chunk of request) {
+    received += (chunk as Buffer).length;
+    if (received > maxBytes) {
+      overflow.error = new RequestError(413, 'PayloadTooLarge', `the request body is larger than ${maxBytes} bytes`);
+      throw overflow.error;
+    }
+    yield chunk as Buffer;
+  }
+}
+
+/**
+ * One HTTP request: route by host and path, hand the request to the lambda's worker, stream
+ * the answer back. Every failure is a JSON body with a request id.
+ */
+export async function serveRequest(request: IncomingMessage, response: ServerResponse, options: ServeOptions): Promise<void> {
+  const requestId = (request.headers['x-request-id'] as string | undefined) || randomUUID();
+  const url = new URL(request.url ?? '/', 'http://placeholder');
+  const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const match = options.routes.match(host, url.pathname);
+  if (!match) return sendJsonError(response, 404, 'NoRoute', `no lambda serves ${url.pathname}`, requestId);
+
+  const { route, pathBelowPrefix } = match;
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > options.maxBodyBytes) {
+    return sendJsonError(response, 413, 'PayloadTooLarge', `the request body is larger than ${options.maxBodyBytes} bytes`, requestId);
+  }
+  const log = options.logger.child({ namespace: route.namespace, lambda: route.name, requestId });
+  const overflow: { error?: RequestError } = {};
+  try {
+    const worker = await options.workers.workerFor(route);
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+    const answer = await worker.invoke({
+      requestId,
+      method: request.method ?? 'GET',
+      url: `http://${request.headers.host ?? 'localhost'}${pathBelowPrefix}${url.search}`,
+      headers: forwardedHeaders(request, requestId, route.pathPrefix),
+      body: hasBody ? limitedBody(request, options.maxBodyBytes, overflow) : null,
+      clientAddress: request.socket.remoteAddress ?? '',
+    });
+    const headers: string[] = [];
+    for (const [name, value] of answer.headers) headers.push(name, value);
+    headers.push('x-request-id', requestId);
+    response.writeHead(answer.status, headers);
+    for await (const chunk of answer.body) {
+      if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
+    }
+    response.end();
+  } catch (error) {
+    if (overflow.error) return sendJsonError(response, 413, overflow.error.code, overflow.error.message, requestId);
+    if (error instanceof LambdaWorkerError) {
+      log.warn('invocation failed', { kind: error.kind, error: error.message });
+      return sendJsonError(response, error.status, error.kind, error.message, requestId);
+    }
+    log.error('request failed', { error: String(error) });
+    sendJsonError(response, 500, 'InternalError', 'the runner failed to serve this request', requestId);
+  }
+}
