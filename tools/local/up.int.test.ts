@@ -13,7 +13,7 @@ const acceptsConnections = (url: string) => {
 };
 
 describe('npm run up', () => {
-  it('brings up the platform, builds the example lambdas and stops everything on Ctrl-C', async () => {
+  it('brings up the platform, serves the example lambda and stops everything on Ctrl-C', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-'));
     const up = execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir], { reject: false, all: true });
     try {
@@ -28,12 +28,16 @@ describe('npm run up', () => {
       expect(output).toContain('Kublambda local platform is up: Kubernetes v1.');
       const kubeconfig = output.match(/export KUBECONFIG=(\S+)/)![1]!;
       expect(kubeconfig).toBe(path.join(dir, 'kubeconfig'));
-      const endpoints = ['API server', 'Redis', 'S3', 'registry'].map((name) => output.match(new RegExp(`^  ${name}\\s+(\\S+)`, 'm'))![1]!);
+      const endpoints = ['API server', 'Redis', 'S3', 'registry', 'runner'].map((name) => output.match(new RegExp(`^  ${name}\\s+(\\S+)`, 'm'))![1]!);
 
       const lambdas = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name,TIMEOUT:.spec.timeoutSeconds', '--no-headers'], { kubeconfig });
       expect(lambdas.stdout.split('\n').map((line) => line.trim().split(/\s+/))).toEqual([['hello', '30'], ['visits', '30']]);
       const ready = await kubectl(['wait', '--for=condition=Ready', 'lam/hello', 'lam/visits', '-n', 'default', '--timeout=60s'], { kubeconfig });
       expect(ready.stdout.trim().split('\n')).toEqual(['lambda.kublambda.io/hello condition met', 'lambda.kublambda.io/visits condition met']);
+      const runner = endpoints[4]!;
+      const hello = await fetch(`${runner}/hello?name=you`);
+      expect(hello.status).toBe(200);
+      expect(await hello.text()).toBe('hello, you\n');
       for (const endpoint of endpoints.slice(1)) {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }

@@ -1,10 +1,10 @@
 // The local all-in-one: a real control plane with the Lambda CRD, Redis, an S3 server and an
-// OCI registry on loopback, api-controller and builder as local processes, and the example
-// lambdas applied. Runs until Ctrl-C.
+// OCI registry on loopback, api-controller, builder and runner as local processes, and the
+// example lambdas applied. Runs until Ctrl-C.
 //   node tools/local/up.ts [--dir <state dir>]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheDir, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
+import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
@@ -40,10 +40,13 @@ try {
     LEADER_ELECTION_NAMESPACE: platformNamespace,
     BUILDER_CACHE_DIR: path.join(dir, 'builder-cache'),
   };
-  for (const app of ['builder', 'api-controller'] as const) {
-    const service = await startPlatformService(app, serviceEnv, { logDir: dir });
+  const runnerPort = await freePort();
+  const runnerEnv = { HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') };
+  for (const app of ['builder', 'api-controller', 'runner'] as const) {
+    const service = await startPlatformService(app, app === 'runner' ? { ...serviceEnv, ...runnerEnv } : serviceEnv, { logDir: dir });
     stops.push(() => service.stop());
   }
+  const runnerUrl = `http://127.0.0.1:${runnerPort}`;
 
   const applied = await kubectl(['apply', '-f', examples], kubeconfig);
   if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
@@ -56,8 +59,11 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   export PATH=${kubectlDir}:$PATH      # kubectl ${controlPlane.kubernetesVersion}
   kubectl get lam -A                    # the example lambdas from examples/
   kubectl explain lambda.spec
-  kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and rerouted
+  kubectl wait --for=condition=Ready lam/hello
+  curl ${runnerUrl}/hello?name=you     # the hello lambda, through the runner
+  kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and served anew
 
+  runner      ${runnerUrl}
   API server  ${controlPlane.apiServerUrl}
   Redis       ${redis.url}
   S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
@@ -65,8 +71,9 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   logs        ${dir}
 
 Running: api-controller and builder (they build each lambda into an asset in S3 and publish
-its route in Redis). Not running yet: runner, event-watcher, autoscaler, so lambdas are built
-and routed but not yet served over HTTP.
+its route in Redis) and the runner (serves each route over HTTP). Not running yet:
+event-watcher and autoscaler, and state tables are not wired up, so the visits example fails
+when called.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {
