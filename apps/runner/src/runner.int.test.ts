@@ -45,6 +45,9 @@ beforeAll(async () => {
   await deploy('echo', '/echo', echo);
   await deploy('thrower', '/throw', 'export default async () => { throw new Error("kaboom"); }');
   await deploy('versioned', '/version', 'export default async () => new Response("v1")');
+  await deploy('spinner', '/spin', 'export default async () => { while (true) {} }');
+  await deploy('quitter', '/quit', 'export default async () => { process.exit(7); }');
+  await deploy('steady', '/steady', 'export default async () => new Response("steady")');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   runner = await startPlatformService('runner', {
@@ -116,5 +119,30 @@ describe('runner', () => {
     expect(await (await fetch(`${base}/version`)).text()).toBe('v1');
     await deploy('versioned', '/version', 'export default async () => new Response("v2")', 2);
     await waitUntil('the new version', async () => (await (await fetch(`${base}/version`)).text()) === 'v2', { timeoutMs: 10_000 });
+  });
+
+  it('keeps one lambda answering while others spin or exit, and replaces the broken workers', async () => {
+    expect(await (await fetch(`${base}/steady`)).text()).toBe('steady');
+    const spinning = fetch(`${base}/spin`);
+    const quitting = fetch(`${base}/quit`);
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      const response = await fetch(`${base}/steady`);
+      expect(await response.text()).toBe('steady');
+      latencies.push(performance.now() - started);
+    }
+    // A generous bound: the point is that nobody waits for the 2 s timeout of the spinning lambda.
+    expect(Math.max(...latencies)).toBeLessThan(1_000);
+    const quit = await quitting;
+    expect(quit.status).toBe(502);
+    expect(await quit.json()).toMatchObject({ error: 'WorkerExited' });
+    const spun = await spinning;
+    expect(spun.status).toBe(504);
+    expect(await spun.json()).toMatchObject({ error: 'Timeout' });
+    // The next request gets a fresh worker.
+    const again = await fetch(`${base}/quit`);
+    expect(again.status).toBe(502);
+    expect((await fetch(`${base}/steady`)).status).toBe(200);
   });
 });
