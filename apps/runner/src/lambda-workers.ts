@@ -1,6 +1,7 @@
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { RouteRecord } from '@kublambda/route-table';
 import type { AssetCache } from './asset-cache.ts';
+import type { RunnerMetrics } from './metrics.ts';
 import { LambdaWorker } from './worker/lambda-worker.ts';
 
 interface Running {
@@ -24,9 +25,11 @@ export class LambdaWorkers {
   readonly #running = new Map<string, Running>();
   readonly #cache: AssetCache;
   readonly #logger: Logger;
+  readonly #metrics: RunnerMetrics;
 
-  constructor(cache: AssetCache, logger: Logger) {
+  constructor(cache: AssetCache, metrics: RunnerMetrics, logger: Logger) {
     this.#cache = cache;
+    this.#metrics = metrics;
     this.#logger = logger;
   }
 
@@ -61,14 +64,17 @@ export class LambdaWorkers {
     const unpin = this.#cache.pin(route.artifact.digest);
     const log = forLambda(this.#logger, route);
     const worker = (async () => {
+      const coldStart = this.#metrics.coldStarts.startTimer({ namespace: route.namespace, lambda: route.name });
       const assetPath = await this.#cache.path(route.artifact.digest);
-      return LambdaWorker.start({
+      const started = await LambdaWorker.start({
         assetPath,
         limits: { memoryMiB: route.memoryMiB, timeoutSeconds: route.timeoutSeconds, concurrency: route.concurrency },
         env: literalEnv(route),
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
       });
+      log.info('cold start', { seconds: coldStart() });
+      return started;
     })();
     void worker.catch((error: unknown) => log.warn('worker failed to start', { error: String(error) }));
     return { digest: route.artifact.digest, generation: route.generation, worker, unpin };

@@ -6,6 +6,7 @@ import { AssetCache } from './asset-cache.ts';
 import { parseRunnerConfig } from './config.ts';
 import { followRoutes } from './follow-routes.ts';
 import { LambdaWorkers } from './lambda-workers.ts';
+import { createRunnerMetrics } from './metrics.ts';
 import { RouteMatcher } from './route-matcher.ts';
 import { serveRequest } from './serve-request.ts';
 
@@ -15,12 +16,23 @@ const store = await createArtifactStore(config.artifactStore);
 const cache = new AssetCache({ dir: config.assetCacheDir, maxBytes: config.assetCacheMaxBytes, store });
 await cache.init();
 const routes = new RouteMatcher();
-const workers = new LambdaWorkers(cache, logger);
+const metrics = createRunnerMetrics();
+const workers = new LambdaWorkers(cache, metrics, logger);
 const follower = followRoutes(config.redisUrl, routes, logger);
 await follower.loaded;
 
+// These three exact paths belong to the runner, whatever lambda routes say.
+const adminEndpoints: Record<string, (response: http.ServerResponse) => Promise<void>> = {
+  '/healthz': async (response) => void response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'),
+  // Ready once the route table is loaded, which happens before the server listens.
+  '/readyz': async (response) => void response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ready', routes: routes.size })),
+  '/metrics': async (response) => void response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics()),
+};
+
 const server = http.createServer((request, response) => {
-  void serveRequest(request, response, { routes, workers, maxBodyBytes: config.maxBodyBytes, logger });
+  const admin = adminEndpoints[request.url ?? ''];
+  if (admin) void admin(response);
+  else void serveRequest(request, response, { routes, workers, maxBodyBytes: config.maxBodyBytes, metrics, logger });
 });
 server.listen(config.port, config.host);
 await new Promise((resolve) => server.once('listening', resolve));

@@ -48,6 +48,7 @@ beforeAll(async () => {
   await deploy('spinner', '/spin', 'export default async () => { while (true) {} }');
   await deploy('quitter', '/quit', 'export default async () => { process.exit(7); }');
   await deploy('steady', '/steady', 'export default async () => new Response("steady")');
+  await deploy('sleeper', '/sleep', 'export default async () => { await new Promise((r) => setTimeout(r, 700)); return new Response("rested"); }');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   runner = await startPlatformService('runner', {
@@ -144,5 +145,26 @@ describe('runner', () => {
     const again = await fetch(`${base}/quit`);
     expect(again.status).toBe(502);
     expect((await fetch(`${base}/steady`)).status).toBe(200);
+  });
+
+  it('reports health, readiness and metrics, with in-flight requests for the autoscaler', async () => {
+    expect((await fetch(`${base}/echo`)).status).toBe(200);
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready', routes: 7 });
+
+    const slow = fetch(`${base}/sleep`);
+    await waitUntil('the slow request to be in flight', async () => /^kublambda_runner_in_flight_requests 1$/m.test(await (await fetch(`${base}/metrics`)).text()), { intervalMs: 20, timeoutMs: 5_000 });
+    expect((await slow).status).toBe(200);
+
+    // The runner counts a request done when its response closes, just after the client has it.
+    const metrics = await waitUntil('no request in flight', async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return /^kublambda_runner_in_flight_requests 0$/m.test(text) && text;
+    }, { intervalMs: 20, timeoutMs: 5_000 });
+    const served = Number(metrics.match(/^kublambda_lambda_requests_total\{namespace="test",lambda="echo",code="200"\} (\d+)$/m)?.[1]);
+    expect(served).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(/^kublambda_lambda_request_duration_seconds_count\{namespace="test",lambda="echo"\} \d+$/m);
+    expect(metrics).toMatch(/^kublambda_lambda_cold_start_duration_seconds_count\{namespace="test",lambda="echo"\} 1$/m);
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@kublambda/logging';
 import type { LambdaWorkers } from './lambda-workers.ts';
+import type { RunnerMetrics } from './metrics.ts';
 import type { RouteMatcher } from './route-matcher.ts';
 import { LambdaWorkerError } from './worker/lambda-worker.ts';
 
@@ -9,6 +10,7 @@ export interface ServeOptions {
   routes: RouteMatcher;
   workers: LambdaWorkers;
   maxBodyBytes: number;
+  metrics: RunnerMetrics;
   logger: Logger;
 }
 
@@ -82,6 +84,15 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
     return sendJsonError(response, 413, 'PayloadTooLarge', `the request body is larger than ${options.maxBodyBytes} bytes`, requestId);
   }
   const log = options.logger.child({ namespace: route.namespace, lambda: route.name, requestId });
+  const labels = { namespace: route.namespace, lambda: route.name };
+  const { metrics } = options;
+  metrics.inFlight.inc();
+  const observeDuration = metrics.duration.startTimer(labels);
+  response.once('close', () => {
+    metrics.inFlight.dec();
+    observeDuration();
+    metrics.requests.inc({ ...labels, code: String(response.statusCode) });
+  });
   const overflow: { error?: RequestError } = {};
   try {
     const worker = await options.workers.workerFor(route);
