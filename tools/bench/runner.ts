@@ -1,0 +1,132 @@
+// Runner benchmark, one run, everything on 127.0.0.1, stops by itself:
+//   A  plain node:http hello world (the baseline, measured in the same run)
+//   B  the same handler as a lambda, through the runner, warm
+//   C  cold starts: the first request to each of N newly published lambdas
+// Prints req/s and latency percentiles, B/A, and C's p50/p90.
+//   npm run bench [-- --connections 50 --seconds 10 --cold 30]
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { createS3ArtifactStore } from '@kublambda/artifact-store';
+import { freePort, startPlatformService, startRedis, startS3 } from '@kublambda/dev-servers';
+import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+
+const { values } = parseArgs({
+  options: { connections: { type: 'string', default: '50' }, seconds: { type: 'string', default: '10' }, cold: { type: 'string', default: '30' } },
+});
+const connections = Number(values.connections);
+const seconds = Number(values.seconds);
+const coldCount = Number(values.cold);
+
+interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(url: string): Promise<LoadResult> {
+  // Warm-up first, then the measured run; no pipelining.
+  await autocannon({ url, connections, duration: 2, pipelining: 1 });
+  const result = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p90: result.latency.p90,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const handlerSource = 'export default async () => new Response("hello world")';
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-bench-'));
+const baseline = http.createServer((_request, response) => response.end('hello world'));
+const redis = await startRedis();
+const s3 = await startS3({ bucket: 'assets' });
+const client = new Redis(redis.url);
+const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+const runnerPort = await freePort();
+const runner = await startPlatformService(
+  'runner',
+  {
+    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+    HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
+  },
+  { logDir: dir },
+);
+const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+
+async function publish(name: string, source: string): Promise<void> {
+  const route: RouteRecord = {
+    key: `bench/${name}`, namespace: 'bench', name, pathPrefix: `/${name}`, artifact: await store.put(Buffer.from(source)),
+    runtime: 'nodejs', timeoutSeconds: 30, memoryMiB: 128, concurrency: 1000, stateTables: [], env: [], generation: 1,
+  };
+  await publishRoute(client, route);
+}
+
+async function waitForRoute(url: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const response = await fetch(url, { method: 'HEAD' }).catch(() => undefined);
+    if (response && response.status !== 404) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${url} never got a route`);
+}
+
+try {
+  const baselinePort = await freePort();
+  await new Promise<void>((resolve) => baseline.listen(baselinePort, '127.0.0.1', resolve));
+  const a = await load(`http://127.0.0.1:${baselinePort}/`);
+
+  await publish('hello', handlerSource);
+  await waitForRoute(`${runnerUrl}/hello`);
+  const b = await load(`${runnerUrl}/hello`);
+
+  // Each cold lambda has its own source (so its own asset): the first request pays for
+  // fetching the asset, starting a worker and loading the bundle.
+  const coldLatencies: number[] = [];
+  for (let i = 0; i < coldCount; i++) {
+    const name = `cold-${i}`;
+    await publish(name, `${handlerSource}; // ${name}`);
+    // A 404 answer means the route is not there yet; it does not start a worker.
+    for (;;) {
+      const started = performance.now();
+      const response = await fetch(`${runnerUrl}/${name}`);
+      await response.arrayBuffer();
+      if (response.status === 200) {
+        coldLatencies.push(performance.now() - started);
+        break;
+      }
+      if (response.status !== 404) throw new Error(`cold lambda ${name} answered ${response.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  coldLatencies.sort((x, y) => x - y);
+
+  const row = (name: string, r: LoadResult) =>
+    `${name.padEnd(32)} ${r.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${r.p50} ms   p90 ${r.p90} ms   p99 ${r.p99} ms   errors ${r.errors}`;
+  console.log(`\nconnections ${connections}, ${seconds} s per run after a 2 s warm-up, no pipelining, 127.0.0.1`);
+  console.log(row('A plain node:http', a));
+  console.log(row('B lambda through the runner', b));
+  console.log(`B/A throughput ratio: ${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)} (target >= 0.5)`);
+  console.log(
+    `C cold start, n=${coldLatencies.length}: p50 ${percentile(coldLatencies, 50).toFixed(1)} ms   p90 ${percentile(coldLatencies, 90).toFixed(1)} ms   ` +
+      `max ${coldLatencies.at(-1)!.toFixed(1)} ms (target p50 <= 25 ms)`,
+  );
+} finally {
+  baseline.close();
+  await runner.stop();
+  client.disconnect();
+  await Promise.all([redis.stop(), s3.stop()]);
+  await rm(dir, { recursive: true, force: true });
+}
