@@ -3,17 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { startRedis, waitUntil, type RedisServer } from '@kublambda/dev-servers';
 import { createLogger } from '@kublambda/logging';
-import { publishRoute, removeRoute, ROUTES_KEY, type RouteRecord } from '@kublambda/route-table';
+import { publishRoute, removeRoute, ROUTES_KEY } from '@kublambda/route-table';
 import { followRoutes, type RouteFollower } from './follow-routes.ts';
 import { RouteMatcher } from './route-matcher.ts';
+import { testRoute } from './route.testing.ts';
 
-function route(name: string, pathPrefix: string, generation = 1): RouteRecord {
-  return {
-    key: `ns/${name}`, namespace: 'ns', name, pathPrefix,
-    artifact: { digest: `sha256:${'b'.repeat(64)}`, size: 1 }, runtime: 'nodejs',
-    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, stateTables: [], env: [], generation,
-  };
-}
+const route = (name: string, pathPrefix: string, generation = 1) => testRoute(name, pathPrefix, { generation });
 
 let redis: RedisServer;
 let client: Redis;

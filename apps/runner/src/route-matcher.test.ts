@@ -1,14 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import type { RouteRecord } from '@kublambda/route-table';
 import { RouteMatcher } from './route-matcher.ts';
+import { testRoute } from './route.testing.ts';
 
-function route(name: string, pathPrefix: string, host?: string): RouteRecord {
-  return {
-    key: `ns/${name}`, namespace: 'ns', name, pathPrefix, ...(host ? { host } : {}),
-    artifact: { digest: `sha256:${'a'.repeat(64)}`, size: 1 }, runtime: 'nodejs',
-    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, stateTables: [], env: [], generation: 1,
-  };
-}
+const route = (name: string, pathPrefix: string, host?: string) => testRoute(name, pathPrefix, host ? { host } : {});
 
 const matcher = new RouteMatcher();
 matcher.replaceAll([
@@ -51,7 +45,7 @@ describe('RouteMatcher', () => {
     const table = new RouteMatcher();
     table.put(route('a', '/a'));
     expect(table.match('x', '/a/1')?.route.name).toBe('a');
-    table.put({ ...route('a', '/b'), generation: 2 });
+    table.put(testRoute('a', '/b', { generation: 2 }));
     expect(table.match('x', '/a/1')).toBeUndefined();
     expect(table.match('x', '/b')?.route.generation).toBe(2);
     table.delete('ns/a');
