@@ -51,20 +51,12 @@ const handlerSource = 'export default async () => new Response("hello world")';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-bench-'));
 const baseline = http.createServer((_request, response) => response.end('hello world'));
-const redis = await startRedis();
-const s3 = await startS3({ bucket: 'assets' });
-const client = new Redis(redis.url);
-const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
-const runnerPort = await freePort();
-const runner = await startPlatformService(
-  'runner',
-  {
-    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
-  },
-  { logDir: dir },
-);
-const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+// Everything started is stopped at the end, also when a later start fails.
+const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true }), () => void (baseline.listening && baseline.close())];
+const started = <T extends { stop(): Promise<void> | void }>(thing: T): T => (stops.push(() => thing.stop()), thing);
+let store!: ReturnType<typeof createS3ArtifactStore>;
+let client!: Redis;
+let runnerUrl = '';
 
 async function publish(name: string, source: string): Promise<void> {
   const route: RouteRecord = {
@@ -84,6 +76,23 @@ async function waitForRoute(url: string): Promise<void> {
 }
 
 try {
+  const redis = started(await startRedis());
+  const s3 = started(await startS3({ bucket: 'assets' }));
+  client = new Redis(redis.url);
+  stops.push(() => client.disconnect());
+  store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+  const runnerPort = await freePort();
+  started(
+    await startPlatformService(
+      'runner',
+      {
+        REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+        HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
+      },
+      { logDir: dir },
+    ),
+  );
+  runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const baselinePort = await freePort();
   await new Promise<void>((resolve) => baseline.listen(baselinePort, '127.0.0.1', resolve));
   const a = await load(`http://127.0.0.1:${baselinePort}/`);
@@ -124,9 +133,5 @@ try {
       `max ${coldLatencies.at(-1)!.toFixed(1)} ms (target p50 <= 25 ms)`,
   );
 } finally {
-  baseline.close();
-  await runner.stop();
-  client.disconnect();
-  await Promise.all([redis.stop(), s3.stop()]);
-  await rm(dir, { recursive: true, force: true });
+  for (const stop of stops.reverse()) await stop();
 }
