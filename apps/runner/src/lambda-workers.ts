@@ -2,7 +2,8 @@ import { forLambda, type Logger } from '@kublambda/logging';
 import type { RouteRecord } from '@kublambda/route-table';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import { LambdaWorker } from './worker/lambda-worker.ts';
+import type { LambdaWorker } from './worker/lambda-worker.ts';
+import type { WorkerPool } from './worker/worker-pool.ts';
 
 interface Running {
   digest: string;
@@ -26,9 +27,12 @@ export class LambdaWorkers {
   readonly #cache: AssetCache;
   readonly #logger: Logger;
   readonly #metrics: RunnerMetrics;
+  readonly #pool: WorkerPool;
 
-  constructor(cache: AssetCache, metrics: RunnerMetrics, logger: Logger) {
+  /** Workers come from the pool, so a cold start mostly skips spawning a process. */
+  constructor(cache: AssetCache, metrics: RunnerMetrics, logger: Logger, pool: WorkerPool) {
     this.#cache = cache;
+    this.#pool = pool;
     this.#metrics = metrics;
     this.#logger = logger;
   }
@@ -66,7 +70,7 @@ export class LambdaWorkers {
     const worker = (async () => {
       const coldStart = this.#metrics.coldStarts.startTimer({ namespace: route.namespace, lambda: route.name });
       const assetPath = await this.#cache.path(route.artifact.digest);
-      const started = await LambdaWorker.start({
+      const started = await this.#pool.take({
         assetPath,
         limits: { memoryMiB: route.memoryMiB, timeoutSeconds: route.timeoutSeconds, concurrency: route.concurrency },
         env: literalEnv(route),

@@ -9,6 +9,7 @@ import { LambdaWorkers } from './lambda-workers.ts';
 import { createRunnerMetrics } from './metrics.ts';
 import { RouteMatcher } from './route-matcher.ts';
 import { serveRequest } from './serve-request.ts';
+import { WorkerPool } from './worker/worker-pool.ts';
 
 const logger = createLogger('runner');
 const config = configOrExit(() => parseRunnerConfig(process.env), logger);
@@ -17,7 +18,9 @@ const cache = new AssetCache({ dir: config.assetCacheDir, maxBytes: config.asset
 await cache.init();
 const routes = new RouteMatcher();
 const metrics = createRunnerMetrics();
-const workers = new LambdaWorkers(cache, metrics, logger);
+// Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
+const pool = new WorkerPool({ onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
+const workers = new LambdaWorkers(cache, metrics, logger, pool);
 const follower = followRoutes(config.redisUrl, routes, logger);
 await follower.loaded;
 
@@ -46,6 +49,6 @@ await new Promise<void>((resolve) => {
 // Finish in-flight requests, then stop the workers.
 await new Promise((resolve) => server.close(resolve));
 follower.stop();
-await workers.stopAll();
+await Promise.all([workers.stopAll(), pool.stop()]);
 logger.info('stopped');
 process.exit(0);

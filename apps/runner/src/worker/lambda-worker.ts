@@ -1,6 +1,9 @@
 // A lambda's handler in a worker process of its own, under Node's permission model: it may read
 // only the host script and a private directory holding a copy of its asset, write only that
 // directory, start no processes or threads, and sees only its own environment.
+// A worker is spawned generic (spawn): a process with its private directory and permissions but no
+// lambda yet, so that a pool can keep some ready. load() then copies a lambda's asset into the
+// private directory and has the host install the lambda's env and import the asset.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
@@ -23,18 +26,25 @@ const STOP_GRACE_MS = 5000;
 const STDERR_TAIL_LINES = 20;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
 
-type State = 'starting' | 'ready' | 'stopping' | 'exited';
+type State = 'unloaded' | 'starting' | 'ready' | 'stopping' | 'exited';
 
-function spawnHost(options: LambdaWorkerOptions, privateDir: string): ChildProcess {
+/** The lambda's env as the host installs it. */
+function lambdaEnv(options: LambdaWorkerOptions): Record<string, string> {
   const env = { ...options.env };
   // NODE_OPTIONS would let the lambda's configuration choose Node flags, permissions included.
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<string, string>): ChildProcess {
+  const env = { ...spawnEnv };
   delete env.NODE_OPTIONS;
   const args = [
     '--permission',
     `--allow-fs-read=${HOST_SCRIPT}`,
     `--allow-fs-read=${privateDir}`,
     `--allow-fs-write=${privateDir}`,
-    `--max-old-space-size=${options.limits.memoryMiB}`,
+    `--max-old-space-size=${memoryMiB}`,
     HOST_SCRIPT,
   ];
   return spawn(process.execPath, args, {
@@ -46,36 +56,38 @@ function spawnHost(options: LambdaWorkerOptions, privateDir: string): ChildProce
 }
 
 export class LambdaWorker {
-  readonly #options: LambdaWorkerOptions;
+  /** Set by load(); a worker without options serves nothing yet. */
+  #options: LambdaWorkerOptions | undefined;
+  readonly #memoryMiB: number;
   readonly #privateDir: string;
   readonly #child: ChildProcess;
   readonly #invocations = new Map<string, Invocation>();
   readonly #events = new EventEmitter();
   readonly #exited: Promise<void>;
   readonly #stderrTail: string[] = [];
-  #state: State = 'starting';
+  #state: State = 'unloaded';
   #killReason: string | undefined;
   #pinging = false;
 
   /** Spawns the worker and loads the asset; rejects with LoadFailed when it cannot serve. */
   static async start(options: LambdaWorkerOptions): Promise<LambdaWorker> {
-    const privateDir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-worker-'));
-    const assetPath = path.join(privateDir, 'lambda.mjs');
-    try {
-      await copyFile(options.assetPath, assetPath);
-    } catch (error) {
-      await rm(privateDir, { recursive: true, force: true });
-      throw new LambdaWorkerError('LoadFailed', `copying the asset ${options.assetPath}: ${messageOf(error)}`);
-    }
-    const worker = new LambdaWorker(options, privateDir);
-    await worker.#load(assetPath);
-    return worker;
+    const worker = await LambdaWorker.spawn(options.limits.memoryMiB);
+    return worker.load(options);
   }
 
-  private constructor(options: LambdaWorkerOptions, privateDir: string) {
-    this.#options = options;
+  /**
+   * Spawns a generic worker: its process, private directory and permissions, no lambda yet.
+   * spawnEnv is the process's env until load() replaces it with the lambda's; it defaults to none.
+   */
+  static async spawn(memoryMiB: number, spawnEnv: Record<string, string> = {}): Promise<LambdaWorker> {
+    const privateDir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-worker-'));
+    return new LambdaWorker(memoryMiB, privateDir, spawnEnv);
+  }
+
+  private constructor(memoryMiB: number, privateDir: string, spawnEnv: Record<string, string>) {
+    this.#memoryMiB = memoryMiB;
     this.#privateDir = privateDir;
-    this.#child = spawnHost(options, privateDir);
+    this.#child = spawnHost(memoryMiB, privateDir, spawnEnv);
     this.#exited = once(this.#child, 'close').then(() => this.#onExit());
     this.#child.on('message', (message: HostMessage) => this.#onMessage(message));
     // Sending to a dead worker fails here too; 'close' reports the death.
@@ -92,8 +104,54 @@ export class LambdaWorker {
     return this.#state === 'ready';
   }
 
+  /** Spawned, not exited, and no lambda loaded yet: load() may be called. */
+  get unloaded(): boolean {
+    return this.#state === 'unloaded';
+  }
+
+  get memoryMiB(): number {
+    return this.#memoryMiB;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Settles once the process has exited and its private directory is removed. */
+  get exited(): Promise<void> {
+    return this.#exited;
+  }
+
   get #label(): string {
-    return `lambda ${this.#options.lambda.namespace}/${this.#options.lambda.name}`;
+    return this.#options ? `lambda ${this.#options.lambda.namespace}/${this.#options.lambda.name}` : 'unloaded worker';
+  }
+
+  get #loaded(): LambdaWorkerOptions {
+    if (!this.#options) throw new Error('no lambda is loaded');
+    return this.#options;
+  }
+
+  /**
+   * Loads a lambda into an unloaded worker: copies its asset into the private directory, has the
+   * host install the lambda's env and import the asset. Rejects with LoadFailed (and kills the
+   * worker) when it cannot serve.
+   */
+  async load(options: LambdaWorkerOptions): Promise<this> {
+    if (this.#state !== 'unloaded') throw new Error(`${this.#label}: the worker is ${this.#state}, only an unloaded worker can load a lambda`);
+    if (options.limits.memoryMiB !== this.#memoryMiB) {
+      throw new Error(`the worker was spawned with ${this.#memoryMiB} MiB, the lambda needs ${options.limits.memoryMiB} MiB`);
+    }
+    this.#options = options;
+    this.#state = 'starting';
+    const assetPath = path.join(this.#privateDir, 'lambda.mjs');
+    try {
+      await copyFile(options.assetPath, assetPath);
+    } catch (error) {
+      await this.#failLoad('copying the asset failed');
+      throw new LambdaWorkerError('LoadFailed', `copying the asset ${options.assetPath}: ${messageOf(error)}`);
+    }
+    await this.#load(assetPath);
+    return this;
   }
 
   invoke(request: WorkerRequest): Promise<WorkerResponse> {
@@ -132,8 +190,9 @@ export class LambdaWorker {
   }
 
   async #load(assetPath: string) {
-    this.#send({ type: 'load', assetUrl: pathToFileURL(assetPath).href, lambda: this.#options.lambda });
-    const loadTimeoutMs = this.#options.limits.timeoutSeconds * 1000;
+    const options = this.#loaded;
+    this.#send({ type: 'load', assetUrl: pathToFileURL(assetPath).href, lambda: options.lambda, env: lambdaEnv(options) });
+    const loadTimeoutMs = options.limits.timeoutSeconds * 1000;
     const failure = await Promise.race([
       once(this.#events, 'loaded').then(([failure]) => failure as string | undefined),
       this.#exited.then(() => `the worker exited while loading: ${this.#exitDescription()}`),
@@ -143,27 +202,34 @@ export class LambdaWorker {
       this.#state = 'ready';
       return;
     }
-    this.#kill('loading failed');
-    await this.#exited;
+    await this.#failLoad('loading failed');
     throw new LambdaWorkerError('LoadFailed', `${this.#label}: ${failure}`);
+  }
+
+  async #failLoad(reason: string) {
+    this.#kill(reason);
+    await this.#exited;
+    // The copy may have landed after the exit removed the directory.
+    await rm(this.#privateDir, { recursive: true, force: true });
   }
 
   #refusalOf(request: WorkerRequest): LambdaWorkerError | undefined {
     if (this.#state !== 'ready') return new LambdaWorkerError('WorkerExited', `${this.#label}: the worker is ${this.#state}`);
-    if (this.inFlight >= this.#options.limits.concurrency) {
-      return new LambdaWorkerError('Overloaded', `${this.#label}: ${this.inFlight} requests in flight, the limit is ${this.#options.limits.concurrency}`);
+    const { concurrency } = this.#loaded.limits;
+    if (this.inFlight >= concurrency) {
+      return new LambdaWorkerError('Overloaded', `${this.#label}: ${this.inFlight} requests in flight, the limit is ${concurrency}`);
     }
     if (this.#invocations.has(request.requestId)) throw new Error(`${this.#label}: request ${request.requestId} is already in flight`);
     return undefined;
   }
 
   #startHeadTimer(invocation: Invocation) {
-    const timeoutMs = this.#options.limits.timeoutSeconds * 1000;
+    const { timeoutSeconds } = this.#loaded.limits;
     const timer = setTimeout(() => {
       if (invocation.headReceived) return;
-      invocation.cancel(new LambdaWorkerError('Timeout', `${this.#label}: no response within ${this.#options.limits.timeoutSeconds} s`));
+      invocation.cancel(new LambdaWorkerError('Timeout', `${this.#label}: no response within ${timeoutSeconds} s`));
       void this.#killIfBlocked();
-    }, timeoutMs);
+    }, timeoutSeconds * 1000);
     void invocation.response.finally(() => clearTimeout(timer)).catch(() => undefined);
   }
 
@@ -186,7 +252,7 @@ export class LambdaWorker {
       case 'pong':
         return void this.#events.emit('pong');
       case 'log':
-        return this.#options.onLog?.({ stream: message.stream, text: message.text, requestId: message.requestId });
+        return this.#options?.onLog?.({ stream: message.stream, text: message.text, requestId: message.requestId });
       case 'request-body-pull':
         return void this.#invocations.get(message.id)?.sendNextRequestBodyChunk();
       case 'response-head':
@@ -222,7 +288,7 @@ export class LambdaWorker {
     const lines = createInterface({ input: this.#child[stream]!, crlfDelay: Infinity });
     lines.on('line', (text) => {
       if (stream === 'stderr') this.#rememberStderr(text);
-      this.#options.onLog?.({ stream, text });
+      this.#options?.onLog?.({ stream, text });
     });
   }
 
@@ -239,7 +305,7 @@ export class LambdaWorker {
 
   #exitError(): LambdaWorkerError {
     if (this.#stderrTail.some((line) => line.includes('heap out of memory'))) {
-      return new LambdaWorkerError('MemoryLimit', `${this.#label}: the worker ran out of memory (limit ${this.#options.limits.memoryMiB} MiB)`);
+      return new LambdaWorkerError('MemoryLimit', `${this.#label}: the worker ran out of memory (limit ${this.#memoryMiB} MiB)`);
     }
     return new LambdaWorkerError('WorkerExited', `${this.#label}: the worker ${this.#exitDescription()}`);
   }

@@ -8,7 +8,8 @@ export interface LambdaIdentity {
 }
 
 export type ParentMessage =
-  | { type: 'load'; assetUrl: string; lambda: LambdaIdentity }
+  /** env replaces the process's env (the spawn-time one) before the asset is imported. */
+  | { type: 'load'; assetUrl: string; lambda: LambdaIdentity; env: Record<string, string> }
   | {
       type: 'request';
       id: string;

@@ -1,0 +1,84 @@
+// Generic workers spawned ahead of need, so that a lambda's cold start only copies its asset and
+// imports it: the process start (most of a cold start) has already happened.
+import { LambdaWorker, type LambdaWorkerOptions } from './lambda-worker.ts';
+
+export interface WorkerPoolOptions {
+  /** Unloaded workers kept ready; 0 disables the pool. Default 2. */
+  size?: number;
+  /** The heap limit the pooled workers are spawned with; other lambdas get a worker of their own. Default 128. */
+  memoryMiB?: number;
+  /** The env the workers are spawned with, replaced by the lambda's on load. Default none. */
+  spawnEnv?: Record<string, string>;
+  /** Called when spawning a worker for the pool fails; the pool tries again on the next take. */
+  onSpawnError?: (error: unknown) => void;
+}
+
+export class WorkerPool {
+  readonly #size: number;
+  readonly #memoryMiB: number;
+  readonly #spawnEnv: Record<string, string>;
+  readonly #onSpawnError: (error: unknown) => void;
+  readonly #idle: LambdaWorker[] = [];
+  readonly #spawning = new Set<Promise<void>>();
+  #stopped = false;
+
+  constructor(options: WorkerPoolOptions = {}) {
+    this.#size = options.size ?? 2;
+    this.#memoryMiB = options.memoryMiB ?? 128;
+    this.#spawnEnv = options.spawnEnv ?? {};
+    this.#onSpawnError = options.onSpawnError ?? (() => undefined);
+    this.#refill();
+  }
+
+  /** Unloaded workers ready to be taken. */
+  get available(): number {
+    return this.#idle.length;
+  }
+
+  get memoryMiB(): number {
+    return this.#memoryMiB;
+  }
+
+  /**
+   * A worker serving the lambda: a pooled one loaded with it when the memory limit matches the
+   * pool's and one is ready, else one started for it. Rejects like LambdaWorker.start.
+   */
+  async take(options: LambdaWorkerOptions): Promise<LambdaWorker> {
+    if (this.#stopped || options.limits.memoryMiB !== this.#memoryMiB) return LambdaWorker.start(options);
+    let worker = this.#idle.shift();
+    while (worker && !worker.unloaded) worker = this.#idle.shift();
+    // Refilled after the load: a process spawning meanwhile would slow down this cold start.
+    try {
+      return await (worker ? worker.load(options) : LambdaWorker.start(options));
+    } finally {
+      this.#refill();
+    }
+  }
+
+  /** Stops the unloaded workers, those still being spawned included; taken ones are their owners'. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#spawning);
+    await Promise.all(this.#idle.splice(0).map((worker) => worker.stop()));
+  }
+
+  #refill() {
+    while (!this.#stopped && this.#idle.length + this.#spawning.size < this.#size) {
+      const spawning: Promise<void> = LambdaWorker.spawn(this.#memoryMiB, this.#spawnEnv)
+        .then(
+          (worker) => {
+            if (this.#stopped) return worker.stop();
+            this.#idle.push(worker);
+            // One that dies while waiting is dropped; the next take refills.
+            void worker.exited.then(() => {
+              const index = this.#idle.indexOf(worker);
+              if (index >= 0) this.#idle.splice(index, 1);
+            });
+          },
+          (error: unknown) => this.#onSpawnError(error),
+        )
+        .finally(() => this.#spawning.delete(spawning));
+      this.#spawning.add(spawning);
+    }
+  }
+}
