@@ -14,12 +14,13 @@ let redis: RedisServer;
 let client: Redis;
 let follower: RouteFollower;
 const matcher = new RouteMatcher();
+const removed: string[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url);
   await publishRoute(client, route('existing', '/existing'));
-  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'));
+  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'), (key) => removed.push(key));
   await follower.loaded;
 });
 afterAll(async () => {
@@ -41,6 +42,7 @@ describe('followRoutes', () => {
     expect(matcher.match('h', '/fresh')).toBeUndefined();
     await removeRoute(client, 'ns/fresh');
     await waitUntil('the route to go', () => matcher.get('ns/fresh') === undefined, { intervalMs: 5, timeoutMs: 5_000 });
+    expect(removed).toEqual(['ns/fresh']);
   });
 
   it('reloads everything after its connection drops, catching changes it was not told about', async () => {
@@ -50,6 +52,7 @@ describe('followRoutes', () => {
     expect(matcher.get('ns/unannounced')).toBeUndefined();
     await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await waitUntil('the reload', () => matcher.get('ns/unannounced') !== undefined && matcher.get('ns/existing') === undefined, { timeoutMs: 10_000 });
+    expect(removed).toEqual(['ns/fresh', 'ns/existing']);
     // And announcements flow again on the new connection.
     await publishRoute(client, route('after', '/after'));
     await waitUntil('an announcement after reconnecting', () => matcher.get('ns/after') !== undefined, { timeoutMs: 5_000 });

@@ -14,8 +14,9 @@ export interface RouteFollower {
  * Keeps the matcher equal to the route records in Redis: a full load at start and after every
  * reconnect (announcements sent while disconnected are lost), and each announced change in
  * between. All updates run one at a time, so an older read never overwrites a newer one.
+ * onRemoved hears of every route that went away, however it was noticed.
  */
-export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Logger): RouteFollower {
+export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Logger, onRemoved: (key: string) => void = () => {}): RouteFollower {
   const reader = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const subscriber = new Redis(redisUrl);
   for (const connection of [reader, subscriber]) {
@@ -30,7 +31,9 @@ export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Lo
   };
   const reloadAll = () =>
     serially('reload', async () => {
+      const before = matcher.keys();
       matcher.replaceAll(await loadRoutes(reader));
+      for (const key of before) if (!matcher.get(key)) onRemoved(key);
       logger.info('loaded routes', { routes: matcher.size });
     });
 
@@ -38,8 +41,12 @@ export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Lo
     await followRouteChanges(subscriber, (change) =>
       serially('update', async () => {
         const route = await readRoute(reader, change.key);
-        if (route) matcher.put(route);
-        else matcher.delete(change.key);
+        if (route) {
+          matcher.put(route);
+        } else if (matcher.get(change.key)) {
+          matcher.delete(change.key);
+          onRemoved(change.key);
+        }
       }),
     );
     // Subscribed first, then loaded: a change in between is applied after the load.

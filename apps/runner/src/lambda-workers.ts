@@ -86,8 +86,12 @@ export class LambdaWorkers {
 
   #retire(key: string, running: Running): void {
     if (this.#running.get(key) === running) this.#running.delete(key);
+    const [namespace = '', name = ''] = key.split('/');
     void running.worker
       .then((worker) => worker.stop(), () => undefined)
-      .finally(running.unpin);
+      .finally(() => {
+        running.unpin();
+        forLambda(this.#logger, { namespace, name }).info('retired worker', { digest: running.digest });
+      });
   }
 }

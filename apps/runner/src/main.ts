@@ -21,7 +21,8 @@ const metrics = createRunnerMetrics();
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
 const pool = new WorkerPool({ onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
 const workers = new LambdaWorkers(cache, metrics, logger, pool);
-const follower = followRoutes(config.redisUrl, routes, logger);
+// A lambda whose route is gone gets no more requests: its worker stops.
+const follower = followRoutes(config.redisUrl, routes, logger, (key) => workers.forget(key));
 await follower.loaded;
 
 // These three exact paths belong to the runner, whatever lambda routes say.

@@ -54,6 +54,10 @@ export class RouteMatcher {
     return this.#routes.get(key);
   }
 
+  keys(): string[] {
+    return [...this.#routes.keys()];
+  }
+
   get size(): number {
     return this.#routes.size;
   }

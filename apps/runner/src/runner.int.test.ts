@@ -2,13 +2,13 @@
 // assets are stored and routes published the way api-controller does it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
 import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisServer, type S3Server } from '@kublambda/dev-servers';
-import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+import { publishRoute, removeRoute, type RouteRecord } from '@kublambda/route-table';
 
 let redis: RedisServer;
 let s3: S3Server;
@@ -166,5 +166,14 @@ describe('runner', () => {
     expect(served).toBeGreaterThanOrEqual(2);
     expect(metrics).toMatch(/^kublambda_lambda_request_duration_seconds_count\{namespace="test",lambda="echo"\} \d+$/m);
     expect(metrics).toMatch(/^kublambda_lambda_cold_start_duration_seconds_count\{namespace="test",lambda="echo"\} 1$/m);
+  });
+
+  it('stops the worker of a lambda whose route is removed', async () => {
+    await deploy('ephemeral', '/ephemeral', 'export default async () => new Response("here")');
+    await waitUntil('the route', async () => (await fetch(`${base}/ephemeral`)).status === 200, { timeoutMs: 10_000 });
+    await removeRoute(client, 'test/ephemeral');
+    const retired = /"lambda":"ephemeral".*"message":"retired worker"|"message":"retired worker".*"lambda":"ephemeral"/;
+    await waitUntil('the worker to be retired', async () => retired.test(await readFile(runner.logFile, 'utf8')), { timeoutMs: 10_000 });
+    expect((await fetch(`${base}/ephemeral`)).status).toBe(404);
   });
 });
