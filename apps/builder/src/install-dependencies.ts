@@ -2,6 +2,7 @@ import { ExecaError, execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CompileError, type Diagnostic } from './compile-error.ts';
+import { networkEnv } from '@kublambda/config';
 
 export interface InstallOptions {
   npmCacheDir: string;
@@ -22,24 +23,6 @@ const dependencyErrorCodes = new Set([
   'EBADPLATFORM',
 ]);
 
-// Proxy and CA settings are how this machine reaches the registry (behind a TLS-inspecting proxy npm
-// fails with SELF_SIGNED_CERT_IN_CHAIN without NODE_EXTRA_CA_CERTS). Everything else in our
-// environment (cluster credentials, store keys) stays out of reach of npm and what it downloads.
-const passedThroughEnv = [
-  'PATH',
-  'HOME',
-  'TMPDIR',
-  'NODE_EXTRA_CA_CERTS',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-];
-
 /** Installs the production dependencies of `sourceRoot/package.json` into `sourceRoot/node_modules`. */
 export async function installDependencies(sourceRoot: string, { npmCacheDir, signal }: InstallOptions): Promise<void> {
   const args = ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--cache', npmCacheDir];
@@ -59,9 +42,9 @@ async function installFailure(sourceRoot: string, error: unknown): Promise<Error
   return new Error(`npm install failed${code ? ` (${code})` : ''}${errorLines ? `:\n${errorLines}` : ''}`, { cause: error });
 }
 
+/** npm gets what it needs to reach the registry; our credentials (cluster, store) stay out of its reach and of what it downloads. */
 function npmEnvironment(npmCacheDir: string): Record<string, string> {
-  const inherited = Object.entries(process.env).filter((entry): entry is [string, string] => passedThroughEnv.includes(entry[0]) && entry[1] !== undefined);
-  return { ...Object.fromEntries(inherited), npm_config_cache: npmCacheDir, npm_config_update_notifier: 'false' };
+  return { ...networkEnv(process.env), npm_config_cache: npmCacheDir, npm_config_update_notifier: 'false' };
 }
 
 /** npm's own error lines, without the pointer to its debug log: a path on the builder, meaningless to the user. */

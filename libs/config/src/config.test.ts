@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { EnvReader } from './index.ts';
+import { EnvReader, networkEnv } from './index.ts';
 
 describe('EnvReader', () => {
   it('reads strings and integers with defaults', () => {
@@ -23,5 +23,13 @@ describe('EnvReader', () => {
       'builder: invalid configuration:\n  - REDIS_URL is required\n  - WORKERS must be a whole number from 1 to 64, not "many"\n' +
         '  - RETRIES must be a whole number from 1 to 10, not "0"\n  - ARTIFACT_STORE_URL must start with file:// or s3://',
     );
+  });
+});
+
+describe('networkEnv', () => {
+  it('passes what reaching the network needs and nothing else', () => {
+    expect(
+      networkEnv({ PATH: '/bin', HOME: '/root', NODE_EXTRA_CA_CERTS: '/ca.pem', https_proxy: 'http://proxy:3128', REDIS_URL: 'redis://x', S3_SECRET_KEY: 'secret', EMPTY: '' }),
+    ).toEqual({ PATH: '/bin', HOME: '/root', NODE_EXTRA_CA_CERTS: '/ca.pem', https_proxy: 'http://proxy:3128' });
   });
 });

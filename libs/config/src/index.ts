@@ -58,3 +58,14 @@ export function configOrExit<T>(parse: () => T, logger: { error(message: string,
     process.exit(1);
   }
 }
+
+/**
+ * What a child process needs from our environment to reach the network, and nothing else:
+ * PATH, HOME, TMPDIR, CA bundles and proxies. Behind a TLS-inspecting proxy, npm fails with
+ * SELF_SIGNED_CERT_IN_CHAIN without NODE_EXTRA_CA_CERTS. Credentials never pass.
+ */
+export function networkEnv(env: Env): Record<string, string> {
+  return Object.fromEntries(NETWORK_ENV.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
+}
+
+const NETWORK_ENV = ['PATH', 'HOME', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { networkEnv } from '@kublambda/config';
 import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
 
 const workspaceRoot = path.resolve(import.meta.dirname, '../../..');
@@ -16,13 +17,6 @@ const readyMessages: Record<PlatformApp, string> = {
   autoscaler: 'scaling',
 };
 
-/** What a process needs from the machine's environment to reach the network (npm's registry). */
-const NETWORK_ENV = ['PATH', 'HOME', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
-
-function networkEnv(): Record<string, string> {
-  return Object.fromEntries(NETWORK_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
-}
-
 /**
  * Runs one of the platform's services from source as a local process (no kubelet here), with
  * the given environment plus what reaching the network needs, nothing else of the test
@@ -37,7 +31,7 @@ export async function startPlatformService(app: PlatformApp, env: Record<string,
     name,
     command: process.execPath,
     args: [path.join(workspaceRoot, 'apps', app, 'src/main.ts')],
-    env: { HOME: os.homedir(), ...networkEnv(), ...env },
+    env: { HOME: os.homedir(), ...networkEnv(process.env), ...env },
     cwd: workspaceRoot,
     logFile,
     isReady: async () => (await readFile(logFile, 'utf8')).includes(ready),
