@@ -1,15 +1,11 @@
 import * as k8s from '@kubernetes/client-node';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda, type LambdaStatus } from '@kublambda/crd-types';
-import type { Logger } from '@kublambda/logging';
-import { describeError } from '@kublambda/reconcile-runtime';
+import { forLambda, type Logger } from '@kublambda/logging';
+import { describeError, isNotFound } from '@kublambda/reconcile-runtime';
 import type { LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 const lambdaPath = { group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
-export function isNotFound(error: unknown): boolean {
-  return (error as { code?: number }).code === 404;
-}
 
 /** Lambda reads and writes through the API server; `cached` answers questions about all lambdas. */
 export function kubeLambdas(kubeConfig: k8s.KubeConfig, cached: () => ReadonlyArray<Lambda>): LambdaReconcilerDeps['lambdas'] {
@@ -95,7 +91,7 @@ export function kubeEvents(kubeConfig: k8s.KubeConfig, reportingInstance: string
           type,
           regarding: { apiVersion: lambda.apiVersion, kind: lambda.kind, namespace, name, uid, resourceVersion },
         },
-      }).catch((error: unknown) => logger.warn('could not record event', { namespace, lambda: name, reason, error: describeError(error) }));
+      }).catch((error: unknown) => forLambda(logger, { namespace: namespace!, name: name! }).warn('could not record event', { reason, error: describeError(error) }));
     },
   };
 }

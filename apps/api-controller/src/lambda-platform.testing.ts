@@ -20,6 +20,7 @@ import {
   waitUntil,
 } from '@kublambda/dev-servers';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
+import { isNotFound } from '@kublambda/reconcile-runtime';
 import { loadRoutes, type RouteRecord } from '@kublambda/route-table';
 import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
 
@@ -98,8 +99,8 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
   const get = async (name: string) =>
     (await api
       .getNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: namespace.name, name })
-      .catch((error: { code?: number }) => {
-        if (error.code === 404) return undefined;
+      .catch((error: unknown) => {
+        if (isNotFound(error)) return undefined;
         throw error;
       })) as Lambda | undefined;
 

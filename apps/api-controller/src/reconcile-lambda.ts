@@ -1,6 +1,6 @@
 import type { Condition, Lambda, LambdaStatus } from '@kublambda/crd-types';
 import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
-import type { Logger } from '@kublambda/logging';
+import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
 import type { RouteRecord } from '@kublambda/route-table';
 import { conditionOf, conditionTransitions, readiness, setCondition, type ConditionUpdate } from './conditions.ts';
@@ -141,7 +141,7 @@ async function reconcileBuild(lambda: Lambda, key: string, before: LambdaStatus,
   switch (job.state) {
     case 'absent':
       await deps.builds.request(jobId, { lambda: lambdaRef, sourceDigest: digest, ...source });
-      deps.logger.info('requested build', { namespace: lambdaRef.namespace, lambda: lambdaRef.name, sourceDigest: digest });
+      forLambda(deps.logger, lambdaRef).info('requested build', { sourceDigest: digest });
       return building;
     case 'pending':
       return building;
@@ -182,7 +182,7 @@ async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconciler
   const digests = new Set([...builtDigests, ...(lambda.status?.artifact ? [lambda.status.artifact.digest] : [])]);
   for (const digest of digests) await deleteAssetUnlessServed(digest, key, deps);
   await deps.lambdas.setFinalizers(lambda, finalizers.filter((f) => f !== FINALIZER));
-  deps.logger.info('cleaned up deleted lambda', { namespace: lambdaRef.namespace, lambda: lambdaRef.name, assets: [...digests] });
+  forLambda(deps.logger, lambdaRef).info('cleaned up deleted lambda', { assets: [...digests] });
 }
 
 async function deleteAssetUnlessServed(digest: string, key: string, deps: LambdaReconcilerDeps): Promise<void> {

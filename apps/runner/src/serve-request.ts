@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@kublambda/logging';
+import { forLambda, type Logger } from '@kublambda/logging';
 import type { LambdaWorkers } from './lambda-workers.ts';
 import type { RunnerMetrics } from './metrics.ts';
 import type { RouteMatcher } from './route-matcher.ts';
@@ -83,7 +83,6 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   if (declared > options.maxBodyBytes) {
     return sendJsonError(response, 413, 'PayloadTooLarge', `the request body is larger than ${options.maxBodyBytes} bytes`, requestId);
   }
-  const log = options.logger.child({ namespace: route.namespace, lambda: route.name, requestId });
   const labels = { namespace: route.namespace, lambda: route.name };
   const { metrics } = options;
   metrics.inFlight.inc();
@@ -115,6 +114,8 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
     response.end();
   } catch (error) {
     if (overflow.error) return sendJsonError(response, 413, overflow.error.code, overflow.error.message, requestId);
+    // Only failures are logged here; the logger for the request is made only then.
+    const log = forLambda(options.logger, route, requestId);
     if (error instanceof LambdaWorkerError) {
       log.warn('invocation failed', { kind: error.kind, error: error.message });
       return sendJsonError(response, error.status, error.kind, error.message, requestId);

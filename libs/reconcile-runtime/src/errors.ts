@@ -6,6 +6,16 @@ export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
 
+/** Whether a Kubernetes API call failed because the object does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return (error as { code?: number } | undefined)?.code === 404;
+}
+
+/** Whether a Kubernetes API call lost an optimistic-concurrency race (or the object already exists). */
+export function isConflict(error: unknown): boolean {
+  return (error as { code?: number } | undefined)?.code === 409;
+}
+
 /**
  * One line about an error and its causes. client-node's ApiException carries the whole
  * response with headers; only the API server's message is worth a log line.

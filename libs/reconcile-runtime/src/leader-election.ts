@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '@kublambda/logging';
-import { describeError } from './errors.ts';
+import { describeError, isConflict, isNotFound } from './errors.ts';
 
 export interface LeaderElectionOptions {
   kubeConfig: k8s.KubeConfig;
@@ -19,11 +19,6 @@ export interface LeaderElectionOptions {
 }
 
 type Attempt = 'acquired' | 'held-by-other';
-
-function isConflictOrExists(error: unknown): boolean {
-  const code = (error as { code?: number }).code;
-  return code === 409;
-}
 
 /**
  * Lease-based leader election as client-go does it: a holder is considered alive while its
@@ -90,7 +85,7 @@ export class LeaderElector {
       try {
         lease = await this.#leases.readNamespacedLease({ name, namespace });
       } catch (error) {
-        if ((error as { code?: number }).code !== 404) throw error;
+        if (!isNotFound(error)) throw error;
         await this.#leases.createNamespacedLease({
           namespace,
           body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
@@ -125,7 +120,7 @@ export class LeaderElector {
       this.#observedAt = Date.now();
       return 'acquired';
     } catch (error) {
-      if (!isConflictOrExists(error)) this.#options.logger.warn('lease update failed', { lease: name, error: describeError(error) });
+      if (!isConflict(error)) this.#options.logger.warn('lease update failed', { lease: name, error: describeError(error) });
       return 'held-by-other';
     }
   }
