@@ -1,0 +1,46 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Connection settings for the state store's own Redis connection. A lambda waiting on state
+ * while Redis is away would hold its request until the runner's timeout, so nothing waits for
+ * Redis: commands fail at once while disconnected (no offline queue), commands in flight when
+ * the connection drops fail rather than being sent again (an increment could otherwise count
+ * twice), and a command Redis does not answer fails after commandTimeoutMs. Reconnection keeps
+ * trying, at most a second apart, so service resumes soon after Redis returns.
+ */
+export function stateRedisOptions(commandTimeoutMs = 2000): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: commandTimeoutMs,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  };
+}
+
+/**
+ * A connection for the state store. Resolves once connected; `onError` hears connection
+ * errors (ioredis reports each reconnection attempt), which operations also report themselves.
+ */
+export async function connectStateRedis(url: string, onError: (error: Error) => void, commandTimeoutMs?: number): Promise<Redis> {
+  const redis = new Redis(url, { ...stateRedisOptions(commandTimeoutMs), lazyConnect: true });
+  redis.on('error', onError);
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`connecting to the state store at ${redactUrl(url)}`, { cause: error });
+  }
+  return redis;
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable REDIS_URL)';
+  }
+}
