@@ -1,25 +1,37 @@
 import type { Lambda } from '@kublambda/crd-types';
-import { routeKey, type RouteRecord } from '@kublambda/route-table';
+import { routeClaim, routeKey, type RouteRecord } from '@kublambda/route-table';
+import { lambdaPath } from './http-exposure.ts';
 
-/** The route a lambda should have once its asset exists. */
-export function desiredRoute(lambda: Lambda, artifact: { digest: string; size: number }): RouteRecord {
+/** The route a lambda should have once its asset exists, with its env already resolved. */
+export function desiredRoute(lambda: Lambda, artifact: { digest: string; size: number }, env: RouteRecord['env']): RouteRecord {
   const namespace = lambda.metadata.namespace!;
   const name = lambda.metadata.name!;
   const { spec } = lambda;
-  const http = spec.triggers?.http;
+  const host = spec.triggers?.http?.host;
   return {
     key: routeKey(namespace, name),
     namespace,
     name,
-    pathPrefix: http?.path ?? `/${namespace}/${name}`,
-    ...(http?.host ? { host: http.host } : {}),
+    pathPrefix: lambdaPath(lambda),
+    ...(host ? { host } : {}),
     artifact: { digest: artifact.digest, size: artifact.size },
     runtime: spec.runtime ?? 'nodejs',
     timeoutSeconds: spec.timeoutSeconds ?? 30,
     memoryMiB: spec.memoryMiB ?? 128,
     concurrency: spec.concurrency ?? 50,
     stateTables: spec.stateTables ?? [],
-    env: spec.env ?? [],
+    env,
     generation: lambda.metadata.generation ?? 0,
   };
+}
+
+/** The host+path the lambda's route needs to itself (see routeClaim). */
+export function desiredClaim(lambda: Lambda): string {
+  return routeClaim(lambda.spec.triggers?.http?.host, lambdaPath(lambda));
+}
+
+/** How a claim reads in a message: "host example.com, path /x" or "path /x (any host)". */
+export function describeClaim(lambda: Lambda): string {
+  const host = lambda.spec.triggers?.http?.host;
+  return host ? `host ${host} path ${lambdaPath(lambda)}` : `path ${lambdaPath(lambda)} (any host)`;
 }

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import YAML from 'yaml';
 import {
   createTestNamespace,
+  freePort,
   kubectl,
   startPlatformService,
   startRedis,
@@ -34,8 +35,10 @@ export interface LambdaPlatform {
   /** The asset store the platform uses, read through the same library. */
   assets: ArtifactStore;
   logDir: string;
-  startController(name?: string): Promise<ManagedProcess>;
+  startController(name?: string, extraEnv?: Record<string, string>): Promise<ManagedProcess>;
   startBuilder(name?: string, extraEnv?: Record<string, string>): Promise<ManagedProcess>;
+  /** A runner on a free loopback port, reading the platform's Redis and S3; returns its base URL. */
+  startRunner(name?: string): Promise<string>;
   /** kubectl apply of a Lambda in the platform's namespace. */
   apply(name: string, spec: Record<string, unknown>): Promise<void>;
   /** One kubectl apply of many Lambdas. */
@@ -79,6 +82,8 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     S3_REGION: s3.region,
     WATCH_NAMESPACE: namespace.name,
     LEADER_ELECTION_NAMESPACE: namespace.name,
+    // The runner Service goes here, not into a namespace other tests share.
+    PLATFORM_NAMESPACE: namespace.name,
     LEASE_DURATION_MS: '3000',
     RENEW_DEADLINE_MS: '2000',
     RETRY_PERIOD_MS: '300',
@@ -111,10 +116,17 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     s3,
     assets: createS3ArtifactStore({ client: s3.client(), bucket: ASSET_BUCKET }),
     logDir,
-    startController: async (name = `api-controller-${++serial}`) =>
-      track(await startPlatformService('api-controller', { ...env, POD_NAME: name }, { logDir, name })),
+    startController: async (name = `api-controller-${++serial}`, extraEnv = {}) =>
+      track(await startPlatformService('api-controller', { ...env, POD_NAME: name, ...extraEnv }, { logDir, name })),
     startBuilder: async (name = `builder-${++serial}`, extraEnv = {}) =>
       track(await startPlatformService('builder', { ...env, ...extraEnv }, { logDir, name })),
+    startRunner: async (name = `runner-${++serial}`) => {
+      const port = await freePort();
+      const { REDIS_URL, ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } = env;
+      const runnerEnv = { REDIS_URL, ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } as Record<string, string>;
+      track(await startPlatformService('runner', { ...runnerEnv, HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(logDir, `${name}-cache`) }, { logDir, name }));
+      return `http://127.0.0.1:${port}`;
+    },
     apply: (name, spec) => applyAll([[name, spec]]),
     applyAll,
     get,

@@ -7,10 +7,14 @@ import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { LeaderElector, WorkQueue, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
-import { publishRoute, readRoute, removeRoute } from '@kublambda/route-table';
+import { claimRoute, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
+import { desiredClaim } from './desired-route.ts';
+import { ensureRunnerService } from './ensure-http-exposure.ts';
+import { lambdaKeyOfOwned } from './http-exposure.ts';
 import { kubeConfigMaps, kubeEvents, kubeLambdas, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
+import { kubeIngresses, kubeSecrets, kubeServices, ownedObjectLists } from './kube-owned-objects.ts';
 import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 const logger = createLogger('api-controller');
@@ -30,15 +34,22 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => 
 
 async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   const queue = new WorkQueue();
-  const lambdas = watchResource<Lambda>({
-    kubeConfig,
-    path: lambdasWatchPath(config.watchNamespace),
-    list: listLambdas(kubeConfig, config.watchNamespace),
-    onObject: (lambda) => queue.add(objectKey(lambda)),
-    onGone: (key) => queue.add(key),
-    logger,
-    relistIntervalMs: config.relistIntervalMs,
-  });
+  const watch = <T extends k8s.KubernetesObject>(source: { path: string; labelSelector?: string; list: () => Promise<k8s.KubernetesListObject<T>> }, onKey: (key: string) => void) =>
+    watchResource<T>({ kubeConfig, ...source, onObject: (object) => onKey(objectKey(object)), onGone: onKey, logger, relistIntervalMs: config.relistIntervalMs });
+  const lambdas = watch<Lambda>({ path: lambdasWatchPath(config.watchNamespace), list: listLambdas(kubeConfig, config.watchNamespace) }, (key) => queue.add(key));
+  // Changes to the objects lambdas own (an edit, a deletion, a load balancer address) bring
+  // their lambda back for a pass: that repairs drift and keeps status.url current.
+  const owned = ownedObjectLists(kubeConfig, config.watchNamespace, config.http.platformNamespace);
+  const toOwner = (key: string) => {
+    const [namespace, name] = key.split('/') as [string, string];
+    const lambda = lambdaKeyOfOwned(namespace, name);
+    if (lambda) queue.add(lambda);
+  };
+  const ingresses = watch<k8s.V1Ingress>(owned.ingresses, toOwner);
+  const services = watch<k8s.V1Service>(owned.services, toOwner);
+  const platformQueue = new WorkQueue();
+  const runnerServiceKey = `${config.http.platformNamespace}/runner-service`;
+  const runnerService = watch<k8s.V1Service>(owned.runnerService, () => platformQueue.add(runnerServiceKey));
   const onBuildFinished = ({ jobId }: { jobId: string }) => {
     const lambda = lambdaOfBuildJobId(jobId);
     if (lambda) queue.add(`${lambda.namespace}/${lambda.name}`);
@@ -49,25 +60,43 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   const deps: LambdaReconcilerDeps = {
     lambdas: kubeLambdas(kubeConfig, () => lambdas.cache.list()),
     readConfigMap: kubeConfigMaps(kubeConfig),
+    readSecret: kubeSecrets(kubeConfig),
     builds: bullmqBuilds(buildQueue),
     assets,
-    routes: { read: (key) => readRoute(redis, key), publish: (route) => publishRoute(redis, route), remove: (key) => removeRoute(redis, key) },
+    routes: {
+      read: (key) => readRoute(redis, key),
+      publish: (route) => publishRoute(redis, route),
+      remove: (key) => removeRoute(redis, key),
+      claim: (key, claim) => claimRoute(redis, key, claim),
+      release: (key) => releaseRouteClaim(redis, key),
+      onReleased: (claim) => {
+        for (const lambda of lambdas.cache.list()) if (desiredClaim(lambda) === claim) queue.add(objectKey(lambda));
+      },
+    },
+    http: { config: config.http, ingresses: kubeIngresses(kubeConfig, () => ingresses.cache), services: kubeServices(kubeConfig, () => services.cache) },
     events: kubeEvents(kubeConfig, config.identity, logger),
     logger,
     now: () => new Date(),
   };
+  const runnerServices = kubeServices(kubeConfig, () => runnerService.cache);
   const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
-  // The first list may keep failing (API server starting up); leadership can end meanwhile.
-  await Promise.race([lambdas.synced, stopLeading]);
+  // The first lists may keep failing (API server starting up); leadership can end meanwhile.
+  // Owned objects are listed before the first pass, so it compares with what exists.
+  await Promise.race([Promise.all([lambdas.synced, ingresses.synced, services.synced]), stopLeading]);
   const workers = leading.aborted
-    ? undefined
-    : startReconcileWorkers({ queue, reconcile: (key) => reconcileLambda(key, deps), concurrency: config.reconcileConcurrency, logger });
-  if (workers) logger.info('reconciling lambdas', { identity: config.identity });
+    ? []
+    : [
+        startReconcileWorkers({ queue, reconcile: (key) => reconcileLambda(key, deps), concurrency: config.reconcileConcurrency, logger }),
+        // The chart runs the runner pods; the Service in front of them is ours to keep.
+        startReconcileWorkers({ queue: platformQueue, reconcile: () => ensureRunnerService(runnerServices, config.http), concurrency: 1, logger }),
+      ];
+  platformQueue.add(runnerServiceKey);
+  if (workers.length > 0) logger.info('reconciling lambdas', { identity: config.identity, platformNamespace: config.http.platformNamespace });
   await stopLeading;
   buildEvents.off('completed', onBuildFinished);
   buildEvents.off('failed', onBuildFinished);
-  await workers?.stop();
-  await lambdas.stop();
+  await Promise.all(workers.map((w) => w.stop()));
+  await Promise.all([lambdas, ingresses, services, runnerService].map((w) => w.stop()));
 }
 
 const elector = new LeaderElector({

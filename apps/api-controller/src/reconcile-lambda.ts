@@ -2,9 +2,11 @@ import type { Condition, Lambda, LambdaStatus } from '@kublambda/crd-types';
 import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
-import type { RouteRecord } from '@kublambda/route-table';
+import { routeClaim, type ClaimOutcome, type RouteRecord } from '@kublambda/route-table';
 import { conditionOf, conditionTransitions, readiness, setCondition, type ConditionUpdate } from './conditions.ts';
-import { desiredRoute } from './desired-route.ts';
+import { describeClaim, desiredClaim, desiredRoute } from './desired-route.ts';
+import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
+import { EnvReferenceError, resolveEnv, type ReadSecret } from './lambda-env.ts';
 import { resolveSource, sourceDigest, SourceUnavailableError, type ReadConfigMap } from './source.ts';
 
 export const FINALIZER = 'kublambda.io/cleanup';
@@ -31,6 +33,7 @@ export interface LambdaReconcilerDeps {
     otherServes(digest: string, exceptKey: string): boolean;
   };
   readConfigMap: ReadConfigMap;
+  readSecret: ReadSecret;
   builds: {
     state(jobId: string): Promise<BuildState>;
     request(jobId: string, data: BuildJobData): Promise<void>;
@@ -39,7 +42,18 @@ export interface LambdaReconcilerDeps {
     forgetAll(lambda: LambdaRef): Promise<{ running: boolean; builtDigests: string[] }>;
   };
   assets: { has(digest: string): Promise<boolean>; delete(digest: string): Promise<void> };
-  routes: { read(key: string): Promise<RouteRecord | undefined>; publish(route: RouteRecord): Promise<void>; remove(key: string): Promise<void> };
+  routes: {
+    read(key: string): Promise<RouteRecord | undefined>;
+    publish(route: RouteRecord): Promise<void>;
+    remove(key: string): Promise<void>;
+    /** Claims host+path for the lambda (see claimRoute); refused while another lambda holds it. */
+    claim(key: string, claim: string): Promise<ClaimOutcome>;
+    /** Gives up the lambda's claim; returns the claim released. */
+    release(key: string): Promise<string | undefined>;
+    /** Called once a claim is free, so lambdas that were refused it try again. */
+    onReleased(claim: string): void;
+  };
+  http: HttpExposureDeps;
   events: { record(lambda: Lambda, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> };
   logger: Logger;
   now(): Date;
@@ -55,8 +69,8 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   const [namespace, name] = key.split('/') as [string, string];
   const found = await deps.lambdas.get(namespace, name);
   if (!found) {
-    // Deleted after the finalizer ran (or without it): make sure no route outlives it.
-    await deps.routes.remove(key);
+    // Deleted after the finalizer ran (or without it): make sure no route or claim outlives it.
+    await removeRouteAndClaim(key, deps);
     return;
   }
   if (found.metadata.deletionTimestamp) return cleanUpLambda(found, key, deps);
@@ -78,18 +92,15 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   if (build.artifact) status.artifact = build.artifact;
   if (build.pollAgain) requeueAfterMs = POLL_INTERVAL_MS;
 
-  if (status.artifact) {
-    const route = desiredRoute(lambda, status.artifact);
-    const published = await deps.routes.read(key);
-    if (!published || JSON.stringify(published) !== JSON.stringify(route)) await deps.routes.publish(route);
-    set({ type: 'Routed', status: 'True', reason: 'Published', message: `${route.pathPrefix} is served by ${route.artifact.digest}` });
-    // The old asset goes now, not after the status write: if this pass fails after it, the
-    // next one still sees the old digest in status and deletes it again (a no-op).
-    const replaced = before.artifact?.digest;
-    if (replaced && replaced !== status.artifact.digest) await deleteAssetUnlessServed(replaced, key, deps);
-  } else {
-    set({ type: 'Routed', status: build.condition.status === 'False' ? 'False' : 'Unknown', reason: 'NotBuilt', message: 'no asset has been built for this lambda yet' });
-  }
+  const route = await reconcileRoute(lambda, key, status.artifact, build.condition, deps);
+  set(route.condition);
+  if (route.url) status.url = route.url;
+  else delete status.url;
+  if (route.pollAgain) requeueAfterMs = POLL_INTERVAL_MS;
+  // The old asset goes now, not after the status write: if this pass fails after it, the
+  // next one still sees the old digest in status and deletes it again (a no-op).
+  const replaced = before.artifact?.digest;
+  if (route.published && replaced && replaced !== status.artifact?.digest) await deleteAssetUnlessServed(replaced, key, deps);
   set(readiness(conditions));
 
   status.conditions = conditions;
@@ -102,7 +113,84 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   }
   // The job's outcome is in the status now; until then a failed pass can read it again.
   if (build.consumedJobId) await deps.builds.forget(build.consumedJobId);
+  // Only now is this lambda's new route in place, so a lambda taking its old path cannot overlap it.
+  if (route.released) deps.routes.onReleased(route.released);
+  if (route.waitForEnv) return { backoffUpToMs: POLL_INTERVAL_MS };
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+}
+
+interface RouteOutcome {
+  condition: ConditionUpdate;
+  url?: string;
+  /** Whether the route now serves the asset in status. */
+  published: boolean;
+  /** A host+path this lambda gave up in this pass. */
+  released?: string;
+  /** A Secret or ConfigMap named in env is missing: look again with backoff. */
+  waitForEnv?: boolean;
+  pollAgain?: boolean;
+}
+
+/**
+ * The lambda's host+path, route record and HTTP exposure. The host+path is claimed first: a
+ * lambda refused it publishes nothing and has no Ingress, while the holder keeps working.
+ */
+async function reconcileRoute(
+  lambda: Lambda,
+  key: string,
+  artifact: LambdaStatus['artifact'],
+  built: ConditionUpdate,
+  deps: LambdaReconcilerDeps,
+): Promise<RouteOutcome> {
+  const claim = await deps.routes.claim(key, desiredClaim(lambda));
+  if (!claim.held) {
+    await deps.routes.remove(key);
+    await removeHttpExposure(lambda, deps.http);
+    return {
+      condition: { type: 'Routed', status: 'False', reason: 'PathConflict', message: `${describeClaim(lambda)} is held by lambda ${claim.holder}` },
+      published: false,
+      released: claim.released,
+      // A safety net: the holder letting go requeues this lambda at once (onReleased).
+      pollAgain: true,
+    };
+  }
+
+  const exposure = lambda.spec.triggers?.http ? await ensureHttpExposure(lambda, deps.http) : (await removeHttpExposure(lambda, deps.http), undefined);
+  const outcome = { url: exposure?.url, released: claim.released };
+  const through = exposure ? ` through Ingress ${exposure.ingress}` : '';
+
+  let env: RouteRecord['env'];
+  try {
+    env = await resolveEnv(lambda, { secret: deps.readSecret, configMap: deps.readConfigMap });
+  } catch (error) {
+    if (!(error instanceof EnvReferenceError)) throw error;
+    // The route published before keeps serving with the values it had, as a running pod keeps
+    // its env, unless it is for a host+path the lambda no longer holds.
+    const published = await deps.routes.read(key);
+    const keeps = published !== undefined && routeClaim(published.host, published.pathPrefix) === desiredClaim(lambda);
+    if (published && !keeps) await deps.routes.remove(key);
+    const message = `${error.message}${keeps ? `; ${published.pathPrefix} keeps serving the route published before` : ''}`;
+    return { ...outcome, condition: { type: 'Routed', status: 'False', reason: error.reason, message }, published: false, waitForEnv: true };
+  }
+
+  if (!artifact) {
+    const condition: ConditionUpdate = { type: 'Routed', status: built.status === 'False' ? 'False' : 'Unknown', reason: 'NotBuilt', message: 'no asset has been built for this lambda yet' };
+    return { ...outcome, condition, published: false };
+  }
+  const route = desiredRoute(lambda, artifact, env);
+  const published = await deps.routes.read(key);
+  if (!published || JSON.stringify(published) !== JSON.stringify(route)) await deps.routes.publish(route);
+  return {
+    ...outcome,
+    condition: { type: 'Routed', status: 'True', reason: 'Published', message: `${route.pathPrefix} is served by ${route.artifact.digest}${through}` },
+    published: true,
+  };
+}
+
+async function removeRouteAndClaim(key: string, deps: LambdaReconcilerDeps): Promise<void> {
+  await deps.routes.remove(key);
+  const released = await deps.routes.release(key);
+  if (released) deps.routes.onReleased(released);
 }
 
 interface BuildOutcome {
@@ -170,7 +258,7 @@ async function reconcileBuild(lambda: Lambda, key: string, before: LambdaStatus,
   }
 }
 
-/** What the finalizer guards: builds, the route and the asset. Kubernetes removes the rest. */
+/** What the finalizer guards: builds, the route, its host+path claim and the asset. Kubernetes removes the rest. */
 async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconcilerDeps): Promise<ReconcileResult | void> {
   const finalizers = lambda.metadata.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) return;
@@ -178,7 +266,8 @@ async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconciler
   const { running, builtDigests } = await deps.builds.forgetAll(lambdaRef);
   // A running build would store an asset after we looked: wait for it, then clean that too.
   if (running) return { requeueAfterMs: CLEANUP_POLL_MS };
-  await deps.routes.remove(key);
+  // The Ingress and Service carry owner references: Kubernetes garbage-collects them.
+  await removeRouteAndClaim(key, deps);
   const digests = new Set([...builtDigests, ...(lambda.status?.artifact ? [lambda.status.artifact.digest] : [])]);
   for (const digest of digests) await deleteAssetUnlessServed(digest, key, deps);
   await deps.lambdas.setFinalizers(lambda, finalizers.filter((f) => f !== FINALIZER));

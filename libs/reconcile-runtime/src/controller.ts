@@ -5,6 +5,12 @@ import { WorkQueue } from './work-queue.ts';
 export interface ReconcileResult {
   /** Reconcile this key again after this long, even if nothing changes (polling). */
   requeueAfterMs?: number;
+  /**
+   * The object waits on something that may appear any time (a Secret it names): reconcile it
+   * again after the key's backoff delay, capped at this, counting on until a pass returns
+   * without it. Unlike a thrown error, this is not logged as a failure.
+   */
+  backoffUpToMs?: number;
 }
 
 /** Brings one object to its desired state. Throwing requeues the key with backoff; TerminalError does not. */
@@ -22,8 +28,12 @@ export function startReconcileWorkers(options: { queue: WorkQueue; reconcile: Re
     for (let key = await queue.take(); key !== undefined; key = await queue.take()) {
       try {
         const result = await reconcile(key);
-        queue.forget(key);
-        if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+        if (result?.backoffUpToMs !== undefined) {
+          queue.addRateLimited(key, result.backoffUpToMs);
+        } else {
+          queue.forget(key);
+          if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+        }
       } catch (error) {
         if (error instanceof TerminalError) {
           queue.forget(key);

@@ -48,6 +48,12 @@ describe('WorkQueue', () => {
     queue.shutDown();
   });
 
+  it('caps one call\'s delay below the queue\'s maximum when asked', () => {
+    const queue = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 1_000 });
+    expect([queue.addRateLimited('a', 25), queue.addRateLimited('a', 25), queue.addRateLimited('a', 25), queue.addRateLimited('a')]).toEqual([10, 20, 25, 80]);
+    queue.shutDown();
+  });
+
   it('keeps the earlier of two delayed adds', async () => {
     const queue = new WorkQueue();
     queue.addAfter('a', 10_000);
@@ -134,6 +140,25 @@ describe('startReconcileWorkers', () => {
     await workers.stop();
     expect(calls.filter((k) => k === 'bad')).toHaveLength(1);
     expect(calls.filter((k) => k === 'poll')).toHaveLength(3);
+  });
+
+  it('backs off a key that waits on something, growing the delay until a pass no longer waits', async () => {
+    const queue = new WorkQueue({ baseDelayMs: 1 });
+    const failuresSeen: number[] = [];
+    const workers = startReconcileWorkers({
+      queue,
+      concurrency: 1,
+      logger: quiet,
+      reconcile: async (key) => {
+        failuresSeen.push(queue.failures(key));
+        if (failuresSeen.length < 4) return { backoffUpToMs: 5 };
+      },
+    });
+    queue.add('waiting');
+    await sleep(150);
+    await workers.stop();
+    expect(failuresSeen).toEqual([0, 1, 2, 3]);
+    expect(queue.failures('waiting')).toBe(0);
   });
 
   it('lets in-flight reconciles finish on stop', async () => {

@@ -60,10 +60,10 @@ export class WorkQueue {
   }
 
   /** Adds the key after its backoff delay, and counts the failure. Returns the delay. */
-  addRateLimited(key: string): number {
+  addRateLimited(key: string, maxDelayMs = this.#maxDelayMs): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const delay = backoffDelay(failures, this.#baseDelayMs, this.#maxDelayMs);
+    const delay = backoffDelay(failures, this.#baseDelayMs, Math.min(maxDelayMs, this.#maxDelayMs));
     this.addAfter(key, delay);
     return delay;
   }

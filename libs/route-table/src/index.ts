@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 // Route records tell runners which asset serves which path. api-controller writes them;
 // runners load them all at start and follow the change announcements.
 
+export { ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, claimRoute, releaseRouteClaim, routeClaim, type ClaimOutcome } from './route-claims.ts';
+
 export const ROUTES_KEY = 'kublambda:routes';
 export const ROUTE_CHANGES_CHANNEL = 'kublambda:route-changes';
 
@@ -20,7 +22,8 @@ export interface RouteRecord {
   memoryMiB: number;
   concurrency: number;
   stateTables: string[];
-  env: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  /** Plain values: api-controller resolves the spec's valueFrom references before publishing. */
+  env: Array<{ name: string; value: string }>;
   /** The Lambda generation this record was made from. */
   generation: number;
 }

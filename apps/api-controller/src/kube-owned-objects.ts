@@ -1,0 +1,103 @@
+import * as k8s from '@kubernetes/client-node';
+import { isNotFound } from '@kublambda/reconcile-runtime';
+import { FIELD_MANAGER, LAMBDA_LABEL, MANAGED_BY_LABEL, RUNNER_SERVICE } from './http-exposure.ts';
+
+/** Objects api-controller owns: read from an informer's cache, written by server-side apply. */
+export interface OwnedObjects<T extends k8s.KubernetesObject> {
+  cached(namespace: string, name: string): T | undefined;
+  /** Server-side apply with our field manager, forcing conflicts; returns what the server holds. */
+  apply(object: T): Promise<T>;
+  /** Deletes the object; one that is already gone is fine. */
+  delete(namespace: string, name: string): Promise<void>;
+}
+
+/** Selects the Ingresses and Services api-controller makes for lambdas. */
+export const LAMBDA_OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER},${LAMBDA_LABEL}`;
+/** Selects the runner Service api-controller keeps in the platform namespace. */
+export const RUNNER_SERVICE_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER},app.kubernetes.io/component=runner`;
+
+const applyPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+
+export function kubeIngresses(kubeConfig: k8s.KubeConfig, cache: () => k8s.ObjectCache<k8s.V1Ingress>): OwnedObjects<k8s.V1Ingress> {
+  const api = kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+  return {
+    cached: (namespace, name) => cache().get(name, namespace),
+    apply: (ingress) => {
+      const { namespace, name } = ingress.metadata!;
+      // The body goes out untyped ("any"), so nothing is renamed or dropped on the way.
+      return withContext(`applying Ingress ${namespace}/${name}`, () =>
+        api.patchNamespacedIngress({ namespace: namespace!, name: name!, body: ingress, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
+      );
+    },
+    delete: (namespace, name) => ignoreNotFound(`deleting Ingress ${namespace}/${name}`, () => api.deleteNamespacedIngress({ namespace, name })),
+  };
+}
+
+export function kubeServices(kubeConfig: k8s.KubeConfig, cache: () => k8s.ObjectCache<k8s.V1Service>): OwnedObjects<k8s.V1Service> {
+  const api = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  return {
+    cached: (namespace, name) => cache().get(name, namespace),
+    apply: (service) => {
+      const { namespace, name } = service.metadata!;
+      return withContext(`applying Service ${namespace}/${name}`, () =>
+        api.patchNamespacedService({ namespace: namespace!, name: name!, body: service, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
+      );
+    },
+    delete: (namespace, name) => ignoreNotFound(`deleting Service ${namespace}/${name}`, () => api.deleteNamespacedService({ namespace, name })),
+  };
+}
+
+/** Lists for informers: the lambdas' Ingresses and Services in one namespace or all, and the runner Service. */
+export function ownedObjectLists(kubeConfig: k8s.KubeConfig, watchNamespace: string | undefined, platformNamespace: string) {
+  const networking = kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const scope = watchNamespace ? `namespaces/${watchNamespace}/` : '';
+  const labelSelector = LAMBDA_OWNED_SELECTOR;
+  return {
+    ingresses: {
+      path: `/apis/networking.k8s.io/v1/${scope}ingresses`,
+      labelSelector,
+      list: () => (watchNamespace ? networking.listNamespacedIngress({ namespace: watchNamespace, labelSelector }) : networking.listIngressForAllNamespaces({ labelSelector })),
+    },
+    services: {
+      path: `/api/v1/${scope}services`,
+      labelSelector,
+      list: () => (watchNamespace ? core.listNamespacedService({ namespace: watchNamespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector })),
+    },
+    runnerService: {
+      path: `/api/v1/namespaces/${platformNamespace}/services`,
+      labelSelector: RUNNER_SERVICE_SELECTOR,
+      list: () => core.listNamespacedService({ namespace: platformNamespace, labelSelector: RUNNER_SERVICE_SELECTOR, fieldSelector: `metadata.name=${RUNNER_SERVICE}` }),
+    },
+  };
+}
+
+/** A Secret's data, decoded; undefined when it does not exist. */
+export function kubeSecrets(kubeConfig: k8s.KubeConfig) {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  return async (namespace: string, name: string): Promise<Record<string, string> | undefined> => {
+    try {
+      const { data = {} } = await core.readNamespacedSecret({ namespace, name });
+      return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw new Error(`reading Secret ${namespace}/${name}`, { cause: error });
+    }
+  };
+}
+
+async function withContext<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new Error(what, { cause: error });
+  }
+}
+
+async function ignoreNotFound(what: string, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (!isNotFound(error)) throw new Error(what, { cause: error });
+  }
+}
