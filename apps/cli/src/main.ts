@@ -1,4 +1,10 @@
-// The `kublambda` command. Unfinished: only help exists so far; every other command says so.
+// The `kublambda` command. Unfinished: `state` works; the other commands say they are not implemented yet.
+import * as k8s from '@kubernetes/client-node';
+import { describeError } from '@kublambda/reconcile-runtime';
+import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
+import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
+import { STATE_USAGE, UsageError, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
+
 const commands: Record<string, string> = {
   up: 'start the local all-in-one platform',
   deploy: 'create or update a Lambda from a source file',
@@ -15,9 +21,55 @@ function usage(): string {
   return ['usage: kublambda <command> [arguments]', '', 'commands:', ...Object.entries(commands).map(([c, what]) => `  ${c.padEnd(width)}  ${what}`)].join('\n');
 }
 
-const [command] = process.argv.slice(2);
+async function state(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(STATE_USAGE);
+    return 0;
+  }
+  let args: StateArgs;
+  let config: StateCommandConfig;
+  try {
+    args = parseStateArgs(argv);
+    config = stateCommandConfig(process.env);
+  } catch (error) {
+    // A configuration error already names the command and lists every problem.
+    console.error(error instanceof UsageError ? `kublambda state: ${error.message}\n\n${STATE_USAGE}` : (error as Error).message);
+    return 1;
+  }
+  try {
+    const kubeConfig = new k8s.KubeConfig();
+    try {
+      kubeConfig.loadFromDefault();
+    } catch (error) {
+      throw new Error('loading the kubeconfig', { cause: error });
+    }
+    const output = await runStateCommand(
+      { ...args, namespace: args.namespace ?? contextNamespace(kubeConfig) },
+      {
+        declaredTables: kubeDeclaredTables(kubeConfig),
+        list: async (namespace, table, options) => {
+          const redis = await connectStateRedis(config.redisUrl, () => {});
+          try {
+            return await createStateStore(redis).table(namespace, table).list(options);
+          } finally {
+            redis.disconnect();
+          }
+        },
+      },
+    );
+    console.log(output);
+    return 0;
+  } catch (error) {
+    console.error(`kublambda state: ${describeError(error)}`);
+    return 1;
+  }
+}
+
+const [command, ...rest] = process.argv.slice(2);
 if (!command || command === 'help' || command === '--help' || command === '-h') {
   console.log(usage());
+} else if (command === 'state') {
+  process.exitCode = await state(rest);
 } else if (command in commands) {
   console.error(`kublambda ${command}: not implemented yet`);
   process.exitCode = 2;

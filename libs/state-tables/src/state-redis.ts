@@ -16,6 +16,9 @@ export function stateRedisOptions(commandTimeoutMs = 2000): RedisOptions {
     commandTimeout: commandTimeoutMs,
     connectTimeout: commandTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    // How long disconnect() waits for the socket to close before destroying it; ioredis waits
+    // out the whole of it when the socket is already gone (a refused connection), by default 2 s.
+    disconnectTimeout: 100,
   };
 }
 
@@ -25,12 +28,18 @@ export function stateRedisOptions(commandTimeoutMs = 2000): RedisOptions {
  */
 export async function connectStateRedis(url: string, onError: (error: Error) => void, commandTimeoutMs?: number): Promise<Redis> {
   const redis = new Redis(url, { ...stateRedisOptions(commandTimeoutMs), lazyConnect: true });
+  // connect() fails with "Connection is closed."; the reason (say, ECONNREFUSED) comes as an event.
+  let reason: Error | undefined;
+  const remember = (error: Error) => (reason = error);
+  redis.on('error', remember);
   redis.on('error', onError);
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`connecting to the state store at ${redactUrl(url)}`, { cause: error });
+    throw new Error(`connecting to the state store at ${redactUrl(url)}`, { cause: reason ?? error });
+  } finally {
+    redis.off('error', remember);
   }
   return redis;
 }
