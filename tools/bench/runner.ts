@@ -1,10 +1,11 @@
 // Runner benchmark, one run, everything on 127.0.0.1, stops by itself:
-//   A  plain node:http hello world (the baseline, measured in the same run)
+//   A  plain node:http hello world in a process of its own (the baseline, measured in the same run)
 //   B  the same handler as a lambda, through the runner, warm
 //   C  cold starts: the first request to each of N newly published lambdas
 // Prints req/s and latency percentiles, B/A, and C's p50/p90.
 //   npm run bench [-- --connections 50 --seconds 10 --cold 30]
-import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,10 +50,17 @@ function percentile(sorted: number[], p: number): number {
 
 const handlerSource = 'export default async () => new Response("hello world")';
 
+/** The baseline runs in a process of its own, like the runner, not beside the load generator. */
+async function startBaseline(port: number): Promise<{ stop(): void }> {
+  const server = `require('node:http').createServer((_q, s) => s.end('hello world')).listen(${port}, '127.0.0.1', () => console.log('listening'))`;
+  const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout, 'data');
+  return { stop: () => void child.kill() };
+}
+
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-bench-'));
-const baseline = http.createServer((_request, response) => response.end('hello world'));
 // Everything started is stopped at the end, also when a later start fails.
-const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true }), () => void (baseline.listening && baseline.close())];
+const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true })];
 const started = <T extends { stop(): Promise<void> | void }>(thing: T): T => (stops.push(() => thing.stop()), thing);
 let store!: ReturnType<typeof createS3ArtifactStore>;
 let client!: Redis;
@@ -94,8 +102,9 @@ try {
   );
   runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const baselinePort = await freePort();
-  await new Promise<void>((resolve) => baseline.listen(baselinePort, '127.0.0.1', resolve));
+  const baseline = started(await startBaseline(baselinePort));
   const a = await load(`http://127.0.0.1:${baselinePort}/`);
+  baseline.stop();
 
   await publish('hello', handlerSource);
   await waitForRoute(`${runnerUrl}/hello`);

@@ -4,7 +4,7 @@ import type { ParentMessage } from './protocol.ts';
 import { LambdaWorkerError, messageOf, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
 
 export interface InvocationChannel {
-  send(message: ParentMessage): void;
+  send(message: ParentMessage, parts?: Uint8Array[]): void;
   /** Called once, when the invocation is over for the runner (finished, failed or cancelled). */
   finished(id: string): void;
 }
@@ -38,19 +38,17 @@ export class Invocation {
     if (!this.#requestBody || this.#done) return;
     try {
       const next = await this.#requestBody.next();
-      this.#channel.send(
-        next.done
-          ? { type: 'request-body-end', id: this.id }
-          : { type: 'request-body-chunk', id: this.id, chunk: next.value },
-      );
+      if (next.done) this.#channel.send({ type: 'request-body-end', id: this.id });
+      else this.#channel.send({ type: 'request-body-chunk', id: this.id }, [next.value]);
     } catch (error) {
       this.#channel.send({ type: 'request-body-error', id: this.id, message: `reading the request body failed: ${messageOf(error)}` });
     }
   }
 
-  receiveHead(status: number, headers: Array<[string, string]>) {
+  receiveHead(status: number, headers: Array<[string, string]>, chunks: Uint8Array[], end: boolean) {
     this.#headReceived = true;
-    this.#head.resolve({ status, headers, body: this.#responseBody() });
+    if (end) this.#finish();
+    this.#head.resolve({ status, headers, body: this.#responseBody(chunks) });
   }
 
   receiveChunk(chunk: Uint8Array) {
@@ -77,8 +75,9 @@ export class Invocation {
     this.#channel.send({ type: 'cancel', id: this.id });
   }
 
-  async *#responseBody(): AsyncGenerator<Uint8Array> {
+  async *#responseBody(first: Uint8Array[]): AsyncGenerator<Uint8Array> {
     try {
+      yield* first;
       for (;;) {
         if (this.#failure) throw this.#failure;
         if (this.#done) return;
@@ -89,7 +88,7 @@ export class Invocation {
         yield chunk;
       }
     } finally {
-      this.cancel(new LambdaWorkerError('HandlerError', 'the runner stopped reading the response body'));
+      if (!this.#done) this.cancel(new LambdaWorkerError('HandlerError', 'the runner stopped reading the response body'));
     }
   }
 

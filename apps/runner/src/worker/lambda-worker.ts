@@ -7,18 +7,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Invocation } from './invocation.ts';
+import { MessageChannel } from './message-channel.ts';
 import type { HostMessage, ParentMessage } from './protocol.ts';
 import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
 
 export * from './worker-types.ts';
 
 const HOST_SCRIPT = fileURLToPath(new URL('./worker-host.ts', import.meta.url));
+/** What the worker process may read besides its private directory. */
+const HOST_FILES = [HOST_SCRIPT, fileURLToPath(new URL('./message-channel.ts', import.meta.url))];
 /** How long a worker whose request timed out has to answer a ping before it counts as blocked. */
 const PING_GRACE_MS = 1000;
 /** How long stop() lets in-flight requests and waitUntil work finish before killing. */
@@ -41,7 +45,7 @@ function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<strin
   delete env.NODE_OPTIONS;
   const args = [
     '--permission',
-    `--allow-fs-read=${HOST_SCRIPT}`,
+    ...HOST_FILES.map((file) => `--allow-fs-read=${file}`),
     `--allow-fs-read=${privateDir}`,
     `--allow-fs-write=${privateDir}`,
     `--max-old-space-size=${memoryMiB}`,
@@ -50,8 +54,8 @@ function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<strin
   return spawn(process.execPath, args, {
     cwd: privateDir,
     env,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    serialization: 'advanced',
+    // fd 3 is the message channel (see message-channel.ts).
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
 }
 
@@ -61,6 +65,7 @@ export class LambdaWorker {
   readonly #memoryMiB: number;
   readonly #privateDir: string;
   readonly #child: ChildProcess;
+  readonly #channel: MessageChannel<ParentMessage, HostMessage>;
   readonly #invocations = new Map<string, Invocation>();
   readonly #events = new EventEmitter();
   readonly #exited: Promise<void>;
@@ -89,7 +94,7 @@ export class LambdaWorker {
     this.#privateDir = privateDir;
     this.#child = spawnHost(memoryMiB, privateDir, spawnEnv);
     this.#exited = once(this.#child, 'close').then(() => this.#onExit());
-    this.#child.on('message', (message: HostMessage) => this.#onMessage(message));
+    this.#channel = new MessageChannel<ParentMessage, HostMessage>(this.#child.stdio[3] as Socket, (message, parts) => this.#onMessage(message, parts));
     // Sending to a dead worker fails here too; 'close' reports the death.
     this.#child.on('error', (error) => this.#rememberStderr(`worker process error: ${error.message}`));
     this.#forwardOutput('stdout');
@@ -158,7 +163,7 @@ export class LambdaWorker {
     const refusal = this.#refusalOf(request);
     if (refusal) return Promise.reject(refusal);
     const invocation = new Invocation(request, {
-      send: (message) => this.#send(message),
+      send: (message, parts) => this.#send(message, parts),
       finished: (id) => this.#onInvocationFinished(id),
     });
     this.#invocations.set(invocation.id, invocation);
@@ -243,7 +248,7 @@ export class LambdaWorker {
     if (!answered) this.#kill(`a request timed out and the event loop did not answer within ${PING_GRACE_MS} ms`);
   }
 
-  #onMessage(message: HostMessage) {
+  #onMessage(message: HostMessage, parts: Uint8Array[]) {
     switch (message.type) {
       case 'ready':
         return void this.#events.emit('loaded', undefined);
@@ -256,9 +261,9 @@ export class LambdaWorker {
       case 'request-body-pull':
         return void this.#invocations.get(message.id)?.sendNextRequestBodyChunk();
       case 'response-head':
-        return this.#invocations.get(message.id)?.receiveHead(message.status, message.headers);
+        return this.#invocations.get(message.id)?.receiveHead(message.status, message.headers, parts, message.end);
       case 'response-body-chunk':
-        return this.#invocations.get(message.id)?.receiveChunk(message.chunk);
+        return this.#invocations.get(message.id)?.receiveChunk(parts[0]!);
       case 'response-end':
         return this.#invocations.get(message.id)?.receiveEnd();
       case 'response-error':
@@ -271,10 +276,9 @@ export class LambdaWorker {
     if (this.inFlight === 0) this.#events.emit('idle');
   }
 
-  #send(message: ParentMessage) {
-    if (!this.#child.connected) return;
-    // A failed send means the worker is dying; 'close' fails its requests.
-    this.#child.send(message, undefined, undefined, () => undefined);
+  #send(message: ParentMessage, parts?: Uint8Array[]) {
+    // Sending to a dying worker is harmless: 'close' fails its requests.
+    this.#channel.send(message, parts);
   }
 
   #kill(reason: string) {

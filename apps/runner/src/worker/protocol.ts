@@ -1,5 +1,5 @@
 // Messages between LambdaWorker (the runner's side) and worker-host.ts (the lambda's process),
-// sent over the IPC channel with the 'advanced' serialization, so Uint8Array chunks travel as they are.
+// sent over a MessageChannel. Body chunks travel as the message's binary parts, not in the message.
 // Both bodies are pulled one chunk at a time, which gives backpressure in both directions.
 
 export interface LambdaIdentity {
@@ -19,7 +19,8 @@ export type ParentMessage =
       hasBody: boolean;
       clientAddress: string;
     }
-  | { type: 'request-body-chunk'; id: string; chunk: Uint8Array }
+  /** Parts: the chunk. */
+  | { type: 'request-body-chunk'; id: string }
   | { type: 'request-body-end'; id: string }
   | { type: 'request-body-error'; id: string; message: string }
   | { type: 'response-body-pull'; id: string }
@@ -31,8 +32,13 @@ export type HostMessage =
   | { type: 'ready' }
   | { type: 'load-failed'; message: string }
   | { type: 'request-body-pull'; id: string }
-  | { type: 'response-head'; id: string; status: number; headers: Array<[string, string]> }
-  | { type: 'response-body-chunk'; id: string; chunk: Uint8Array }
+  /**
+   * Parts: the start of the body that was ready with the head. end says that is the whole body,
+   * so a small response takes one message and the runner pulls only what is left of a larger one.
+   */
+  | { type: 'response-head'; id: string; status: number; headers: Array<[string, string]>; end: boolean }
+  /** Parts: the chunk. */
+  | { type: 'response-body-chunk'; id: string }
   | { type: 'response-end'; id: string }
   | { type: 'response-error'; id: string; message: string }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string; requestId?: string }

@@ -1,9 +1,11 @@
 // The lambda's process: started by LambdaWorker under Node's permission model. It loads the
 // lambda's asset, turns request messages into web Requests, calls the handler and streams the
-// Response back. Only type imports from this folder: the process may read this file and the
-// lambda's private directory, nothing else.
+// Response back. It may read only the files in HOST_FILES (lambda-worker.ts) and the lambda's
+// private directory, so it imports nothing else from this folder but types.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { Socket } from 'node:net';
 import { format } from 'node:util';
+import { MessageChannel } from './message-channel.ts';
 import type { HostMessage, LambdaIdentity, ParentMessage } from './protocol.ts';
 
 interface LambdaContext {
@@ -31,10 +33,13 @@ const backgroundWork = new Set<Promise<unknown>>();
 let lambda: LambdaIdentity;
 let invoke: Invoke;
 
-function send(message: HostMessage): Promise<void> {
-  // The callback fires once the message is written; an error means the parent is gone, and
-  // 'disconnect' ends this process.
-  return new Promise((resolve) => process.send!(message, undefined, undefined, () => resolve()));
+// The runner's end of the channel is fd 3; when it closes there is nobody left to answer to.
+const channelSocket = new Socket({ fd: 3, readable: true, writable: true });
+const channel = new MessageChannel<HostMessage, ParentMessage>(channelSocket, onMessage);
+channelSocket.on('close', () => process.exit(0));
+
+function send(message: HostMessage, parts?: Uint8Array[]): void {
+  channel.send(message, parts);
 }
 
 function messageOf(error: unknown): string {
@@ -43,7 +48,7 @@ function messageOf(error: unknown): string {
 
 function sendLog(stream: 'stdout' | 'stderr', args: unknown[]) {
   const requestId = requestIds.getStore();
-  for (const text of format(...args).split('\n')) void send({ type: 'log', stream, text, requestId });
+  for (const text of format(...args).split('\n')) send({ type: 'log', stream, text, requestId });
 }
 
 function captureConsole() {
@@ -75,9 +80,27 @@ async function load(assetUrl: string, identity: LambdaIdentity, lambdaEnv: Recor
   try {
     installEnv(lambdaEnv);
     invoke = invokerOf(await import(assetUrl));
-    await send({ type: 'ready' });
+    send({ type: 'ready' });
   } catch (error) {
-    await send({ type: 'load-failed', message: messageOf(error) });
+    send({ type: 'load-failed', message: messageOf(error) });
+  }
+}
+
+/**
+ * A Request whose signal is the call's own. Given a signal, Request makes one of its own that
+ * follows it, which costs more than the rest of the Request.
+ */
+class LambdaRequest extends Request {
+  readonly #signal: AbortSignal;
+
+  constructor(signal: AbortSignal, input: string, init: RequestInit) {
+    super(input, init);
+    this.#signal = signal;
+  }
+
+  // @ts-expect-error the DOM typings declare signal a property; Request implements it as an accessor.
+  override get signal(): AbortSignal {
+    return this.#signal;
   }
 }
 
@@ -86,7 +109,7 @@ function requestBodyStream(id: string, call: HostCall): ReadableStream<Uint8Arra
     pull: (controller) =>
       new Promise<void>((delivered) => {
         call.requestBody = { controller, delivered };
-        void send({ type: 'request-body-pull', id });
+        send({ type: 'request-body-pull', id });
       }),
   });
 }
@@ -112,17 +135,55 @@ function cancel(id: string) {
   call.responsePull?.reject(call.abort.signal.reason);
 }
 
+const IMMEDIATE = Symbol('immediate');
+/** Bytes of a response body sent along with its head when they are ready at once. */
+const BYTES_WITH_HEAD = 64 * 1024;
+
+interface ReadyStart {
+  chunks: Uint8Array[];
+  end: boolean;
+  /** A read that was not ready at once; the next chunk comes from it. */
+  pending?: ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>;
+}
+
+/**
+ * The chunks the body has ready now (a Response made from a string or buffer has all of it),
+ * without waiting for a stream that produces later: its head must not wait for its body.
+ */
+async function readyStartOf(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadyStart> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  while (bytes < BYTES_WITH_HEAD) {
+    const read = reader.read();
+    const result = await Promise.race([read, new Promise<typeof IMMEDIATE>((resolve) => setImmediate(resolve, IMMEDIATE))]);
+    if (result === IMMEDIATE) {
+      // Awaited later, unless the request is cancelled first.
+      read.catch(() => undefined);
+      return { chunks, end: false, pending: read };
+    }
+    if (result.done) return { chunks, end: true };
+    chunks.push(result.value);
+    bytes += result.value.byteLength;
+  }
+  return { chunks, end: false };
+}
+
 async function streamResponse(id: string, call: HostCall, response: Response) {
   call.abort.signal.throwIfAborted();
-  await send({ type: 'response-head', id, status: response.status, headers: [...response.headers] });
-  if (!response.body) return send({ type: 'response-end', id });
+  const head = { type: 'response-head' as const, id, status: response.status, headers: [...response.headers] };
+  if (!response.body) return send({ ...head, end: true });
   const reader = response.body.getReader();
   try {
+    const start = await readyStartOf(reader);
+    send({ ...head, end: start.end }, start.chunks);
+    if (start.end) return;
+    let pending = start.pending;
     for (;;) {
       await waitForResponsePull(call);
-      const { done, value } = await reader.read();
-      if (done) return await send({ type: 'response-end', id });
-      await send({ type: 'response-body-chunk', id, chunk: value });
+      const { done, value } = await (pending ?? reader.read());
+      pending = undefined;
+      if (done) return send({ type: 'response-end', id });
+      send({ type: 'response-body-chunk', id }, [value]);
     }
   } catch (error) {
     // Lets the handler's stream stop producing; fails harmlessly when the stream itself errored.
@@ -151,18 +212,17 @@ async function handleRequest(message: RequestMessage) {
   const call: HostCall = { abort: new AbortController() };
   calls.set(id, call);
   try {
-    const request = new Request(message.url, {
+    const request = new LambdaRequest(call.abort.signal, message.url, {
       method: message.method,
       headers: message.headers,
       body: message.hasBody ? requestBodyStream(id, call) : null,
-      signal: call.abort.signal,
       duplex: 'half',
     } as RequestInit);
     const response = await requestIds.run(id, () => invoke(request, contextFor(message)));
     if (!(response instanceof Response)) throw new Error(`the handler returned ${format('%o', response)}, not a Response`);
     await streamResponse(id, call, response);
   } catch (error) {
-    if (!call.abort.signal.aborted) await send({ type: 'response-error', id, message: messageOf(error) });
+    if (!call.abort.signal.aborted) send({ type: 'response-error', id, message: messageOf(error) });
   } finally {
     calls.delete(id);
   }
@@ -170,17 +230,18 @@ async function handleRequest(message: RequestMessage) {
 
 async function stop() {
   await Promise.allSettled(backgroundWork);
+  await channel.drained();
   process.exit(0);
 }
 
-function onMessage(message: ParentMessage) {
+function onMessage(message: ParentMessage, parts: Uint8Array[]) {
   switch (message.type) {
     case 'load':
       return void load(message.assetUrl, message.lambda, message.env);
     case 'request':
       return void handleRequest(message);
     case 'request-body-chunk':
-      return deliverRequestBody(message.id, (controller) => controller.enqueue(message.chunk));
+      return deliverRequestBody(message.id, (controller) => controller.enqueue(parts[0]!));
     case 'request-body-end':
       return deliverRequestBody(message.id, (controller) => controller.close());
     case 'request-body-error':
@@ -190,7 +251,7 @@ function onMessage(message: ParentMessage) {
     case 'cancel':
       return cancel(message.id);
     case 'ping':
-      return void send({ type: 'pong' });
+      return send({ type: 'pong' });
     case 'stop':
       return void stop();
   }
@@ -216,7 +277,4 @@ async function warmUp() {
 }
 
 captureConsole();
-process.on('message', onMessage);
 void warmUp().catch(() => undefined);
-// Without the runner there is nobody to answer to.
-process.on('disconnect', () => process.exit(0));
