@@ -28,6 +28,7 @@ describe('readiness', () => {
     [at([['Built', 'False', 'CompileFailed'], ['Routed', 'False', 'NotBuilt']]), 'False', 'CompileFailed'],
     [at([['Built', 'Unknown', 'Building'], ['Routed', 'True', 'Published']]), 'Unknown', 'Building'],
     [at([['Built', 'True', 'Built']]), 'Unknown', 'RoutedPending'],
+    [at([['Built', 'Unknown', 'Building'], ['Routed', 'False', 'PathConflict']]), 'False', 'PathConflict'],
   ])('summarises %j as Ready=%s (%s)', (conditions, status, reason) => {
     expect(readiness(conditions)).toMatchObject({ type: 'Ready', status, reason });
   });

@@ -25,20 +25,21 @@ export function conditionOf(conditions: Condition[] | undefined, type: Condition
   return conditions?.find((c) => c.type === type);
 }
 
-/** Ready summarises Built and Routed: true when both are, otherwise it carries the first problem. */
+/**
+ * Ready summarises Built and Routed: true when both are; otherwise it carries the first one
+ * that is False (a problem someone has to fix), else the first still Unknown.
+ */
 export function readiness(conditions: Condition[]): ConditionUpdate {
-  for (const type of ['Built', 'Routed'] as const) {
-    const condition = conditionOf(conditions, type);
-    if (condition?.status !== 'True') {
-      return {
-        type: 'Ready',
-        status: condition?.status === 'False' ? 'False' : 'Unknown',
-        reason: condition?.reason ?? `${type}Pending`,
-        message: condition?.message ?? `${type} has not been reported yet`,
-      };
-    }
-  }
-  return { type: 'Ready', status: 'True', reason: 'Serving', message: 'the lambda is built and routed' };
+  const dependents = (['Built', 'Routed'] as const).map((type) => ({ type, condition: conditionOf(conditions, type) }));
+  const blocking = dependents.find(({ condition }) => condition?.status === 'False') ?? dependents.find(({ condition }) => condition?.status !== 'True');
+  if (!blocking) return { type: 'Ready', status: 'True', reason: 'Serving', message: 'the lambda is built and routed' };
+  const { type, condition } = blocking;
+  return {
+    type: 'Ready',
+    status: condition?.status === 'False' ? 'False' : 'Unknown',
+    reason: condition?.reason ?? `${type}Pending`,
+    message: condition?.message ?? `${type} has not been reported yet`,
+  };
 }
 
 /** The transitions between two condition lists, for Kubernetes Events. */
