@@ -15,12 +15,16 @@ let client: Redis;
 let follower: RouteFollower;
 const matcher = new RouteMatcher();
 const removed: string[] = [];
+const published: string[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url);
   await publishRoute(client, route('existing', '/existing'));
-  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'), (key) => removed.push(key));
+  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'), {
+    onPublished: (announced) => published.push(`${announced.key}@${announced.generation}`),
+    onRemoved: (key) => removed.push(key),
+  });
   await follower.loaded;
 });
 afterAll(async () => {
@@ -43,6 +47,8 @@ describe('followRoutes', () => {
     await removeRoute(client, 'ns/fresh');
     await waitUntil('the route to go', () => matcher.get('ns/fresh') === undefined, { intervalMs: 5, timeoutMs: 5_000 });
     expect(removed).toEqual(['ns/fresh']);
+    // The route loaded at start was not announced.
+    expect(published).toEqual(['ns/fresh@1', 'ns/fresh@2']);
   });
 
   it('reloads everything after its connection drops, catching changes it was not told about', async () => {

@@ -1,8 +1,15 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '@kublambda/logging';
 import { describeError } from '@kublambda/reconcile-runtime';
-import { followRouteChanges, loadRoutes, readRoute } from '@kublambda/route-table';
+import { followRouteChanges, loadRoutes, readRoute, type RouteRecord } from '@kublambda/route-table';
 import type { RouteMatcher } from './route-matcher.ts';
+
+export interface RouteListeners {
+  /** A route was announced as new or changed (not called for the full loads). */
+  onPublished?: (route: RouteRecord) => void;
+  /** A route went away, however that was noticed. */
+  onRemoved?: (key: string) => void;
+}
 
 export interface RouteFollower {
   /** Resolves once the first full load is in the matcher. */
@@ -14,9 +21,9 @@ export interface RouteFollower {
  * Keeps the matcher equal to the route records in Redis: a full load at start and after every
  * reconnect (announcements sent while disconnected are lost), and each announced change in
  * between. All updates run one at a time, so an older read never overwrites a newer one.
- * onRemoved hears of every route that went away, however it was noticed.
  */
-export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Logger, onRemoved: (key: string) => void = () => {}): RouteFollower {
+export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Logger, listeners: RouteListeners = {}): RouteFollower {
+  const { onPublished = () => {}, onRemoved = () => {} } = listeners;
   const reader = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const subscriber = new Redis(redisUrl);
   for (const connection of [reader, subscriber]) {
@@ -43,6 +50,7 @@ export function followRoutes(redisUrl: string, matcher: RouteMatcher, logger: Lo
         const route = await readRoute(reader, change.key);
         if (route) {
           matcher.put(route);
+          onPublished(route);
         } else if (matcher.get(change.key)) {
           matcher.delete(change.key);
           onRemoved(change.key);

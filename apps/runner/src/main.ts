@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { createArtifactStore } from '@kublambda/artifact-store';
 import { configOrExit } from '@kublambda/config';
-import { createLogger } from '@kublambda/logging';
+import { createLogger, forLambda } from '@kublambda/logging';
 import { AssetCache } from './asset-cache.ts';
 import { parseRunnerConfig } from './config.ts';
 import { followRoutes } from './follow-routes.ts';
@@ -17,12 +17,16 @@ const store = await createArtifactStore(config.artifactStore);
 const cache = new AssetCache({ dir: config.assetCacheDir, maxBytes: config.assetCacheMaxBytes, store });
 await cache.init();
 const routes = new RouteMatcher();
-const metrics = createRunnerMetrics();
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
 const pool = new WorkerPool({ onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
+const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
 const workers = new LambdaWorkers(cache, metrics, logger, pool);
-// A lambda whose route is gone gets no more requests: its worker stops.
-const follower = followRoutes(config.redisUrl, routes, logger, (key) => workers.forget(key));
+const follower = followRoutes(config.redisUrl, routes, logger, {
+  // A new asset is fetched when announced, so the lambda's first request does not wait for it.
+  onPublished: (route) => void cache.path(route.artifact.digest).catch((error: unknown) => forLambda(logger, route).warn('prefetching the asset failed', { error: String(error) })),
+  // A lambda whose route is gone gets no more requests: its worker stops.
+  onRemoved: (key) => workers.forget(key),
+});
 await follower.loaded;
 
 // These three exact paths belong to the runner, whatever lambda routes say.

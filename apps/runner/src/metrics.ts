@@ -1,10 +1,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+export interface RunnerGauges {
+  /** Pre-spawned workers ready for a cold start. */
+  pooledWorkers: () => number;
+}
+
 /** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests. */
-export function createRunnerMetrics() {
+export function createRunnerMetrics(gauges: RunnerGauges) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const lambdaLabels = ['namespace', 'lambda'] as const;
+  new Gauge({
+    name: 'kublambda_runner_pooled_workers',
+    help: 'Pre-spawned workers ready to load a lambda on its first request.',
+    registers: [registry],
+    collect() {
+      this.set(gauges.pooledWorkers());
+    },
+  });
   return {
     registry,
     inFlight: new Gauge({ name: 'kublambda_runner_in_flight_requests', help: 'Requests this runner is serving now.', registers: [registry] }),

@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import type { Socket } from 'node:net';
 import { duplexPair } from 'node:stream';
 import { MessageChannel } from './message-channel.ts';
