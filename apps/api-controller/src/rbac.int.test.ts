@@ -1,0 +1,66 @@
+// api-controller runs as a user that holds only the chart's RBAC rules (charts/kublambda/
+// templates/api-controller-rbac.yaml), impersonated through its kubeconfig, against the real
+// API server with RBAC on. Builder and runner are local processes, as elsewhere.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { kubectl } from '@kublambda/dev-servers';
+import { condition, isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
+
+const template = path.resolve(import.meta.dirname, '../../../charts/kublambda/templates/api-controller-rbac.yaml');
+const release = `kl-rbac-${randomBytes(4).toString('hex')}`;
+const user = `${release}-api-controller`;
+let platform: LambdaPlatform;
+let controllerLog: string;
+
+async function kubectlOk(args: string[], input?: string): Promise<void> {
+  const result = await kubectl(args, { input });
+  if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr}`);
+}
+
+beforeAll(async () => {
+  platform = await startLambdaPlatform('rbac');
+  // The template uses nothing but the release name and namespace.
+  const manifests = (await readFile(template, 'utf8')).replaceAll('{{ .Release.Name }}', release).replaceAll('{{ .Release.Namespace }}', platform.namespace);
+  expect(manifests).not.toContain('{{');
+  await kubectlOk(['apply', '-f', '-'], manifests);
+  await kubectlOk(['create', 'clusterrolebinding', release, `--clusterrole=${release}-api-controller`, `--user=${user}`]);
+  await kubectlOk(['create', 'rolebinding', release, '-n', platform.namespace, `--role=${release}-api-controller-leader-election`, `--user=${user}`]);
+
+  const kubeconfig = YAML.parse(await readFile(process.env.KUBECONFIG!, 'utf8'));
+  for (const entry of kubeconfig.users) entry.user.as = user;
+  const impersonating = path.join(platform.logDir, 'api-controller.kubeconfig');
+  await writeFile(impersonating, YAML.stringify(kubeconfig));
+
+  await platform.startBuilder();
+  controllerLog = (await platform.startController('restricted', { KUBECONFIG: impersonating, EXTERNAL_BASE_URL: 'http://lambdas.example.com' })).logFile;
+}, 90_000);
+afterAll(async () => {
+  await platform?.stop();
+  await kubectl(['delete', 'clusterrolebinding', release, '--ignore-not-found']);
+  await kubectl(['delete', 'clusterrole', `${release}-api-controller`, '--ignore-not-found']);
+});
+
+describe("api-controller's RBAC rules", () => {
+  it('are enough for a lambda with an HTTP trigger and env from a Secret, and for deleting it', async () => {
+    await kubectlOk(['create', 'secret', 'generic', 'token', '-n', platform.namespace, '--from-literal=token=t']);
+    await platform.apply('guarded', {
+      source: { inline: 'export default () => new Response("ok")' },
+      env: [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'token', key: 'token' } } }],
+      triggers: { http: { path: '/guarded' } },
+    });
+    const lambda = await platform.waitFor('guarded', 'Ready', isReady);
+    expect(condition(lambda, 'Routed')!.message).toContain('through Ingress kublambda-guarded');
+    expect(lambda!.status!.url).toBe('http://lambdas.example.com/guarded');
+    const events = await kubectl(['get', 'events', '-n', platform.namespace, '--field-selector', 'involvedObject.name=guarded', '-o', 'jsonpath={.items[*].reason}']);
+    expect(events.stdout).toContain('Serving');
+
+    await platform.remove('guarded');
+    await platform.waitFor('guarded', 'gone', (l) => l === undefined);
+    const log = await readFile(controllerLog, 'utf8');
+    expect(log).toContain('"message":"reconciling lambdas"');
+    expect(log).not.toMatch(/forbidden|HTTP 403/i);
+  }, 60_000);
+});
