@@ -86,7 +86,11 @@ export class LambdaWorker {
    */
   static async spawn(memoryMiB: number, spawnEnv: Record<string, string> = {}): Promise<LambdaWorker> {
     const privateDir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-worker-'));
-    return new LambdaWorker(memoryMiB, privateDir, spawnEnv);
+    const worker = new LambdaWorker(memoryMiB, privateDir, spawnEnv);
+    // Resolves once the process has started and warmed up, so a load does not wait for either.
+    const booted = await Promise.race([once(worker.#events, 'booted').then(() => true), worker.#exited.then(() => false)]);
+    if (!booted) throw new Error(`a worker process ${worker.#exitDescription()} while starting: ${worker.#stderrTail.join('\n')}`);
+    return worker;
   }
 
   private constructor(memoryMiB: number, privateDir: string, spawnEnv: Record<string, string>) {
@@ -250,6 +254,8 @@ export class LambdaWorker {
 
   #onMessage(message: HostMessage, parts: Uint8Array[]) {
     switch (message.type) {
+      case 'booted':
+        return void this.#events.emit('booted');
       case 'ready':
         return void this.#events.emit('loaded', undefined);
       case 'load-failed':

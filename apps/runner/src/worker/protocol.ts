@@ -29,6 +29,9 @@ export type ParentMessage =
   | { type: 'stop' };
 
 export type HostMessage =
+  /** The process has started and warmed up: it can load a lambda. */
+  | { type: 'booted' }
+  /** The lambda is loaded. */
   | { type: 'ready' }
   | { type: 'load-failed'; message: string }
   | { type: 'request-body-pull'; id: string }

@@ -277,4 +277,7 @@ async function warmUp() {
 }
 
 captureConsole();
-void warmUp().catch(() => undefined);
+// A failed warm-up only means the first request pays for it.
+void warmUp()
+  .catch(() => undefined)
+  .then(() => send({ type: 'booted' }));

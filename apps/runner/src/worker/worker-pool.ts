@@ -30,7 +30,7 @@ export class WorkerPool {
     this.#refill();
   }
 
-  /** Unloaded workers ready to be taken. */
+  /** Started, warmed-up workers ready to be taken. */
   get available(): number {
     return this.#idle.length;
   }
@@ -45,8 +45,12 @@ export class WorkerPool {
    */
   async take(options: LambdaWorkerOptions): Promise<LambdaWorker> {
     if (this.#stopped || options.limits.memoryMiB !== this.#memoryMiB) return LambdaWorker.start(options);
-    let worker = this.#idle.shift();
-    while (worker && !worker.unloaded) worker = this.#idle.shift();
+    let worker = this.#takeIdle();
+    // One already starting is ready sooner than a new one.
+    if (!worker && this.#spawning.size > 0) {
+      await Promise.race(this.#spawning);
+      worker = this.#takeIdle();
+    }
     // Refilled after the load: a process spawning meanwhile would slow down this cold start.
     try {
       return await (worker ? worker.load(options) : LambdaWorker.start(options));
@@ -60,6 +64,12 @@ export class WorkerPool {
     this.#stopped = true;
     await Promise.all(this.#spawning);
     await Promise.all(this.#idle.splice(0).map((worker) => worker.stop()));
+  }
+
+  #takeIdle(): LambdaWorker | undefined {
+    let worker = this.#idle.shift();
+    while (worker && !worker.unloaded) worker = this.#idle.shift();
+    return worker;
   }
 
   #refill() {
