@@ -138,13 +138,13 @@ describe('lambdaUrl', () => {
 describe('holdsApplied', () => {
   const desired = { metadata: { labels: { a: '1' } }, spec: { ports: [{ port: 80, name: 'http' }] } };
   it.each([
-    ['the same object', desired, true],
-    ['server defaults added', { metadata: { labels: { a: '1' }, uid: 'u' }, spec: { ports: [{ port: 80, name: 'http', protocol: 'TCP' }], sessionAffinity: 'None' } }, true],
-    ['a changed value', { metadata: { labels: { a: '2' } }, spec: { ports: [{ port: 80, name: 'http' }] } }, false],
-    ['a removed label', { metadata: {}, spec: { ports: [{ port: 80, name: 'http' }] } }, false],
-    ['an extra list item', { metadata: { labels: { a: '1' } }, spec: { ports: [{ port: 80, name: 'http' }, { port: 81 }] } }, false],
-    ['nothing', undefined, false],
-  ])('is %s: %s', (_, observed, holds) => {
+    ['the same object', true, desired],
+    ['server defaults added', true, { metadata: { labels: { a: '1' }, uid: 'u' }, spec: { ports: [{ port: 80, name: 'http', protocol: 'TCP' }], sessionAffinity: 'None' } }],
+    ['a changed value', false, { metadata: { labels: { a: '2' } }, spec: { ports: [{ port: 80, name: 'http' }] } }],
+    ['a removed label', false, { metadata: {}, spec: { ports: [{ port: 80, name: 'http' }] } }],
+    ['an extra list item', false, { metadata: { labels: { a: '1' } }, spec: { ports: [{ port: 80, name: 'http' }, { port: 81 }] } }],
+    ['nothing', false, undefined],
+  ])('with %s: %s', (_, holds, observed) => {
     expect(holdsApplied(observed, desired)).toBe(holds);
   });
 });

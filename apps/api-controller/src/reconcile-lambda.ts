@@ -144,7 +144,7 @@ async function reconcileRoute(
 ): Promise<RouteOutcome> {
   const claim = await deps.routes.claim(key, desiredClaim(lambda));
   if (!claim.held) {
-    await deps.routes.remove(key);
+    if (await deps.routes.read(key)) await deps.routes.remove(key);
     await removeHttpExposure(lambda, deps.http);
     return {
       condition: { type: 'Routed', status: 'False', reason: 'PathConflict', message: `${describeClaim(lambda)} is held by lambda ${claim.holder}` },
