@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { isNotFound } from '@kublambda/reconcile-runtime';
-import { FIELD_MANAGER, LAMBDA_LABEL, MANAGED_BY_LABEL, RUNNER_SERVICE } from './http-exposure.ts';
+import { FIELD_MANAGER, LAMBDA_LABEL, MANAGED_BY_LABEL } from './http-exposure.ts';
 
 /** Objects api-controller owns: read from an informer's cache, written by server-side apply. */
 export interface OwnedObjects<T extends k8s.KubernetesObject> {
@@ -67,7 +67,7 @@ export function ownedObjectLists(kubeConfig: k8s.KubeConfig, watchNamespace: str
     runnerService: {
       path: `/api/v1/namespaces/${platformNamespace}/services`,
       labelSelector: RUNNER_SERVICE_SELECTOR,
-      list: () => core.listNamespacedService({ namespace: platformNamespace, labelSelector: RUNNER_SERVICE_SELECTOR, fieldSelector: `metadata.name=${RUNNER_SERVICE}` }),
+      list: () => core.listNamespacedService({ namespace: platformNamespace, labelSelector: RUNNER_SERVICE_SELECTOR }),
     },
   };
 }
