@@ -9,6 +9,8 @@ interface Running {
   digest: string;
   generation: number;
   worker: Promise<LambdaWorker>;
+  /** The worker once started, for the path that need not wait. */
+  started?: LambdaWorker;
   unpin: () => void;
 }
 
@@ -35,6 +37,13 @@ export class LambdaWorkers {
     this.#pool = pool;
     this.#metrics = metrics;
     this.#logger = logger;
+  }
+
+  /** The lambda's worker when it is started, alive and serves the route's version; no waiting. */
+  warmWorkerFor(route: RouteRecord): LambdaWorker | undefined {
+    const current = this.#running.get(route.key);
+    const worker = current?.started;
+    return worker?.alive && current!.digest === route.artifact.digest && current!.generation === route.generation ? worker : undefined;
   }
 
   async workerFor(route: RouteRecord): Promise<LambdaWorker> {
@@ -80,8 +89,12 @@ export class LambdaWorkers {
       log.info('cold start', { seconds: coldStart() });
       return started;
     })();
-    void worker.catch((error: unknown) => log.warn('worker failed to start', { error: String(error) }));
-    return { digest: route.artifact.digest, generation: route.generation, worker, unpin };
+    const running: Running = { digest: route.artifact.digest, generation: route.generation, worker, unpin };
+    worker.then(
+      (started) => (running.started = started),
+      (error: unknown) => log.warn('worker failed to start', { error: String(error) }),
+    );
+    return running;
   }
 
   #retire(key: string, running: Running): void {

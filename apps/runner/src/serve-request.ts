@@ -34,6 +34,21 @@ function sendJsonError(response: ServerResponse, status: number, error: string, 
   response.end(body);
 }
 
+/** Statuses whose responses have no body and must not say how long it is. */
+const BODYLESS_STATUS = new Set([204, 304]);
+
+/**
+ * A body that is all here goes out in one write, with its length when the lambda did not give
+ * one, so clients need not read chunked encoding.
+ */
+function sendWholeBody(response: ServerResponse, status: number, headers: string[], chunks: Uint8Array[], isHead: boolean): void {
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const lengthKnown = headers.some((value, index) => index % 2 === 0 && (value === 'content-length' || value === 'transfer-encoding'));
+  if (!lengthKnown && !isHead && !BODYLESS_STATUS.has(status) && status >= 200) headers.push('content-length', String(body.byteLength));
+  response.writeHead(status, headers);
+  response.end(body);
+}
+
 /** Header pairs as received (repeated headers kept), plus the proxy headers the lambda expects. */
 function forwardedHeaders(request: IncomingMessage, requestId: string, prefix: string): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
@@ -73,10 +88,11 @@ async function* limitedBody(request: IncomingMessage, maxBytes: number, overflow
  */
 export async function serveRequest(request: IncomingMessage, response: ServerResponse, options: ServeOptions): Promise<void> {
   const requestId = (request.headers['x-request-id'] as string | undefined) || randomUUID();
-  const url = new URL(request.url ?? '/', 'http://placeholder');
+  // Parsed as a URL so that dot segments and percent-encoding are resolved before routing.
+  const { pathname, search } = new URL(request.url ?? '/', 'http://placeholder');
   const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-  const match = options.routes.match(host, url.pathname);
-  if (!match) return sendJsonError(response, 404, 'NoRoute', `no lambda serves ${url.pathname}`, requestId);
+  const match = options.routes.match(host, pathname);
+  if (!match) return sendJsonError(response, 404, 'NoRoute', `no lambda serves ${pathname}`, requestId);
 
   const { route, pathBelowPrefix } = match;
   const declared = Number(request.headers['content-length'] ?? 0);
@@ -94,12 +110,12 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   });
   const overflow: { error?: RequestError } = {};
   try {
-    const worker = await options.workers.workerFor(route);
+    const worker = options.workers.warmWorkerFor(route) ?? (await options.workers.workerFor(route));
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
     const answer = await worker.invoke({
       requestId,
       method: request.method ?? 'GET',
-      url: `http://${request.headers.host ?? 'localhost'}${pathBelowPrefix}${url.search}`,
+      url: `http://${request.headers.host ?? 'localhost'}${pathBelowPrefix}${search}`,
       headers: forwardedHeaders(request, requestId, route.pathPrefix),
       body: hasBody ? limitedBody(request, options.maxBodyBytes, overflow) : null,
       clientAddress: request.socket.remoteAddress ?? '',
@@ -107,6 +123,7 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
     const headers: string[] = [];
     for (const [name, value] of answer.headers) headers.push(name, value);
     headers.push('x-request-id', requestId);
+    if (answer.wholeBody) return sendWholeBody(response, answer.status, headers, answer.wholeBody, request.method === 'HEAD');
     response.writeHead(answer.status, headers);
     for await (const chunk of answer.body) {
       if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));

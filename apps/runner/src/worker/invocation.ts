@@ -48,7 +48,7 @@ export class Invocation {
   receiveHead(status: number, headers: Array<[string, string]>, chunks: Uint8Array[], end: boolean) {
     this.#headReceived = true;
     if (end) this.#finish();
-    this.#head.resolve({ status, headers, body: this.#responseBody(chunks) });
+    this.#head.resolve({ status, headers, body: this.#responseBody(chunks), wholeBody: end ? chunks : undefined });
   }
 
   receiveChunk(chunk: Uint8Array) {

@@ -147,15 +147,17 @@ interface ReadyStart {
 }
 
 /**
- * The chunks the body has ready now (a Response made from a string or buffer has all of it),
- * without waiting for a stream that produces later: its head must not wait for its body.
+ * The chunks the body has ready within this turn of the event loop (a Response made from a
+ * string or buffer has all of it), without waiting for a stream that produces later: its head
+ * must not wait for its body.
  */
 async function readyStartOf(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadyStart> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
+  const turnOver = new Promise<typeof IMMEDIATE>((resolve) => setImmediate(resolve, IMMEDIATE));
   while (bytes < BYTES_WITH_HEAD) {
     const read = reader.read();
-    const result = await Promise.race([read, new Promise<typeof IMMEDIATE>((resolve) => setImmediate(resolve, IMMEDIATE))]);
+    const result = await Promise.race([read, turnOver]);
     if (result === IMMEDIATE) {
       // Awaited later, unless the request is cancelled first.
       read.catch(() => undefined);

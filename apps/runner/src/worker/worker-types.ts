@@ -40,6 +40,8 @@ export interface WorkerResponse {
   headers: Array<[string, string]>;
   /** Pulled from the worker chunk by chunk; stopping early cancels the request in the worker. */
   body: AsyncIterable<Uint8Array>;
+  /** Set when the whole body came with the head (body then yields the same chunks). */
+  wholeBody?: Uint8Array[];
 }
 
 export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'Overloaded' | 'LoadFailed';
