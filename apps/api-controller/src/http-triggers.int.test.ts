@@ -208,7 +208,7 @@ describe('a Lambda with an HTTP trigger', () => {
     await platform.waitFor('doomed', 'gone', (l) => l === undefined);
     // kube-controller-manager's garbage collector removes what the Lambda owned.
     await waitUntil('the Ingress and Service to be collected', async () => !(await read('ingress', 'kublambda-doomed')) && !(await read('service', 'kublambda-doomed')), {
-      timeoutMs: 60_000,
+      timeoutMs: 15_000,
       intervalMs: 250,
     });
     await platform.waitFor('heir', 'Ready', isReady);

@@ -109,6 +109,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     const kubeconfigPath = file('kubeconfig');
     await writeFile(kubeconfigPath, adminKubeconfig(apiServer.url, pki.ca.certificate, pki.admin), { mode: 0o600 });
+    // Before the controller manager: its garbage collector learns of resource types at start and
+    // then only every 30 s, so Lambda-owned objects would linger until then.
+    await installCrds(kubeconfigPath, options.crdFiles ?? [lambdaCrdPath]);
 
     if (controllerManager) {
       processes.push(
@@ -132,7 +135,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       config.loadFromFile(kubeconfigPath);
       return config;
     };
-    await installCrds(kubeconfigPath, options.crdFiles ?? [lambdaCrdPath]);
 
     return { kubernetesVersion: version, apiServerUrl: apiServer.url, kubeconfigPath, dir, processes, kubeConfig, stop };
   } catch (error) {
