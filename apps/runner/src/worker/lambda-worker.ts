@@ -20,9 +20,12 @@ import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerRequ
 
 export * from './worker-types.ts';
 
-const HOST_SCRIPT = fileURLToPath(new URL('./worker-host.ts', import.meta.url));
+// From source the host is worker-host.ts beside this file and imports message-channel.ts; the
+// bundled runner (tools/build) ships it as one file, worker-host.mjs, beside its main.mjs.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const HOST_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './worker-host.ts' : './worker-host.mjs', import.meta.url));
 /** What the worker process may read besides its private directory. */
-const HOST_FILES = [HOST_SCRIPT, fileURLToPath(new URL('./message-channel.ts', import.meta.url))];
+const HOST_FILES = FROM_SOURCE ? [HOST_SCRIPT, fileURLToPath(new URL('./message-channel.ts', import.meta.url))] : [HOST_SCRIPT];
 /** How long a worker whose request timed out has to answer a ping before it counts as blocked. */
 const PING_GRACE_MS = 1000;
 /** How long stop() lets in-flight requests and waitUntil work finish before killing. */
