@@ -1,5 +1,7 @@
 import { forLambda, type Logger } from '@kublambda/logging';
+import { describeError } from '@kublambda/reconcile-runtime';
 import type { RouteRecord } from '@kublambda/route-table';
+import { executeStateOperation, type StateOutcome, type StateStore } from '@kublambda/state-tables';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
 import type { LambdaWorker } from './worker/lambda-worker.ts';
@@ -24,19 +26,30 @@ function literalEnv(route: RouteRecord): Record<string, string> {
  * one finishes its in-flight requests before it stops. A dead worker is replaced on the next
  * request.
  */
+export interface LambdaWorkersOptions {
+  cache: AssetCache;
+  metrics: RunnerMetrics;
+  logger: Logger;
+  /** Workers come from the pool, so a cold start mostly skips spawning a process. */
+  pool: WorkerPool;
+  /** Where the lambdas' state tables live; the runner performs their operations. */
+  state: StateStore;
+}
+
 export class LambdaWorkers {
   readonly #running = new Map<string, Running>();
   readonly #cache: AssetCache;
   readonly #logger: Logger;
   readonly #metrics: RunnerMetrics;
   readonly #pool: WorkerPool;
+  readonly #state: StateStore;
 
-  /** Workers come from the pool, so a cold start mostly skips spawning a process. */
-  constructor(cache: AssetCache, metrics: RunnerMetrics, logger: Logger, pool: WorkerPool) {
-    this.#cache = cache;
-    this.#pool = pool;
-    this.#metrics = metrics;
-    this.#logger = logger;
+  constructor(options: LambdaWorkersOptions) {
+    this.#cache = options.cache;
+    this.#pool = options.pool;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#state = options.state;
   }
 
   /** The lambda's worker when it is started, alive and serves the route's version; no waiting. */
@@ -85,6 +98,7 @@ export class LambdaWorkers {
         env: literalEnv(route),
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
+        performStateOperation: (operation, requestId) => this.#performStateOperation(route, operation, requestId),
       });
       log.info('cold start', { seconds: coldStart() });
       return started;
@@ -95,6 +109,16 @@ export class LambdaWorkers {
       (error: unknown) => log.warn('worker failed to start', { error: String(error) }),
     );
     return running;
+  }
+
+  /** Expected failures (a conflict, an undeclared table, Redis away) are the lambda's to handle. */
+  async #performStateOperation(route: RouteRecord, operation: unknown, requestId: string | undefined): Promise<StateOutcome> {
+    try {
+      return await executeStateOperation(this.#state, route.stateTables, route.namespace, operation);
+    } catch (error) {
+      forLambda(this.#logger, route, requestId).error('state operation failed', { error: describeError(error) });
+      return { ok: false, error: { code: 'StateUnavailable', message: `the runner failed to perform the state operation (request ${requestId ?? 'none'})` } };
+    }
   }
 
   #retire(key: string, running: Running): void {

@@ -2,6 +2,8 @@ import http from 'node:http';
 import { createArtifactStore } from '@kublambda/artifact-store';
 import { configOrExit } from '@kublambda/config';
 import { createLogger, forLambda } from '@kublambda/logging';
+import { describeError } from '@kublambda/reconcile-runtime';
+import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
 import { AssetCache } from './asset-cache.ts';
 import { parseRunnerConfig } from './config.ts';
 import { followRoutes } from './follow-routes.ts';
@@ -20,7 +22,8 @@ const routes = new RouteMatcher();
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
 const pool = new WorkerPool({ onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
 const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
-const workers = new LambdaWorkers(cache, metrics, logger, pool);
+const stateRedis = await connectStateRedis(config.redisUrl, (error) => logger.warn('state store connection error', { error: describeError(error) }));
+const workers = new LambdaWorkers({ cache, metrics, logger, pool, state: createStateStore(stateRedis) });
 const follower = followRoutes(config.redisUrl, routes, logger, {
   // A new asset is fetched when announced, so the lambda's first request does not wait for it.
   onPublished: (route) => void cache.path(route.artifact.digest).catch((error: unknown) => forLambda(logger, route).warn('prefetching the asset failed', { error: String(error) })),
@@ -55,5 +58,6 @@ await new Promise<void>((resolve) => {
 await new Promise((resolve) => server.close(resolve));
 follower.stop();
 await Promise.all([workers.stopAll(), pool.stop()]);
+stateRedis.disconnect();
 logger.info('stopped');
 process.exit(0);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { StateOutcome } from '@kublambda/state-tables';
 import { Invocation } from './invocation.ts';
 import { MessageChannel } from './message-channel.ts';
 import type { HostMessage, ParentMessage } from './protocol.ts';
@@ -25,7 +26,7 @@ export * from './worker-types.ts';
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const HOST_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './worker-host.ts' : './worker-host.mjs', import.meta.url));
 /** What the worker process may read besides its private directory. */
-const HOST_FILES = FROM_SOURCE ? [HOST_SCRIPT, fileURLToPath(new URL('./message-channel.ts', import.meta.url))] : [HOST_SCRIPT];
+const HOST_FILES = FROM_SOURCE ? [HOST_SCRIPT, ...['./message-channel.ts', './state-client.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url)))] : [HOST_SCRIPT];
 /** How long a worker whose request timed out has to answer a ping before it counts as blocked. */
 const PING_GRACE_MS = 1000;
 /** How long stop() lets in-flight requests and waitUntil work finish before killing. */
@@ -265,6 +266,8 @@ export class LambdaWorker {
         return void this.#events.emit('loaded', message.message);
       case 'pong':
         return void this.#events.emit('pong');
+      case 'state':
+        return void this.#performStateOperation(message.id, message.operation, message.requestId);
       case 'log':
         return this.#options?.onLog?.({ stream: message.stream, text: message.text, requestId: message.requestId });
       case 'request-body-pull':
@@ -278,6 +281,14 @@ export class LambdaWorker {
       case 'response-error':
         return this.#invocations.get(message.id)?.fail(new LambdaWorkerError('HandlerError', `${this.#label}: ${message.message}`));
     }
+  }
+
+  async #performStateOperation(id: string, operation: unknown, requestId: string | undefined) {
+    const perform = this.#options?.performStateOperation;
+    const outcome: StateOutcome = perform
+      ? await perform(operation, requestId)
+      : { ok: false, error: { code: 'StateUnavailable', message: `${this.#label}: this runner has no state store` } };
+    this.#send({ type: 'state-result', id, outcome });
   }
 
   #onInvocationFinished(id: string) {

@@ -2,6 +2,8 @@
 // sent over a MessageChannel. Body chunks travel as the message's binary parts, not in the message.
 // Both bodies are pulled one chunk at a time, which gives backpressure in both directions.
 
+import type { StateOperation, StateOutcome } from '@kublambda/state-tables';
+
 export interface LambdaIdentity {
   namespace: string;
   name: string;
@@ -25,6 +27,8 @@ export type ParentMessage =
   | { type: 'request-body-error'; id: string; message: string }
   | { type: 'response-body-pull'; id: string }
   | { type: 'cancel'; id: string }
+  /** The answer to the worker's state message with the same id. */
+  | { type: 'state-result'; id: string; outcome: StateOutcome }
   | { type: 'ping' }
   | { type: 'stop' };
 
@@ -45,4 +49,6 @@ export type HostMessage =
   | { type: 'response-end'; id: string }
   | { type: 'response-error'; id: string; message: string }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string; requestId?: string }
+  /** A state-table operation for the runner to perform; requestId is the request it serves, if any. */
+  | { type: 'state'; id: string; requestId?: string; operation: StateOperation }
   | { type: 'pong' };

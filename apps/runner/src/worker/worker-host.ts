@@ -5,16 +5,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Socket } from 'node:net';
 import { format } from 'node:util';
+import type { LambdaContext } from '@kublambda/lambda-api';
+import type { StateOutcome } from '@kublambda/state-tables';
 import { MessageChannel } from './message-channel.ts';
 import type { HostMessage, LambdaIdentity, ParentMessage } from './protocol.ts';
+import { lambdaState } from './state-client.ts';
 
-interface LambdaContext {
-  requestId: string;
-  env: Readonly<Record<string, string | undefined>>;
-  lambda: LambdaIdentity;
-  clientAddress: string;
-  waitUntil(promise: Promise<unknown>): void;
-}
 
 type Invoke = (request: Request, context: LambdaContext) => Promise<unknown>;
 type RequestMessage = Extract<ParentMessage, { type: 'request' }>;
@@ -40,6 +36,22 @@ channelSocket.on('close', () => process.exit(0));
 
 function send(message: HostMessage, parts?: Uint8Array[]): void {
   channel.send(message, parts);
+}
+
+const stateCalls = new Map<string, (outcome: StateOutcome) => void>();
+let stateCallsMade = 0;
+const state = lambdaState(
+  (operation) =>
+    new Promise((resolve) => {
+      const id = String(stateCallsMade++);
+      stateCalls.set(id, resolve);
+      send({ type: 'state', id, requestId: requestIds.getStore(), operation });
+    }),
+);
+
+function settleStateCall(id: string, outcome: StateOutcome) {
+  stateCalls.get(id)?.(outcome);
+  stateCalls.delete(id);
 }
 
 function messageOf(error: unknown): string {
@@ -200,6 +212,7 @@ function contextFor(message: RequestMessage): LambdaContext {
     env,
     lambda,
     clientAddress: message.clientAddress,
+    state,
     waitUntil(promise) {
       const tracked = Promise.resolve(promise)
         .catch((error: unknown) => console.error(`waitUntil promise rejected: ${messageOf(error)}`))
@@ -254,6 +267,8 @@ function onMessage(message: ParentMessage, parts: Uint8Array[]) {
       return cancel(message.id);
     case 'ping':
       return send({ type: 'pong' });
+    case 'state-result':
+      return settleStateCall(message.id, message.outcome);
     case 'stop':
       return void stop();
   }

@@ -1,4 +1,5 @@
 import { types } from 'node:util';
+import type { StateOutcome } from '@kublambda/state-tables';
 
 export interface WorkerLimits {
   memoryMiB: number;
@@ -22,6 +23,11 @@ export interface LambdaWorkerOptions {
   env: Record<string, string>;
   lambda: { namespace: string; name: string };
   onLog?: (line: WorkerLogLine) => void;
+  /**
+   * Performs a state-table operation the lambda asked for (unchecked input from the worker).
+   * Without it every operation fails with StateUnavailable.
+   */
+  performStateOperation?: (operation: unknown, requestId: string | undefined) => Promise<StateOutcome>;
 }
 
 export interface WorkerRequest {
