@@ -9,9 +9,17 @@ export interface InvocationChannel {
   finished(id: string): void;
 }
 
+export interface InvocationLimits {
+  /** How long the response body may go without a chunk before the request is cancelled. */
+  bodyIdleTimeoutMs: number;
+  /** Names the lambda in error messages. */
+  label: string;
+}
+
 export class Invocation {
   readonly id: string;
   readonly #channel: InvocationChannel;
+  readonly #limits: InvocationLimits;
   readonly #head = Promise.withResolvers<WorkerResponse>();
   readonly #requestBody: AsyncIterator<Uint8Array> | undefined;
   #headReceived = false;
@@ -19,9 +27,10 @@ export class Invocation {
   #pendingChunk: PromiseWithResolvers<Uint8Array | null> | undefined;
   #failure: LambdaWorkerError | undefined;
 
-  constructor(request: WorkerRequest, channel: InvocationChannel) {
+  constructor(request: WorkerRequest, channel: InvocationChannel, limits: InvocationLimits) {
     this.id = request.requestId;
     this.#channel = channel;
+    this.#limits = limits;
     this.#requestBody = request.body?.[Symbol.asyncIterator]();
   }
 
@@ -81,15 +90,29 @@ export class Invocation {
       for (;;) {
         if (this.#failure) throw this.#failure;
         if (this.#done) return;
-        this.#pendingChunk = Promise.withResolvers();
-        this.#channel.send({ type: 'response-body-pull', id: this.id });
-        const chunk = await this.#pendingChunk.promise;
+        const chunk = await this.#nextChunk();
         if (chunk === null) return;
         yield chunk;
       }
     } finally {
       if (!this.#done) this.cancel(new LambdaWorkerError('HandlerError', 'the runner stopped reading the response body'));
     }
+  }
+
+  /**
+   * The next chunk of the response body, or null at its end. A handler that sent its head and
+   * then nothing for the idle timeout is cancelled: a stream that stalls must not hold the
+   * request (and its connection) forever; one that keeps sending may run as long as it likes.
+   */
+  #nextChunk(): Promise<Uint8Array | null> {
+    this.#pendingChunk = Promise.withResolvers();
+    this.#channel.send({ type: 'response-body-pull', id: this.id });
+    const { bodyIdleTimeoutMs, label } = this.#limits;
+    const idle = setTimeout(
+      () => this.cancel(new LambdaWorkerError('Timeout', `${label}: the response body sent nothing for ${bodyIdleTimeoutMs / 1000} s`)),
+      bodyIdleTimeoutMs,
+    );
+    return this.#pendingChunk.promise.finally(() => clearTimeout(idle));
   }
 
   #finish() {

@@ -232,6 +232,40 @@ describe('LambdaWorker', () => {
     expect(arrivals[0]!.at).toBeLessThan(lastProducedAt);
   });
 
+  it('cancels a response whose body stalls for the timeout, but not one that keeps sending', async () => {
+    const worker = await startLambda(`
+      export default (request) => {
+        const encoder = new TextEncoder();
+        const stalls = request.url.endsWith('/stall');
+        let sent = 0;
+        return new Response(new ReadableStream({
+          async pull(controller) {
+            if (stalls && sent === 1) return new Promise(() => {});
+            // 8 chunks 0.2 s apart: longer in all than the 0.6 s timeout, never idle for it.
+            if (sent === 8) return controller.close();
+            if (sent > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+            controller.enqueue(encoder.encode(String(sent++)));
+          },
+        }));
+      };`,
+      { limits: { timeoutSeconds: 0.6 } },
+    );
+    expect((await call(worker)).text).toBe('01234567');
+
+    const stalled = await worker.invoke(request({ url: 'http://lambda.test/stall' }));
+    const received: string[] = [];
+    const failure = await failureOf(
+      (async () => {
+        for await (const chunk of stalled.body) received.push(Buffer.from(chunk).toString());
+      })(),
+    );
+    expect(received).toEqual(['0']);
+    expect(failure).toMatchObject({ kind: 'Timeout', status: 504 });
+    expect(failure.message).toContain('sent nothing for 0.6 s');
+    expect(worker.inFlight).toBe(0);
+    expect((await call(worker)).text).toBe('01234567');
+  });
+
   it('reports a thrown error as HandlerError 502 with its message and keeps serving', async () => {
     const worker = await startLambda(`
       export default (request) => {

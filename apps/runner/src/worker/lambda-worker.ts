@@ -170,10 +170,11 @@ export class LambdaWorker {
   invoke(request: WorkerRequest): Promise<WorkerResponse> {
     const refusal = this.#refusalOf(request);
     if (refusal) return Promise.reject(refusal);
-    const invocation = new Invocation(request, {
-      send: (message, parts) => this.#send(message, parts),
-      finished: (id) => this.#onInvocationFinished(id),
-    });
+    const invocation = new Invocation(
+      request,
+      { send: (message, parts) => this.#send(message, parts), finished: (id) => this.#onInvocationFinished(id) },
+      { bodyIdleTimeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label },
+    );
     this.#invocations.set(invocation.id, invocation);
     this.#send({
       type: 'request',
