@@ -11,6 +11,7 @@ export interface RunnerConfig {
   assetCacheDir: string;
   assetCacheMaxBytes: number;
   maxBodyBytes: number;
+  maxWorkersPerLambda: number;
 }
 
 export function parseRunnerConfig(env: Env): RunnerConfig {
@@ -23,6 +24,8 @@ export function parseRunnerConfig(env: Env): RunnerConfig {
     assetCacheDir: read.string('ASSET_CACHE_DIR', path.join(os.tmpdir(), 'kublambda-runner', 'assets')),
     assetCacheMaxBytes: read.integer('ASSET_CACHE_MAX_MIB', 1024, { min: 1, max: 1_048_576 }) * 1024 * 1024,
     maxBodyBytes: read.integer('MAX_BODY_MIB', 32, { min: 1, max: 4096 }) * 1024 * 1024,
+    // One worker process uses one core; more than the cores buys a busy lambda nothing.
+    maxWorkersPerLambda: read.integer('MAX_WORKERS_PER_LAMBDA', os.availableParallelism(), { min: 1, max: 64 }),
   };
   read.finish('runner');
   return config;

@@ -4,28 +4,28 @@ import type { RouteRecord } from '@kublambda/route-table';
 import { executeStateOperation, type StateOutcome, type StateStore } from '@kublambda/state-tables';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import type { LambdaWorker } from './worker/lambda-worker.ts';
+import type { LambdaWorker, WorkerRequest, WorkerResponse } from './worker/lambda-worker.ts';
 import type { WorkerPool } from './worker/worker-pool.ts';
 
+/** One worker process of a lambda, from the moment it is asked for. */
+interface WorkerSlot {
+  worker: Promise<LambdaWorker>;
+  /** Set once started, for the path that need not wait. */
+  started?: LambdaWorker;
+}
+
+/** The workers serving one version (asset and settings) of a lambda. */
 interface Running {
   digest: string;
   generation: number;
-  worker: Promise<LambdaWorker>;
-  /** The worker once started, for the path that need not wait. */
-  started?: LambdaWorker;
+  slots: WorkerSlot[];
   unpin: () => void;
 }
 
-/** The lambda's literal env values; valueFrom references are resolved by the platform later. */
-function literalEnv(route: RouteRecord): Record<string, string> {
-  return Object.fromEntries(route.env.flatMap((entry) => (entry.value !== undefined ? [[entry.name, entry.value]] : [])));
+function lambdaEnv(route: RouteRecord): Record<string, string> {
+  return Object.fromEntries(route.env.map((entry) => [entry.name, entry.value]));
 }
 
-/**
- * One warm worker per lambda. A route with a new asset or settings gets a new worker; the old
- * one finishes its in-flight requests before it stops. A dead worker is replaced on the next
- * request.
- */
 export interface LambdaWorkersOptions {
   cache: AssetCache;
   metrics: RunnerMetrics;
@@ -34,8 +34,16 @@ export interface LambdaWorkersOptions {
   pool: WorkerPool;
   /** Where the lambdas' state tables live; the runner performs their operations. */
   state: StateStore;
+  /** Most worker processes one lambda gets on this runner. */
+  maxWorkersPerLambda: number;
 }
 
+/**
+ * The warm workers of each lambda: one to start with, another (up to maxWorkersPerLambda) when
+ * every one has spec.concurrency requests in flight, since one process uses one core. A route
+ * with a new asset or settings gets new workers; the old ones finish their in-flight requests
+ * before they stop. A dead worker is replaced on the next request.
+ */
 export class LambdaWorkers {
   readonly #running = new Map<string, Running>();
   readonly #cache: AssetCache;
@@ -43,6 +51,7 @@ export class LambdaWorkers {
   readonly #metrics: RunnerMetrics;
   readonly #pool: WorkerPool;
   readonly #state: StateStore;
+  readonly #maxWorkersPerLambda: number;
 
   constructor(options: LambdaWorkersOptions) {
     this.#cache = options.cache;
@@ -50,31 +59,45 @@ export class LambdaWorkers {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#state = options.state;
+    this.#maxWorkersPerLambda = options.maxWorkersPerLambda;
   }
 
-  /** The lambda's worker when it is started, alive and serves the route's version; no waiting. */
-  warmWorkerFor(route: RouteRecord): LambdaWorker | undefined {
-    const current = this.#running.get(route.key);
-    const worker = current?.started;
-    return worker?.alive && current!.digest === route.artifact.digest && current!.generation === route.generation ? worker : undefined;
-  }
-
-  async workerFor(route: RouteRecord): Promise<LambdaWorker> {
-    const current = this.#running.get(route.key);
-    if (current && current.digest === route.artifact.digest && current.generation === route.generation) {
-      const worker = await current.worker.catch(() => undefined);
-      if (worker?.alive) return worker;
-      if (this.#running.get(route.key) === current) this.#retire(route.key, current);
-      else return this.workerFor(route);
-    } else if (current) {
-      this.#retire(route.key, current);
+  /**
+   * Hands the request to a worker of the route's version: a warm one with room, else a new one
+   * while the lambda has fewer than the maximum (the request waits for it to start), else the
+   * least busy, which refuses it as Overloaded. Rejects like LambdaWorker.invoke, or with
+   * LoadFailed when the lambda's worker cannot start.
+   */
+  async invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
+    for (;;) {
+      const choice = this.#choose(route);
+      // Chosen and invoked in one go, so no other request takes the room in between.
+      if (choice.worker) return choice.worker.invoke(request);
+      await choice.starting;
     }
-    const started = this.#start(route);
-    this.#running.set(route.key, started);
-    return started.worker;
   }
 
-  /** Stops the worker of a lambda whose route is gone. */
+  #choose(route: RouteRecord): { worker: LambdaWorker; starting?: undefined } | { worker?: undefined; starting: Promise<LambdaWorker> } {
+    let current = this.#running.get(route.key);
+    if (current && (current.digest !== route.artifact.digest || current.generation !== route.generation)) {
+      this.#retire(route.key, current);
+      current = undefined;
+    }
+    if (!current) {
+      current = { digest: route.artifact.digest, generation: route.generation, slots: [], unpin: this.#cache.pin(route.artifact.digest) };
+      this.#running.set(route.key, current);
+    }
+    // Workers that died no longer count; they are replaced as needed.
+    if (current.slots.some((slot) => slot.started && !slot.started.alive)) current.slots = current.slots.filter((slot) => !slot.started || slot.started.alive);
+    const warm = leastBusy(current.slots, route.concurrency);
+    if (warm) return { worker: warm };
+    const starting = current.slots.find((slot) => !slot.started);
+    if (starting) return { starting: starting.worker };
+    if (current.slots.length < this.#maxWorkersPerLambda) return { starting: this.#startSlot(route, current).worker };
+    return { worker: current.slots.reduce((a, b) => (a.started!.inFlight <= b.started!.inFlight ? a : b)).started! };
+  }
+
+  /** Stops the workers of a lambda whose route is gone. */
   forget(key: string): void {
     const current = this.#running.get(key);
     if (current) this.#retire(key, current);
@@ -83,11 +106,10 @@ export class LambdaWorkers {
   async stopAll(): Promise<void> {
     const all = [...this.#running.entries()];
     for (const [key, running] of all) this.#retire(key, running);
-    await Promise.all(all.map(([, running]) => running.worker.then((w) => w.stop(), () => undefined)));
+    await Promise.all(all.flatMap(([, running]) => running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))));
   }
 
-  #start(route: RouteRecord): Running {
-    const unpin = this.#cache.pin(route.artifact.digest);
+  #startSlot(route: RouteRecord, running: Running): WorkerSlot {
     const log = forLambda(this.#logger, route);
     const worker = (async () => {
       const coldStart = this.#metrics.coldStarts.startTimer({ namespace: route.namespace, lambda: route.name });
@@ -95,20 +117,24 @@ export class LambdaWorkers {
       const started = await this.#pool.take({
         assetPath,
         limits: { memoryMiB: route.memoryMiB, timeoutSeconds: route.timeoutSeconds, concurrency: route.concurrency },
-        env: literalEnv(route),
+        env: lambdaEnv(route),
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
         performStateOperation: (operation, requestId) => this.#performStateOperation(route, operation, requestId),
       });
-      log.info('cold start', { seconds: coldStart() });
+      log.info('cold start', { seconds: coldStart(), workers: running.slots.length });
       return started;
     })();
-    const running: Running = { digest: route.artifact.digest, generation: route.generation, worker, unpin };
+    const slot: WorkerSlot = { worker };
+    running.slots.push(slot);
     worker.then(
-      (started) => (running.started = started),
-      (error: unknown) => log.warn('worker failed to start', { error: String(error) }),
+      (started) => (slot.started = started),
+      (error: unknown) => {
+        log.warn('worker failed to start', { error: String(error) });
+        running.slots = running.slots.filter((other) => other !== slot);
+      },
     );
-    return running;
+    return slot;
   }
 
   /** Expected failures (a conflict, an undeclared table, Redis away) are the lambda's to handle. */
@@ -124,11 +150,18 @@ export class LambdaWorkers {
   #retire(key: string, running: Running): void {
     if (this.#running.get(key) === running) this.#running.delete(key);
     const [namespace = '', name = ''] = key.split('/');
-    void running.worker
-      .then((worker) => worker.stop(), () => undefined)
-      .finally(() => {
-        running.unpin();
-        forLambda(this.#logger, { namespace, name }).info('retired worker', { digest: running.digest });
-      });
+    void Promise.all(running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))).finally(() => {
+      running.unpin();
+      forLambda(this.#logger, { namespace, name }).info('retired workers', { digest: running.digest, workers: running.slots.length });
+    });
   }
+}
+
+/** The started, alive worker with the fewest requests in flight, if it has room for one more. */
+function leastBusy(slots: WorkerSlot[], concurrency: number): LambdaWorker | undefined {
+  let best: LambdaWorker | undefined;
+  for (const { started } of slots) {
+    if (started?.alive && started.inFlight < concurrency && (!best || started.inFlight < best.inFlight)) best = started;
+  }
+  return best;
 }

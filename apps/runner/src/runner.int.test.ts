@@ -18,11 +18,11 @@ let runner: ManagedProcess;
 let dir: string;
 let base: string;
 
-async function deploy(name: string, pathPrefix: string, source: string, generation = 1): Promise<RouteRecord['artifact']> {
+async function deploy(name: string, pathPrefix: string, source: string, generation = 1, settings: Partial<RouteRecord> = {}): Promise<RouteRecord['artifact']> {
   const artifact = await store.put(Buffer.from(source));
   const route: RouteRecord = {
     key: `test/${name}`, namespace: 'test', name, pathPrefix, artifact, runtime: 'nodejs',
-    timeoutSeconds: 2, memoryMiB: 128, concurrency: 10, stateTables: [], env: [{ name: 'GREETING', value: 'hi' }], generation,
+    timeoutSeconds: 2, memoryMiB: 128, concurrency: 10, stateTables: [], env: [{ name: 'GREETING', value: 'hi' }], generation, ...settings,
   };
   await publishRoute(client, route);
   return artifact;
@@ -54,7 +54,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   runner = await startPlatformService('runner', {
     REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16',
+    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16', MAX_WORKERS_PER_LAMBDA: '2',
   }, { logDir: dir });
 });
 afterAll(async () => {
@@ -171,6 +171,20 @@ describe('runner', () => {
     await waitUntil('a full pool', async () => /^kublambda_runner_pooled_workers 2$/m.test(await (await fetch(`${base}/metrics`)).text()), { intervalMs: 50, timeoutMs: 10_000 });
   });
 
+  it('adds a worker when every worker of a lambda is at its concurrency, up to the maximum, then refuses', async () => {
+    await deploy('single', '/single', 'export default async () => { await new Promise((r) => setTimeout(r, 800)); return new Response(String(process.pid)); }', 1, { concurrency: 1 });
+    await waitUntil('the route', async () => (await fetch(`${base}/single`)).status === 200, { timeoutMs: 10_000 });
+    const answers = await Promise.all([fetch(`${base}/single`), fetch(`${base}/single`), fetch(`${base}/single`)]);
+    const statuses = answers.map((answer) => answer.status).sort();
+    // Two workers (the maximum here) with room for one request each: the third is refused.
+    expect(statuses).toEqual([200, 200, 503]);
+    const bodies = await Promise.all(answers.map((answer) => answer.text()));
+    const pids = new Set(bodies.filter((_, index) => answers[index]!.status === 200));
+    expect(pids.size).toBe(2);
+    const refused = bodies[answers.findIndex((answer) => answer.status === 503)]!;
+    expect(JSON.parse(refused)).toMatchObject({ error: 'Overloaded' });
+  });
+
   it('fetches an announced asset before its first request', async () => {
     const artifact = await deploy('prefetched', '/prefetched', 'export default async () => new Response("ready early")');
     const cached = path.join(dir, 'cache', `${artifact.digest.replace('sha256:', '')}.mjs`);
@@ -182,7 +196,7 @@ describe('runner', () => {
     await deploy('ephemeral', '/ephemeral', 'export default async () => new Response("here")');
     await waitUntil('the route', async () => (await fetch(`${base}/ephemeral`)).status === 200, { timeoutMs: 10_000 });
     await removeRoute(client, 'test/ephemeral');
-    const retired = /"lambda":"ephemeral".*"message":"retired worker"|"message":"retired worker".*"lambda":"ephemeral"/;
+    const retired = /"lambda":"ephemeral".*"message":"retired workers"|"message":"retired workers".*"lambda":"ephemeral"/;
     await waitUntil('the worker to be retired', async () => retired.test(await readFile(runner.logFile, 'utf8')), { timeoutMs: 10_000 });
     expect((await fetch(`${base}/ephemeral`)).status).toBe(404);
   });

@@ -110,9 +110,8 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   });
   const overflow: { error?: RequestError } = {};
   try {
-    const worker = options.workers.warmWorkerFor(route) ?? (await options.workers.workerFor(route));
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
-    const answer = await worker.invoke({
+    const answer = await options.workers.invoke(route, {
       requestId,
       method: request.method ?? 'GET',
       url: `http://${request.headers.host ?? 'localhost'}${pathBelowPrefix}${search}`,
