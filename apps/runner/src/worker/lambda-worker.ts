@@ -29,7 +29,10 @@ const HOST_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './worker-host.ts' : './
 const HOST_FILES = FROM_SOURCE ? [HOST_SCRIPT, ...['./message-channel.ts', './state-client.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url)))] : [HOST_SCRIPT];
 /** How long a worker whose request timed out has to answer a ping before it counts as blocked. */
 const PING_GRACE_MS = 1000;
-/** How long stop() lets in-flight requests and waitUntil work finish before killing. */
+/**
+ * How long stop() lets in-flight requests and waitUntil work finish before killing, at least: a
+ * loaded lambda's requests get their whole timeout.
+ */
 const STOP_GRACE_MS = 5000;
 const STDERR_TAIL_LINES = 20;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
@@ -194,7 +197,8 @@ export class LambdaWorker {
     if (this.#state === 'exited') return this.#exited;
     if (this.#state !== 'stopping') {
       this.#state = 'stopping';
-      const deadline = delay(STOP_GRACE_MS, undefined, { ref: false });
+      const graceMs = Math.max(STOP_GRACE_MS, (this.#options?.limits.timeoutSeconds ?? 0) * 1000);
+      const deadline = delay(graceMs, undefined, { ref: false });
       if (this.inFlight > 0) await Promise.race([once(this.#events, 'idle'), deadline]);
       this.#send({ type: 'stop' });
       await Promise.race([this.#exited, deadline]);
