@@ -6,6 +6,8 @@ import { lambdaCrdPath } from '@kublambda/crd-types';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const apps = ['api-controller', 'builder', 'runner', 'event-watcher', 'autoscaler', 'cli'];
+/** What each app's bundle consists of: main.mjs, and the scripts it runs as processes of their own. */
+const bundleFiles = (app: string) => (app === 'runner' ? ['main.mjs', 'worker-host.mjs'] : ['main.mjs']);
 // Runs under the pinned Node.js, not the machine's.
 const node = process.execPath;
 
@@ -23,10 +25,10 @@ describe('workspace', () => {
     expect(result.exitCode).toBe(0);
   }, 120_000);
 
-  it.each(apps)('bundles %s into one file that starts', async (app) => {
+  it.each(apps)('bundles %s into main.mjs, which starts', async (app) => {
     const bundled = await execa(node, [path.join(root, 'tools/build/bundle-app.ts')], { cwd: path.join(root, 'apps', app), reject: false });
     expect(bundled.stderr).toBe('');
-    expect(bundled.stdout).toBe(`bundled apps/${app} -> dist/apps/${app}/main.mjs`);
+    expect(bundled.stdout).toBe(`bundled apps/${app} -> ${bundleFiles(app).map((file) => `dist/apps/${app}/${file}`).join(', ')}`);
     const bundle = path.join(root, 'dist/apps', app, 'main.mjs');
     // Run from / with an empty environment: nothing may come from the workspace's cwd or env.
     const run = await execa(node, [bundle, 'help'], { cwd: '/', reject: false, env: {}, extendEnv: false });
