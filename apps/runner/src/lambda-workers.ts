@@ -130,7 +130,7 @@ export class LambdaWorkers {
     worker.then(
       (started) => (slot.started = started),
       (error: unknown) => {
-        log.warn('worker failed to start', { error: String(error) });
+        log.warn('worker failed to start', { error: describeError(error) });
         running.slots = running.slots.filter((other) => other !== slot);
       },
     );

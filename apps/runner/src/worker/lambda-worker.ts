@@ -96,7 +96,8 @@ export class LambdaWorker {
     const worker = new LambdaWorker(memoryMiB, privateDir, spawnEnv);
     // Resolves once the process has started and warmed up, so a load does not wait for either.
     const booted = await Promise.race([once(worker.#events, 'booted').then(() => true), worker.#exited.then(() => false)]);
-    if (!booted) throw new Error(`a worker process ${worker.#exitDescription()} while starting: ${worker.#stderrTail.join('\n')}`);
+    // The client sees the message; what the process printed goes only to the runner's log.
+    if (!booted) throw new LambdaWorkerError('LoadFailed', `a worker process ${worker.#exitDescription()} while starting`, { cause: new Error(worker.#stderrTail.join('\n')) });
     return worker;
   }
 

@@ -65,8 +65,8 @@ export class LambdaWorkerError extends Error {
   readonly kind: LambdaWorkerErrorKind;
   readonly status: 502 | 503 | 504;
 
-  constructor(kind: LambdaWorkerErrorKind, message: string) {
-    super(message);
+  constructor(kind: LambdaWorkerErrorKind, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'LambdaWorkerError';
     this.kind = kind;
     this.status = STATUS_OF[kind];
