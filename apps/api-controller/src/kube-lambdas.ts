@@ -41,6 +41,14 @@ export function kubeLambdas(kubeConfig: k8s.KubeConfig, cached: () => ReadonlyAr
     },
     otherServes: (digest, exceptKey) =>
       cached().some((other) => `${other.metadata.namespace}/${other.metadata.name}` !== exceptKey && other.status?.artifact?.digest === digest),
+    listInNamespace: async (namespace) => {
+      try {
+        // No resourceVersion: a consistent list, as current as etcd, never an older cached one.
+        return ((await api.listNamespacedCustomObject({ ...lambdaPath, namespace })) as k8s.KubernetesListObject<Lambda>).items;
+      } catch (error) {
+        throw new Error(`listing the Lambdas of namespace ${namespace}`, { cause: error });
+      }
+    },
   };
 }
 

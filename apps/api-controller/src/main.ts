@@ -6,8 +6,9 @@ import { BUILD_QUEUE, lambdaOfBuildJobId } from '@kublambda/build-queue';
 import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
-import { LeaderElector, WorkQueue, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
+import { LeaderElector, WorkQueue, describeError, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
 import { claimRoute, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
+import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
@@ -28,6 +29,21 @@ const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnect
 const eventsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection });
 const assets = await createArtifactStore(config.artifactStore);
+// State tables get a connection that fails fast (no offline queue, a command timeout), as the
+// runner's does: a table deletion while Redis is away fails, and the deleted lambda is retried
+// with backoff and an event saying why, rather than holding a worker until Redis returns.
+// Connected in the background, so the controller starts without Redis as it does for the rest.
+const stateRedis = new Redis(config.redisUrl, stateRedisOptions());
+let stateRedisDown = false;
+stateRedis.on('error', (error: Error) => {
+  // ioredis reports every reconnection attempt; one line per outage is enough.
+  if (!stateRedisDown) logger.warn('state store connection error', { error: describeError(error) });
+  stateRedisDown = true;
+});
+stateRedis.on('ready', () => {
+  if (stateRedisDown) logger.info('state store connection restored');
+  stateRedisDown = false;
+});
 
 const shutdown = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
@@ -74,6 +90,7 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
       },
     },
     http: { config: config.http, ingresses: kubeIngresses(kubeConfig, () => ingresses.cache), services: kubeServices(kubeConfig, () => services.cache) },
+    state: { deleteTables: (namespace, tables) => deleteTables(stateRedis, namespace, tables) },
     events: kubeEvents(kubeConfig, config.identity, logger),
     logger,
     now: () => new Date(),
@@ -113,7 +130,7 @@ logger.info('starting', { identity: config.identity, lease: `${config.leaseNames
 const outcome = await elector.run(reconcileWhileLeading, shutdown.signal);
 await Promise.all([buildEvents.close(), buildQueue.close()]);
 // BullMQ leaves connections it was handed open; they are ours to close.
-for (const connection of [redis, queueConnection, eventsConnection]) connection.disconnect();
+for (const connection of [redis, queueConnection, eventsConnection, stateRedis]) connection.disconnect();
 logger.info('stopped', { outcome });
 // Everything is closed or released; exit rather than wait on idle keep-alive sockets. A
 // replica that lost its lease exits non-zero so it restarts clean, as client-go controllers do.

@@ -8,6 +8,7 @@ import { describeClaim, desiredClaim, desiredRoute } from './desired-route.ts';
 import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
 import { EnvReferenceError, resolveEnv, type ReadSecret } from './lambda-env.ts';
 import { resolveSource, sourceDigest, SourceUnavailableError, type ReadConfigMap } from './source.ts';
+import { tablesToDelete } from './state-retention.ts';
 
 export const FINALIZER = 'kublambda.io/cleanup';
 
@@ -31,6 +32,8 @@ export interface LambdaReconcilerDeps {
     writeStatus(lambda: Lambda, status: LambdaStatus): Promise<void>;
     /** Whether any lambda other than `exceptKey` serves this asset. */
     otherServes(digest: string, exceptKey: string): boolean;
+    /** Every lambda of the namespace as the API server has them now, not from a cache. */
+    listInNamespace(namespace: string): Promise<Lambda[]>;
   };
   readConfigMap: ReadConfigMap;
   readSecret: ReadSecret;
@@ -54,6 +57,8 @@ export interface LambdaReconcilerDeps {
     onReleased(claim: string): void;
   };
   http: HttpExposureDeps;
+  /** Removes state tables and all their entries; removing an absent table does nothing. */
+  state: { deleteTables(namespace: string, tables: readonly string[]): Promise<void> };
   events: { record(lambda: Lambda, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> };
   logger: Logger;
   now(): Date;
@@ -258,7 +263,10 @@ async function reconcileBuild(lambda: Lambda, key: string, before: LambdaStatus,
   }
 }
 
-/** What the finalizer guards: builds, the route, its host+path claim and the asset. Kubernetes removes the rest. */
+/**
+ * What the finalizer guards: builds, the route, its host+path claim, the asset and, with
+ * stateRetention Delete, state tables. Kubernetes removes the rest.
+ */
 async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconcilerDeps): Promise<ReconcileResult | void> {
   const finalizers = lambda.metadata.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) return;
@@ -268,10 +276,41 @@ async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconciler
   if (running) return { requeueAfterMs: CLEANUP_POLL_MS };
   // The Ingress and Service carry owner references: Kubernetes garbage-collects them.
   await removeRouteAndClaim(key, deps);
+  // Tables go after the route: no new request reaches the lambda to write into them.
+  const stateTables = await deleteUnusedStateTables(lambda, deps);
   const digests = new Set([...builtDigests, ...(lambda.status?.artifact ? [lambda.status.artifact.digest] : [])]);
   for (const digest of digests) await deleteAssetUnlessServed(digest, key, deps);
   await deps.lambdas.setFinalizers(lambda, finalizers.filter((f) => f !== FINALIZER));
-  forLambda(deps.logger, lambdaRef).info('cleaned up deleted lambda', { assets: [...digests] });
+  forLambda(deps.logger, lambdaRef).info('cleaned up deleted lambda', { assets: [...digests], stateTables });
+}
+
+/**
+ * With stateRetention Delete, removes the lambda's state tables that no other lambda of its
+ * namespace declares, and returns them. The other lambdas are listed from the API server rather
+ * than taken from the informer cache: a cache lagging behind misses a lambda created, or given
+ * the table, moments ago, and the table's data would go from under it. Deleted data cannot come
+ * back and deletions are rare, so one list per pass is a cheap price.
+ *
+ * A failure (Redis down) throws: the finalizer stays, the pass is retried with backoff and the
+ * lambda stays Terminating, with a Warning event saying why. Each pass decides afresh, and
+ * deleting a table already gone does nothing, so running again is harmless.
+ */
+async function deleteUnusedStateTables(lambda: Lambda, deps: LambdaReconcilerDeps): Promise<string[]> {
+  // Nothing to delete even if no other lambda existed: spare the API server the list.
+  if (tablesToDelete(lambda, []).length === 0) return [];
+  const namespace = lambda.metadata.namespace!;
+  const tables = tablesToDelete(lambda, await deps.lambdas.listInNamespace(namespace));
+  if (tables.length === 0) return [];
+  try {
+    await deps.state.deleteTables(namespace, tables);
+  } catch (error) {
+    // deleteTables's errors say which table of which namespace and why, in their message.
+    const why = error instanceof Error ? error.message : String(error);
+    const message = `could not delete state tables ${tables.join(', ')}: ${why}; the Lambda stays until they are deleted`;
+    await deps.events.record(lambda, 'Warning', 'StateTablesNotDeleted', message);
+    throw new Error(`deleting state tables ${tables.join(', ')} of Lambda ${namespace}/${lambda.metadata.name}`, { cause: error });
+  }
+  return tables;
 }
 
 async function deleteAssetUnlessServed(digest: string, key: string, deps: LambdaReconcilerDeps): Promise<void> {
