@@ -276,7 +276,7 @@ beforeAll(async () => {
   runner = await startPlatformService('runner', {
     REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
     HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16',
-    // One worker per lambda, so a request over spec.concurrency meets that worker's limit.
+    // One worker per lambda, so requests over spec.concurrency wait for that worker.
     MAX_WORKERS_PER_LAMBDA: '1',
   }, { logDir: dir });
 });
@@ -568,7 +568,7 @@ describe('runner route changes and concurrency', () => {
     expect(await (await fetch(`${base}/swap`)).text()).toBe('v2');
   });
 
-  it('serves spec.concurrency requests at once in one worker and refuses one more as Overloaded', async () => {
+  it('serves spec.concurrency requests at once in one worker, lets as many more wait, and refuses beyond that', async () => {
     const warm = await fetch(`${base}/busy`);
     expect(warm.status).toBe(200);
     let heldDone = 0;
@@ -580,18 +580,27 @@ describe('runner route changes and concurrency', () => {
       }),
     );
     await waitForInFlight(2);
-    const third = await fetch(`${base}/busy`);
-    // Refused at once, while both held requests are still in flight.
+    const waitingSince = performance.now();
+    const waiting = [1, 2].map(() =>
+      fetch(`${base}/busy`).then(async (response) => ({ status: response.status, pid: await response.text(), waitedMs: performance.now() - waitingSince })),
+    );
+    // The gauge counts waiting requests too: the autoscaler sees the demand.
+    await waitForInFlight(4);
+    const refused = await fetch(`${base}/busy`);
+    // Refused at once, while the held requests are still in flight and two more wait.
     expect(heldDone).toBe(0);
-    expect(third.status).toBe(503);
-    expect(third.headers.get('content-type')).toBe('application/json');
-    expect(await third.json()).toMatchObject({ error: 'Overloaded', message: expect.stringContaining('the limit is 2'), requestId: third.headers.get('x-request-id') });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('content-type')).toBe('application/json');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toMatchObject({ error: 'Overloaded', message: expect.stringContaining('2 requests in flight and 2 waiting'), requestId: refused.headers.get('x-request-id') });
     const [first, second] = await Promise.all(held);
     expect(first).toEqual({ status: 200, pid: expect.stringMatching(/^\d+$/) });
     expect(second).toEqual(first);
-    // With the held requests done, there is room again.
-    const after = await fetch(`${base}/busy`);
-    expect(after.status).toBe(200);
-    expect(await after.text()).toBe(first!.pid);
+    // The waiting ones got in as the held ones left, in the same worker.
+    for (const answer of await Promise.all(waiting)) {
+      expect(answer).toEqual({ status: 200, pid: first!.pid, waitedMs: expect.any(Number) });
+      // Their own handling takes no time; what they took was the wait for the 3 s held ones.
+      expect(answer.waitedMs).toBeGreaterThan(1_000);
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { RouteRecord } from '@kublambda/route-table';
 import { executeStateOperation, type StateOutcome, type StateStore } from '@kublambda/state-tables';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import type { LambdaWorker, WorkerRequest, WorkerResponse } from './worker/lambda-worker.ts';
+import { LambdaWorkerError, type LambdaWorker, type WorkerRequest, type WorkerResponse } from './worker/lambda-worker.ts';
 import type { WorkerPool } from './worker/worker-pool.ts';
 
 /** One worker process of a lambda, from the moment it is asked for. */
@@ -19,6 +19,8 @@ interface Running {
   digest: string;
   generation: number;
   slots: WorkerSlot[];
+  /** Requests waiting for room, first come first served. */
+  waiting: Array<() => void>;
   unpin: () => void;
 }
 
@@ -36,6 +38,8 @@ export interface LambdaWorkersOptions {
   state: StateStore;
   /** Most worker processes one lambda gets on this runner. */
   maxWorkersPerLambda: number;
+  /** The lambda's route as the runner knows it now. */
+  routeOf: (key: string) => RouteRecord | undefined;
 }
 
 /**
@@ -52,6 +56,7 @@ export class LambdaWorkers {
   readonly #pool: WorkerPool;
   readonly #state: StateStore;
   readonly #maxWorkersPerLambda: number;
+  readonly #routeOf: (key: string) => RouteRecord | undefined;
 
   constructor(options: LambdaWorkersOptions) {
     this.#cache = options.cache;
@@ -60,31 +65,38 @@ export class LambdaWorkers {
     this.#logger = options.logger;
     this.#state = options.state;
     this.#maxWorkersPerLambda = options.maxWorkersPerLambda;
+    this.#routeOf = options.routeOf;
   }
 
   /**
    * Hands the request to a worker of the route's version: a warm one with room, else a new one
-   * while the lambda has fewer than the maximum (the request waits for it to start), else the
-   * least busy, which refuses it as Overloaded. Rejects like LambdaWorker.invoke, or with
-   * LoadFailed when the lambda's worker cannot start.
+   * while the lambda has fewer than the maximum (the request waits for it to start), else it
+   * waits for room, as long as the lambda's timeout and behind at most as many requests as the
+   * workers hold. Rejects like LambdaWorker.invoke, with Overloaded when the wait is full or
+   * runs out, or with LoadFailed when the lambda's worker cannot start.
    */
   async invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
-    for (;;) {
-      const choice = this.#choose(route);
+    for (let current = route; ; ) {
+      const choice = this.#choose(current);
       // Chosen and invoked in one go, so no other request takes the room in between.
       if (choice.worker) return choice.worker.invoke(request);
-      await choice.starting;
+      if (choice.starting) await choice.starting;
+      else await waitForRoom(choice.full, current);
+      // The route may have changed while the request waited: it goes to the version now served.
+      const latest = this.#routeOf(route.key);
+      if (!latest) throw new LambdaWorkerError('WorkerExited', `lambda ${route.key}: its route was removed while the request waited`);
+      current = latest;
     }
   }
 
-  #choose(route: RouteRecord): { worker: LambdaWorker; starting?: undefined } | { worker?: undefined; starting: Promise<LambdaWorker> } {
+  #choose(route: RouteRecord): { worker: LambdaWorker } | { worker?: undefined; starting: Promise<LambdaWorker> } | { worker?: undefined; starting?: undefined; full: Running } {
     let current = this.#running.get(route.key);
     if (current && (current.digest !== route.artifact.digest || current.generation !== route.generation)) {
       this.#retire(route.key, current);
       current = undefined;
     }
     if (!current) {
-      current = { digest: route.artifact.digest, generation: route.generation, slots: [], unpin: this.#cache.pin(route.artifact.digest) };
+      current = { digest: route.artifact.digest, generation: route.generation, slots: [], waiting: [], unpin: this.#cache.pin(route.artifact.digest) };
       this.#running.set(route.key, current);
     }
     // Workers that died no longer count; they are replaced as needed.
@@ -94,7 +106,7 @@ export class LambdaWorkers {
     const starting = current.slots.find((slot) => !slot.started);
     if (starting) return { starting: starting.worker };
     if (current.slots.length < this.#maxWorkersPerLambda) return { starting: this.#startSlot(route, current).worker };
-    return { worker: current.slots.reduce((a, b) => (a.started!.inFlight <= b.started!.inFlight ? a : b)).started! };
+    return { full: current };
   }
 
   /** Stops the workers of a lambda whose route is gone. */
@@ -121,6 +133,7 @@ export class LambdaWorkers {
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
         performStateOperation: (operation, requestId) => this.#performStateOperation(route, operation, requestId),
+        onRequestFinished: () => running.waiting.shift()?.(),
       });
       log.info('cold start', { seconds: coldStart(), workers: running.slots.length });
       return started;
@@ -149,11 +162,33 @@ export class LambdaWorkers {
 
   #retire(key: string, running: Running): void {
     if (this.#running.get(key) === running) this.#running.delete(key);
+    // They choose again, among the workers of the version that replaces this one.
+    for (const wake of running.waiting.splice(0)) wake();
     const [namespace = '', name = ''] = key.split('/');
     void Promise.all(running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))).finally(() => {
       running.unpin();
       forLambda(this.#logger, { namespace, name }).info('retired workers', { digest: running.digest, workers: running.slots.length });
     });
+  }
+}
+
+/** Resolves when a worker of the lambda has room again; rejects with Overloaded when the wait is full or too long. */
+async function waitForRoom(running: Running, route: RouteRecord): Promise<void> {
+  const label = `lambda ${route.key}`;
+  const capacity = running.slots.length * route.concurrency;
+  if (running.waiting.length >= capacity) {
+    throw new LambdaWorkerError('Overloaded', `${label}: ${capacity} requests in flight and ${running.waiting.length} waiting, the most this runner takes`);
+  }
+  const room = Promise.withResolvers<void>();
+  running.waiting.push(room.resolve);
+  const timer = setTimeout(() => {
+    running.waiting = running.waiting.filter((wake) => wake !== room.resolve);
+    room.reject(new LambdaWorkerError('Overloaded', `${label}: no room within ${route.timeoutSeconds} s (${capacity} requests in flight)`));
+  }, route.timeoutSeconds * 1000);
+  try {
+    await room.promise;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

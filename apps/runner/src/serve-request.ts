@@ -30,7 +30,10 @@ function sendJsonError(response: ServerResponse, status: number, error: string, 
     return;
   }
   const body = JSON.stringify({ error, message, requestId });
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId };
+  // Busy now, not broken: a client may try again shortly.
+  if (error === 'Overloaded') headers['retry-after'] = 1;
+  response.writeHead(status, headers);
   response.end(body);
 }
 

@@ -300,6 +300,7 @@ export class LambdaWorker {
   #onInvocationFinished(id: string) {
     this.#invocations.delete(id);
     if (this.inFlight === 0) this.#events.emit('idle');
+    this.#options?.onRequestFinished?.();
   }
 
   #send(message: ParentMessage, parts?: Uint8Array[]) {

@@ -23,6 +23,8 @@ export interface LambdaWorkerOptions {
   env: Record<string, string>;
   lambda: { namespace: string; name: string };
   onLog?: (line: WorkerLogLine) => void;
+  /** Called each time a request leaves the worker (answered, failed or cancelled). */
+  onRequestFinished?: () => void;
   /**
    * Performs a state-table operation the lambda asked for (unchecked input from the worker).
    * Without it every operation fails with StateUnavailable.
