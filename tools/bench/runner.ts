@@ -5,8 +5,9 @@
 //      runner's worker pool full before each (isolated), once back to back (burst)
 // Prints req/s and latency percentiles, B/A, and C's p50/p90.
 //   npm run bench [-- --connections 50 --seconds 10 --cold 30]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,18 +27,41 @@ const coldCount = Number(values.cold);
 
 interface LoadResult {
   requestsPerSecond: number;
+  /** CPU time the measured processes spent per request, in microseconds. */
+  cpuMicrosPerRequest: number;
   p50: number;
   p90: number;
   p99: number;
   errors: number;
 }
 
-async function load(url: string): Promise<LoadResult> {
+/** User plus system CPU time of the process and all its descendants, in clock ticks. */
+function cpuTicksOfTree(pid: number): number {
+  let ticks = 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) ticks += cpuTicksOfTree(Number(child));
+    }
+  } catch {
+    // The process ended meanwhile.
+  }
+  return ticks;
+}
+
+const TICK_MICROS = 1_000_000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+async function load(url: string, serverPid: number): Promise<LoadResult> {
   // Warm-up first, then the measured run; no pipelining.
   await autocannon({ url, connections, duration: 2, pipelining: 1 });
+  const ticksBefore = cpuTicksOfTree(serverPid);
   const result = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
+  const ticks = cpuTicksOfTree(serverPid) - ticksBefore;
   return {
     requestsPerSecond: result.requests.average,
+    cpuMicrosPerRequest: (ticks * TICK_MICROS) / result.requests.total,
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,
@@ -52,11 +76,11 @@ function percentile(sorted: number[], p: number): number {
 const handlerSource = 'export default async () => new Response("hello world")';
 
 /** The baseline runs in a process of its own, like the runner, not beside the load generator. */
-async function startBaseline(port: number): Promise<{ stop(): void }> {
+async function startBaseline(port: number): Promise<{ pid: number; stop(): void }> {
   const server = `require('node:http').createServer((_q, s) => s.end('hello world')).listen(${port}, '127.0.0.1', () => console.log('listening'))`;
   const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(child.stdout, 'data');
-  return { stop: () => void child.kill() };
+  return { pid: child.pid!, stop: () => void child.kill() };
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-bench-'));
@@ -100,7 +124,7 @@ try {
   stops.push(() => client.disconnect());
   store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
   const runnerPort = await freePort();
-  started(
+  const runner = started(
     await startPlatformService(
       'runner',
       {
@@ -113,12 +137,12 @@ try {
   runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const baselinePort = await freePort();
   const baseline = started(await startBaseline(baselinePort));
-  const a = await load(`http://127.0.0.1:${baselinePort}/`);
+  const a = await load(`http://127.0.0.1:${baselinePort}/`, baseline.pid);
   baseline.stop();
 
   await publish('hello', handlerSource);
   await waitForRoute(`${runnerUrl}/hello`);
-  const b = await load(`${runnerUrl}/hello`);
+  const b = await load(`${runnerUrl}/hello`, runner.pid);
 
   // Each cold lambda has its own source (so its own asset): the first request pays for
   // fetching the asset (unless the runner prefetched it when the route was announced),
@@ -148,11 +172,13 @@ try {
   for (let i = 0; i < coldCount; i++) burst.push(await coldStart());
 
   const row = (name: string, r: LoadResult) =>
-    `${name.padEnd(32)} ${r.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${r.p50} ms   p90 ${r.p90} ms   p99 ${r.p99} ms   errors ${r.errors}`;
+    `${name.padEnd(32)} ${r.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${r.p50} ms   p90 ${r.p90} ms   p99 ${r.p99} ms   errors ${r.errors}   ` +
+    `server CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/request`;
   console.log(`\nconnections ${connections}, ${seconds} s per run after a 2 s warm-up, no pipelining, 127.0.0.1`);
   console.log(row('A plain node:http', a));
   console.log(row('B lambda through the runner', b));
   console.log(`B/A throughput ratio: ${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)} (target >= 0.5)`);
+  console.log(`B/A server CPU per request: ${(b.cpuMicrosPerRequest / a.cpuMicrosPerRequest).toFixed(2)} (the runner and its workers against the plain server)`);
   const coldRow = (name: string, latencies: number[]) => {
     const sorted = latencies.toSorted((x, y) => x - y);
     return `${name.padEnd(32)} n=${sorted.length}   p50 ${percentile(sorted, 50).toFixed(1)} ms   p90 ${percentile(sorted, 90).toFixed(1)} ms   max ${sorted.at(-1)!.toFixed(1)} ms`;

@@ -38,6 +38,10 @@ describe('npm run up', () => {
       const hello = await fetch(`${runner}/hello?name=you`);
       expect(hello.status).toBe(200);
       expect(await hello.text()).toBe('hello, you\n');
+      // The visits example counts in its state table.
+      const first = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
+      const second = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
+      expect(second.visits).toBe(first.visits + 1);
       for (const endpoint of endpoints.slice(1)) {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }

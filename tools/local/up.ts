@@ -61,6 +61,7 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   kubectl explain lambda.spec
   kubectl wait --for=condition=Ready lam/hello
   curl ${runnerUrl}/hello?name=you     # the hello lambda, through the runner
+  curl ${runnerUrl}/visits             # counts in its state table "visits"
   kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and served anew
 
   runner      ${runnerUrl}
@@ -71,9 +72,8 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   logs        ${dir}
 
 Running: api-controller and builder (they build each lambda into an asset in S3 and publish
-its route in Redis) and the runner (serves each route over HTTP). Not running yet:
-event-watcher and autoscaler, and state tables are not wired up, so the visits example fails
-when called.
+its route in Redis) and the runner (serves each route over HTTP, with state tables in Redis).
+Not running yet: event-watcher and autoscaler.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {
