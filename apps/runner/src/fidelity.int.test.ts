@@ -6,30 +6,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
-import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisServer, type S3Server } from '@kublambda/dev-servers';
-import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+import { readFile } from 'node:fs/promises';
+import { waitUntil } from '@kublambda/dev-servers';
+import type { RouteRecord } from '@kublambda/route-table';
+import { startRunnerUnderTest, type RunnerUnderTest } from './runner-process.testing.ts';
 
-let redis: RedisServer;
-let s3: S3Server;
-let store: ArtifactStore;
-let client: Redis;
-let runner: ManagedProcess;
-let dir: string;
+let runner: RunnerUnderTest;
 let base: string;
 let port: number;
 
 async function deploy(name: string, pathPrefix: string, source: string, settings: Partial<RouteRecord> = {}): Promise<void> {
-  const artifact = await store.put(Buffer.from(source));
-  const route: RouteRecord = {
-    key: `fidelity/${name}`, namespace: 'fidelity', name, pathPrefix, artifact, runtime: 'nodejs',
-    timeoutSeconds: 10, memoryMiB: 128, concurrency: 10, stateTables: [], env: [], generation: 1, ...settings,
-  };
-  await publishRoute(client, route);
+  await runner.publish(source, { namespace: 'fidelity', name, pathPrefix, timeoutSeconds: 10, concurrency: 10, ...settings });
 }
 
 // Reports everything the lambda saw, in the body and (for HEAD, which has no body) in a header.
@@ -255,11 +242,10 @@ function seenOf(response: Response): Seen {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'runner-fidelity-'));
-  redis = await startRedis();
-  s3 = await startS3({ bucket: 'assets' });
-  store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
-  client = new Redis(redis.url);
+  // One worker per lambda, so requests over spec.concurrency wait for that worker.
+  runner = await startRunnerUnderTest({ env: { MAX_BODY_MIB: '16', MAX_WORKERS_PER_LAMBDA: '1' } });
+  base = runner.base;
+  port = runner.port;
   await Promise.all([
     deploy('echo', '/echo', echoLambda),
     deploy('bytes', '/bytes', bytesLambda),
@@ -271,22 +257,9 @@ beforeAll(async () => {
     deploy('busy', '/busy', busyLambda, { concurrency: 2 }),
     deploy('swap', '/swap', swapV1),
   ]);
-  port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  runner = await startPlatformService('runner', {
-    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16',
-    // One worker per lambda, so requests over spec.concurrency wait for that worker.
-    MAX_WORKERS_PER_LAMBDA: '1',
-  }, { logDir: dir });
 });
 
-afterAll(async () => {
-  await runner?.stop();
-  client?.disconnect();
-  await Promise.all([redis?.stop(), s3?.stop()]);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.stop());
 
 describe('runner request fidelity', () => {
   // Percent-encoding, an encoded slash, repeated keys, an empty value and a "+" that must stay "+".
@@ -543,7 +516,7 @@ describe('runner with a { fetch } app', () => {
     // The premise: the old worker was told to stop while the job still had time to run.
     expect(Date.now() - answered).toBeLessThan(jobMs);
     const finishedLine = /"message":"job late finished"/;
-    await waitUntil('the job to log that it finished', async () => finishedLine.test(await readFile(runner.logFile, 'utf8')), { intervalMs: 50, timeoutMs: 10_000 });
+    await waitUntil('the job to log that it finished', async () => finishedLine.test(await readFile(runner.process.logFile, 'utf8')), { intervalMs: 50, timeoutMs: 10_000 });
   });
 });
 

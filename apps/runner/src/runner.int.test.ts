@@ -2,30 +2,19 @@
 // assets are stored and routes published the way api-controller does it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
-import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisServer, type S3Server } from '@kublambda/dev-servers';
-import { publishRoute, removeRoute, type RouteRecord } from '@kublambda/route-table';
+import { waitUntil } from '@kublambda/dev-servers';
+import { removeRoute, type RouteRecord } from '@kublambda/route-table';
+import { startRunnerUnderTest, type RunnerUnderTest } from './runner-process.testing.ts';
 
-let redis: RedisServer;
-let s3: S3Server;
-let store: ArtifactStore;
-let client: Redis;
-let runner: ManagedProcess;
-let dir: string;
+let runner: RunnerUnderTest;
 let base: string;
 
-async function deploy(name: string, pathPrefix: string, source: string, generation = 1, settings: Partial<RouteRecord> = {}): Promise<RouteRecord['artifact']> {
-  const artifact = await store.put(Buffer.from(source));
-  const route: RouteRecord = {
-    key: `test/${name}`, namespace: 'test', name, pathPrefix, artifact, runtime: 'nodejs',
-    timeoutSeconds: 2, memoryMiB: 128, concurrency: 10, stateTables: [], env: [{ name: 'GREETING', value: 'hi' }], generation, ...settings,
-  };
-  await publishRoute(client, route);
-  return artifact;
+function deploy(name: string, pathPrefix: string, source: string, generation = 1, settings: Partial<RouteRecord> = {}): Promise<RouteRecord['artifact']> {
+  return runner.publish(source, {
+    namespace: 'test', name, pathPrefix, timeoutSeconds: 2, concurrency: 10, env: [{ name: 'GREETING', value: 'hi' }], generation, ...settings,
+  });
 }
 
 const echo = `export default async (request, context) => {
@@ -38,11 +27,8 @@ const echo = `export default async (request, context) => {
 };`;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'runner-test-'));
-  redis = await startRedis();
-  s3 = await startS3({ bucket: 'assets' });
-  store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
-  client = new Redis(redis.url);
+  runner = await startRunnerUnderTest({ env: { MAX_BODY_MIB: '16', MAX_WORKERS_PER_LAMBDA: '2' } });
+  base = runner.base;
   await deploy('echo', '/echo', echo);
   await deploy('thrower', '/throw', 'export default async () => { throw new Error("kaboom"); }');
   await deploy('versioned', '/version', 'export default async () => new Response("v1")');
@@ -50,19 +36,8 @@ beforeAll(async () => {
   await deploy('quitter', '/quit', 'export default async () => { process.exit(7); }');
   await deploy('steady', '/steady', 'export default async () => new Response("steady")');
   await deploy('sleeper', '/sleep', 'export default async () => { await new Promise((r) => setTimeout(r, 700)); return new Response("rested"); }');
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  runner = await startPlatformService('runner', {
-    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), MAX_BODY_MIB: '16', MAX_WORKERS_PER_LAMBDA: '2',
-  }, { logDir: dir });
 });
-afterAll(async () => {
-  await runner?.stop();
-  client?.disconnect();
-  await Promise.all([redis?.stop(), s3?.stop()]);
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.stop());
 
 describe('runner', () => {
   it('hands the lambda the request below its prefix and streams the answer back', async () => {
@@ -185,7 +160,7 @@ describe('runner', () => {
 
   it('fetches an announced asset before its first request', async () => {
     const artifact = await deploy('prefetched', '/prefetched', 'export default async () => new Response("ready early")');
-    const cached = path.join(dir, 'cache', `${artifact.digest.replace('sha256:', '')}.mjs`);
+    const cached = path.join(runner.dir, 'cache', `${artifact.digest.replace('sha256:', '')}.mjs`);
     await waitUntil('the asset in the cache', () => readFile(cached).then(() => true, () => false), { intervalMs: 20, timeoutMs: 10_000 });
     expect(await (await fetch(`${base}/prefetched`)).text()).toBe('ready early');
   });
@@ -193,9 +168,9 @@ describe('runner', () => {
   it('stops the worker of a lambda whose route is removed', async () => {
     await deploy('ephemeral', '/ephemeral', 'export default async () => new Response("here")');
     await waitUntil('the route', async () => (await fetch(`${base}/ephemeral`)).status === 200, { timeoutMs: 10_000 });
-    await removeRoute(client, 'test/ephemeral');
+    await removeRoute(runner.client, 'test/ephemeral');
     const retired = /"lambda":"ephemeral".*"message":"retired workers"|"message":"retired workers".*"lambda":"ephemeral"/;
-    await waitUntil('the worker to be retired', async () => retired.test(await readFile(runner.logFile, 'utf8')), { timeoutMs: 10_000 });
+    await waitUntil('the worker to be retired', async () => retired.test(await readFile(runner.process.logFile, 'utf8')), { timeoutMs: 10_000 });
     expect((await fetch(`${base}/ephemeral`)).status).toBe(404);
   });
 });

@@ -2,20 +2,10 @@
 // real Redis (append-only file on) and S3 servers; lambdas call context.state over their
 // worker's channel and the runner performs the operations in Redis.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
-import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisServer, type S3Server } from '@kublambda/dev-servers';
-import { publishRoute } from '@kublambda/route-table';
+import { waitUntil } from '@kublambda/dev-servers';
+import { startRunnerUnderTest, type RunnerUnderTest } from './runner-process.testing.ts';
 
-let redis: RedisServer;
-let s3: S3Server;
-let store: ArtifactStore;
-let client: Redis;
-let runner: ManagedProcess;
-let dir: string;
+let runner: RunnerUnderTest;
 let base: string;
 
 // Runs the state calls in the request body against context.state, in parallel, and answers
@@ -44,11 +34,7 @@ interface Outcome {
 }
 
 async function deploy(namespace: string, name: string, stateTables: string[], source = stateLambda): Promise<void> {
-  const route = {
-    key: `${namespace}/${name}`, namespace, name, pathPrefix: `/${namespace}/${name}`, artifact: await store.put(Buffer.from(source)),
-    runtime: 'nodejs' as const, timeoutSeconds: 10, memoryMiB: 128, concurrency: 200, stateTables, env: [], generation: 1,
-  };
-  await publishRoute(client, route);
+  await runner.publish(source, { namespace, name, pathPrefix: `/${namespace}/${name}`, timeoutSeconds: 10, concurrency: 200, stateTables });
 }
 
 async function callState(lambda: string, calls: Call[]): Promise<Outcome[]> {
@@ -62,29 +48,14 @@ async function one(lambda: string, call: Call): Promise<Outcome> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'runner-state-test-'));
-  redis = await startRedis({ appendOnly: true });
-  s3 = await startS3({ bucket: 'assets' });
-  store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
-  client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  client.on('error', () => undefined);
+  runner = await startRunnerUnderTest({ redis: { appendOnly: true } });
+  base = runner.base;
   await deploy('team-a', 'shop', ['orders', 'counters']);
   await deploy('team-a', 'audit', ['orders']);
   await deploy('team-b', 'shop', ['orders']);
   await deploy('team-a', 'plain', [], 'export default async () => new Response("no state needed")');
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  runner = await startPlatformService('runner', {
-    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'),
-  }, { logDir: dir });
 });
-afterAll(async () => {
-  await runner?.stop();
-  client?.disconnect();
-  await Promise.all([redis?.stop(), s3?.stop()]);
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.stop());
 
 describe('state tables through the runner', () => {
   it('round-trips every operation', async () => {
@@ -188,7 +159,7 @@ describe('state tables through the runner', () => {
 
   it('keeps the data across a Redis restart', async () => {
     await one('team-a/shop', { table: 'orders', op: 'put', args: ['durable', { kept: true }] });
-    await redis.restart();
+    await runner.redis.restart();
     const entry = await waitUntil('the state store to answer again', async () => (await one('team-a/shop', { table: 'orders', op: 'get', args: ['durable'] })).result, {
       intervalMs: 200,
       timeoutMs: 15_000,
@@ -198,13 +169,13 @@ describe('state tables through the runner', () => {
 
   it('gives the handler a clear error while Redis is down, stays healthy, and recovers', async () => {
     await one('team-a/shop', { table: 'counters', op: 'put', args: ['before-outage', 1] });
-    await client.call('SHUTDOWN').catch(() => undefined);
+    await runner.client.call('SHUTDOWN').catch(() => undefined);
     const during = await one('team-a/shop', { table: 'counters', op: 'get', args: ['before-outage'] });
     expect(during.error).toMatchObject({ name: 'StateError', code: 'StateUnavailable' });
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${base}/team-a/plain`)).text()).toBe('no state needed');
 
-    await redis.restart();
+    await runner.redis.restart();
     const entry = await waitUntil('the state store to answer again', async () => (await one('team-a/shop', { table: 'counters', op: 'get', args: ['before-outage'] })).result, {
       intervalMs: 200,
       timeoutMs: 15_000,

@@ -1,0 +1,79 @@
+// The runner as a local process (no kubelet here) against real Redis and S3 servers, for the
+// runner's integration tests. Lambdas are stored and routed the way api-controller does it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { createS3ArtifactStore } from '@kublambda/artifact-store';
+import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisOptions, type RedisServer } from '@kublambda/dev-servers';
+import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+import { testRoute } from './route.testing.ts';
+
+export interface RunnerUnderTest {
+  /** http://127.0.0.1:<port> */
+  base: string;
+  port: number;
+  /** The runner's log and asset cache (`<dir>/cache`) live here. */
+  dir: string;
+  redis: RedisServer;
+  /** A connection to the runner's Redis. */
+  client: Redis;
+  process: ManagedProcess;
+  /**
+   * Stores the source as an asset and publishes its route (other fields default as in
+   * testRoute); resolves once the runner has a new route (an update is the caller's to await).
+   */
+  publish(source: string, route: Partial<RouteRecord> & Pick<RouteRecord, 'namespace' | 'name' | 'pathPrefix'>): Promise<RouteRecord['artifact']>;
+  /** Stops the runner and the servers and removes the directory; safe to call after a failed start. */
+  stop(): Promise<void>;
+}
+
+export async function startRunnerUnderTest(options: { env?: Record<string, string>; redis?: RedisOptions } = {}): Promise<RunnerUnderTest> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'runner-test-'));
+  const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true })];
+  const stop = async () => {
+    for (const step of stops.splice(0).reverse()) await step();
+  };
+  try {
+    const redis = await startRedis(options.redis);
+    stops.push(() => redis.stop());
+    const s3 = await startS3({ bucket: 'assets' });
+    stops.push(() => s3.stop());
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    // Tests that stop Redis on purpose see the failures in what they call.
+    client.on('error', () => undefined);
+    stops.push(() => client.disconnect());
+    const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+    const port = await freePort();
+    const runner = await startPlatformService('runner', {
+      REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+      HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), ...options.env,
+    }, { logDir: dir });
+    stops.push(() => runner.stop());
+    const base = `http://127.0.0.1:${port}`;
+    const published = new Set<string>();
+    return {
+      base,
+      port,
+      dir,
+      redis,
+      client,
+      process: runner,
+      publish: async (source, route) => {
+        const artifact = await store.put(Buffer.from(source));
+        const key = `${route.namespace}/${route.name}`;
+        await publishRoute(client, testRoute(route.name, route.pathPrefix, { key, artifact, ...route }));
+        published.add(key);
+        await waitUntil(`the runner to have route ${key}`, async () => ((await (await fetch(`${base}/readyz`)).json()) as { routes: number }).routes >= published.size, {
+          intervalMs: 10,
+          timeoutMs: 10_000,
+        });
+        return artifact;
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
