@@ -266,6 +266,32 @@ describe('LambdaWorker', () => {
     expect((await call(worker)).text).toBe('01234567');
   });
 
+  it('passes a 20 MiB body chunk through in pieces', async () => {
+    const worker = await startLambda(`
+      export default () => {
+        const bytes = new Uint8Array(20 * 1024 * 1024);
+        for (let i = 0; i < bytes.length; i += 4096) bytes[i] = (i / 4096) % 251;
+        return new Response(bytes);
+      };`);
+    const response = await call(worker);
+    expect(response.body.byteLength).toBe(20 * 1024 * 1024);
+    expect(response.body[4096 * 300]).toBe(300 % 251);
+    expect(worker.alive).toBe(true);
+  });
+
+  it('kills a worker that announces a message larger than a worker may send', async () => {
+    const worker = await startLambda(`
+      import { writeSync } from 'node:fs';
+      export default () => {
+        // A frame header claiming 256 MiB, written past the host onto the runner's channel.
+        writeSync(3, Buffer.from([0, 0, 0, 0x10]));
+        return new Promise(() => {});
+      };`);
+    const failure = await failureOf(call(worker));
+    expect(failure).toMatchObject({ kind: 'WorkerExited', status: 502 });
+    expect(failure.message).toContain('more than the 16777216 a worker may');
+  });
+
   it('reports a thrown error as HandlerError 502 with its message and keeps serving', async () => {
     const worker = await startLambda(`
       export default (request) => {

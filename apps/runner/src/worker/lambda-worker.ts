@@ -35,6 +35,8 @@ const PING_GRACE_MS = 1000;
  */
 const STOP_GRACE_MS = 5000;
 const STDERR_TAIL_LINES = 20;
+/** The largest message a worker may send; the host cuts body chunks well below it. */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
 
 type State = 'unloaded' | 'starting' | 'ready' | 'stopping' | 'exited';
@@ -106,7 +108,10 @@ export class LambdaWorker {
     this.#privateDir = privateDir;
     this.#child = spawnHost(memoryMiB, privateDir, spawnEnv);
     this.#exited = once(this.#child, 'close').then(() => this.#onExit());
-    this.#channel = new MessageChannel<ParentMessage, HostMessage>(this.#child.stdio[3] as Socket, (message, parts) => this.#onMessage(message, parts));
+    this.#channel = new MessageChannel<ParentMessage, HostMessage>(this.#child.stdio[3] as Socket, (message, parts) => this.#onMessage(message, parts), {
+      maxFrameBytes: MAX_MESSAGE_BYTES,
+      onOversizedFrame: (bytes) => this.#kill(`it sent a message of ${bytes} bytes, more than the ${MAX_MESSAGE_BYTES} a worker may`),
+    });
     // Sending to a dead worker fails here too; 'close' reports the death.
     this.#child.on('error', (error) => this.#rememberStderr(`worker process error: ${error.message}`));
     this.#forwardOutput('stdout');

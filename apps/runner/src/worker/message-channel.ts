@@ -8,15 +8,30 @@ import type { Socket } from 'node:net';
 
 const U32 = 4;
 
+export interface MessageChannelOptions {
+  /**
+   * Frames announced larger than this are not read: the channel stops reading and calls
+   * onOversizedFrame, so the other side cannot make this one buffer without bound.
+   */
+  maxFrameBytes?: number;
+  onOversizedFrame?: (bytes: number) => void;
+}
+
 export class MessageChannel<Outgoing, Incoming> {
   readonly #socket: Socket;
+  readonly #maxFrameBytes: number;
+  readonly #onOversizedFrame: (bytes: number) => void;
+  #refused = false;
   #queued: Buffer[] = [];
   #flushScheduled = false;
   #received: Buffer = Buffer.alloc(0);
 
-  constructor(socket: Socket, onMessage: (message: Incoming, parts: Uint8Array[]) => void) {
+  constructor(socket: Socket, onMessage: (message: Incoming, parts: Uint8Array[]) => void, options: MessageChannelOptions = {}) {
     this.#socket = socket;
+    this.#maxFrameBytes = options.maxFrameBytes ?? Infinity;
+    this.#onOversizedFrame = options.onOversizedFrame ?? (() => undefined);
     socket.on('data', (data: Buffer) => {
+      if (this.#refused) return;
       for (const [message, parts] of this.#framesOf(data)) onMessage(message, parts);
     });
     // A failed write means the other side is gone; its 'close' tells the owner.
@@ -59,7 +74,15 @@ export class MessageChannel<Outgoing, Incoming> {
     const frames: Array<[Incoming, Uint8Array[]]> = [];
     let offset = 0;
     while (buffer.length - offset >= U32) {
-      const end = offset + U32 + buffer.readUInt32LE(offset);
+      const frameBytes = buffer.readUInt32LE(offset);
+      if (frameBytes > this.#maxFrameBytes) {
+        this.#refused = true;
+        this.#received = Buffer.alloc(0);
+        this.#socket.pause();
+        this.#onOversizedFrame(frameBytes);
+        return frames;
+      }
+      const end = offset + U32 + frameBytes;
       if (buffer.length < end) break;
       const jsonEnd = offset + 2 * U32 + buffer.readUInt32LE(offset + U32);
       const message = JSON.parse(buffer.toString('utf8', offset + 2 * U32, jsonEnd)) as Incoming;

@@ -150,6 +150,8 @@ function cancel(id: string) {
 const IMMEDIATE = Symbol('immediate');
 /** Bytes of a response body sent along with its head when they are ready at once. */
 const BYTES_WITH_HEAD = 64 * 1024;
+/** The most body bytes in one message: the runner refuses messages far larger (lambda-worker.ts). */
+const MAX_PIECE_BYTES = 1024 * 1024;
 
 interface ReadyStart {
   chunks: Uint8Array[];
@@ -176,6 +178,8 @@ async function readyStartOf(reader: ReadableStreamDefaultReader<Uint8Array>): Pr
       return { chunks, end: false, pending: read };
     }
     if (result.done) return { chunks, end: true };
+    // A large chunk goes in pieces, after the head.
+    if (result.value.byteLength > MAX_PIECE_BYTES) return { chunks, end: false, pending: read };
     chunks.push(result.value);
     bytes += result.value.byteLength;
   }
@@ -197,7 +201,12 @@ async function streamResponse(id: string, call: HostCall, response: Response) {
       const { done, value } = await (pending ?? reader.read());
       pending = undefined;
       if (done) return send({ type: 'response-end', id });
-      send({ type: 'response-body-chunk', id }, [value]);
+      for (let offset = 0; ; ) {
+        send({ type: 'response-body-chunk', id }, [value.subarray(offset, offset + MAX_PIECE_BYTES)]);
+        offset += MAX_PIECE_BYTES;
+        if (offset >= value.byteLength) break;
+        await waitForResponsePull(call);
+      }
     }
   } catch (error) {
     // Lets the handler's stream stop producing; fails harmlessly when the stream itself errored.
