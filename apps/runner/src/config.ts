@@ -12,6 +12,7 @@ export interface RunnerConfig {
   assetCacheMaxBytes: number;
   maxBodyBytes: number;
   maxWorkersPerLambda: number;
+  workerPoolSize: number;
 }
 
 export function parseRunnerConfig(env: Env): RunnerConfig {
@@ -26,6 +27,8 @@ export function parseRunnerConfig(env: Env): RunnerConfig {
     maxBodyBytes: read.integer('MAX_BODY_MIB', 32, { min: 1, max: 4096 }) * 1024 * 1024,
     // One worker process uses one core; more than the cores buys a busy lambda nothing.
     maxWorkersPerLambda: read.integer('MAX_WORKERS_PER_LAMBDA', os.availableParallelism(), { min: 1, max: 64 }),
+    // Each pooled worker is an idle Node process (about 40 MB); 0 turns the pool off.
+    workerPoolSize: read.integer('WORKER_POOL_SIZE', 2, { min: 0, max: 64 }),
   };
   read.finish('runner');
   return config;

@@ -20,7 +20,7 @@ const cache = new AssetCache({ dir: config.assetCacheDir, maxBytes: config.asset
 await cache.init();
 const routes = new RouteMatcher();
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
-const pool = new WorkerPool({ onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
+const pool = new WorkerPool({ size: config.workerPoolSize, onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
 const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
 const stateRedis = await connectStateRedis(config.redisUrl, (error) => logger.warn('state store connection error', { error: describeError(error) }));
 const workers = new LambdaWorkers({ cache, metrics, logger, pool, state: createStateStore(stateRedis), maxWorkersPerLambda: config.maxWorkersPerLambda, routeOf: (key) => routes.get(key) });

@@ -1,0 +1,46 @@
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { parseRunnerConfig } from './config.ts';
+
+const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets' };
+
+describe('parseRunnerConfig', () => {
+  it('has defaults for everything but Redis and the artifact store', () => {
+    const config = parseRunnerConfig(required);
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      host: '0.0.0.0',
+      port: 8080,
+      assetCacheDir: path.join(os.tmpdir(), 'kublambda-runner', 'assets'),
+      assetCacheMaxBytes: 1024 * 1024 * 1024,
+      maxBodyBytes: 32 * 1024 * 1024,
+      maxWorkersPerLambda: os.availableParallelism(),
+      workerPoolSize: 2,
+    });
+  });
+
+  it('reads every setting', () => {
+    const config = parseRunnerConfig({
+      ...required, HOST: '127.0.0.1', PORT: '9000', ASSET_CACHE_DIR: '/var/cache/assets', ASSET_CACHE_MAX_MIB: '64',
+      MAX_BODY_MIB: '4', MAX_WORKERS_PER_LAMBDA: '3', WORKER_POOL_SIZE: '0',
+    });
+    expect(config).toMatchObject({
+      host: '127.0.0.1', port: 9000, assetCacheDir: '/var/cache/assets', assetCacheMaxBytes: 64 * 1024 * 1024,
+      maxBodyBytes: 4 * 1024 * 1024, maxWorkersPerLambda: 3, workerPoolSize: 0,
+    });
+  });
+
+  it('names every variable that is missing or out of range, at once', () => {
+    expect(() => parseRunnerConfig({ PORT: '70000', MAX_WORKERS_PER_LAMBDA: '0', WORKER_POOL_SIZE: 'two' })).toThrow(
+      [
+        'runner: invalid configuration:',
+        '  - REDIS_URL is required',
+        '  - invalid artifact store configuration: ARTIFACT_STORE_URL is not set',
+        '  - PORT must be a whole number from 0 to 65535, not "70000"',
+        '  - MAX_WORKERS_PER_LAMBDA must be a whole number from 1 to 64, not "0"',
+        '  - WORKER_POOL_SIZE must be a whole number from 0 to 64, not "two"',
+      ].join('\n'),
+    );
+  });
+});
