@@ -142,6 +142,16 @@ describe('state tables through the runner', () => {
     }
   });
 
+  it('refuses state operations beyond what one worker may have in flight, and serves the rest', async () => {
+    const outcomes = await callState('team-a/shop', Array.from({ length: 3000 }, (_, i) => ({ table: 'counters', op: 'get', args: [`flood-${i}`] })));
+    const refused = outcomes.filter((outcome) => outcome.error);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((outcome) => outcome.error!.code === 'StateUnavailable' && outcome.error!.message.includes('state operations in flight'))).toBe(true);
+    expect(outcomes.filter((outcome) => outcome.result === null).length).toBeGreaterThanOrEqual(1024);
+    // The worker and the store are fine afterwards.
+    expect((await one('team-a/shop', { table: 'counters', op: 'increment', args: ['after-flood'] })).result).toBe(1);
+  });
+
   it('refuses a table the lambda did not declare, naming the ones it did', async () => {
     const outcome = await one('team-a/audit', { table: 'counters', op: 'get', args: ['hits'] });
     expect(outcome.error).toMatchObject({ name: 'StateError', code: 'TableNotDeclared' });

@@ -37,6 +37,8 @@ const STOP_GRACE_MS = 5000;
 const STDERR_TAIL_LINES = 20;
 /** The largest message a worker may send; the host cuts body chunks well below it. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** State operations one worker may have the runner perform at once; more are refused, not queued. */
+const MAX_STATE_OPERATIONS_IN_FLIGHT = 1024;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
 
 type State = 'unloaded' | 'starting' | 'ready' | 'stopping' | 'exited';
@@ -82,6 +84,7 @@ export class LambdaWorker {
   #state: State = 'unloaded';
   #killReason: string | undefined;
   #pinging = false;
+  #stateOperationsInFlight = 0;
 
   /** Spawns the worker and loads the asset; rejects with LoadFailed when it cannot serve. */
   static async start(options: LambdaWorkerOptions): Promise<LambdaWorker> {
@@ -296,10 +299,17 @@ export class LambdaWorker {
 
   async #performStateOperation(id: string, operation: unknown, requestId: string | undefined) {
     const perform = this.#options?.performStateOperation;
-    const outcome: StateOutcome = perform
-      ? await perform(operation, requestId)
-      : { ok: false, error: { code: 'StateUnavailable', message: `${this.#label}: this runner has no state store` } };
-    this.#send({ type: 'state-result', id, outcome });
+    const unavailable = (message: string): StateOutcome => ({ ok: false, error: { code: 'StateUnavailable', message: `${this.#label}: ${message}` } });
+    if (!perform) return this.#send({ type: 'state-result', id, outcome: unavailable('this runner has no state store') });
+    if (this.#stateOperationsInFlight >= MAX_STATE_OPERATIONS_IN_FLIGHT) {
+      return this.#send({ type: 'state-result', id, outcome: unavailable(`more than ${MAX_STATE_OPERATIONS_IN_FLIGHT} state operations in flight; wait for some to finish`) });
+    }
+    this.#stateOperationsInFlight++;
+    try {
+      this.#send({ type: 'state-result', id, outcome: await perform(operation, requestId) });
+    } finally {
+      this.#stateOperationsInFlight--;
+    }
   }
 
   #onInvocationFinished(id: string) {
