@@ -17,17 +17,18 @@ describe('parseRunnerConfig', () => {
       maxBodyBytes: 32 * 1024 * 1024,
       maxWorkersPerLambda: os.availableParallelism(),
       workerPoolSize: 2,
+      workerIdleMs: 300_000,
     });
   });
 
   it('reads every setting', () => {
     const config = parseRunnerConfig({
       ...required, HOST: '127.0.0.1', PORT: '9000', ASSET_CACHE_DIR: '/var/cache/assets', ASSET_CACHE_MAX_MIB: '64',
-      MAX_BODY_MIB: '4', MAX_WORKERS_PER_LAMBDA: '3', WORKER_POOL_SIZE: '0',
+      MAX_BODY_MIB: '4', MAX_WORKERS_PER_LAMBDA: '3', WORKER_POOL_SIZE: '0', WORKER_IDLE_SECONDS: '60',
     });
     expect(config).toMatchObject({
       host: '127.0.0.1', port: 9000, assetCacheDir: '/var/cache/assets', assetCacheMaxBytes: 64 * 1024 * 1024,
-      maxBodyBytes: 4 * 1024 * 1024, maxWorkersPerLambda: 3, workerPoolSize: 0,
+      maxBodyBytes: 4 * 1024 * 1024, maxWorkersPerLambda: 3, workerPoolSize: 0, workerIdleMs: 60_000,
     });
   });
 

@@ -13,6 +13,7 @@ export interface RunnerConfig {
   maxBodyBytes: number;
   maxWorkersPerLambda: number;
   workerPoolSize: number;
+  workerIdleMs: number;
 }
 
 export function parseRunnerConfig(env: Env): RunnerConfig {
@@ -29,6 +30,7 @@ export function parseRunnerConfig(env: Env): RunnerConfig {
     maxWorkersPerLambda: read.integer('MAX_WORKERS_PER_LAMBDA', os.availableParallelism(), { min: 1, max: 64 }),
     // Each pooled worker is an idle Node process (about 40 MB); 0 turns the pool off.
     workerPoolSize: read.integer('WORKER_POOL_SIZE', 2, { min: 0, max: 64 }),
+    workerIdleMs: read.integer('WORKER_IDLE_SECONDS', 300, { min: 1, max: 86_400 }) * 1000,
   };
   read.finish('runner');
   return config;

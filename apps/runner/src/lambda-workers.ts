@@ -40,6 +40,8 @@ export interface LambdaWorkersOptions {
   maxWorkersPerLambda: number;
   /** The lambda's route as the runner knows it now. */
   routeOf: (key: string) => RouteRecord | undefined;
+  /** A worker with no request for this long is stopped: an idle lambda costs nothing. */
+  workerIdleMs: number;
 }
 
 /**
@@ -57,6 +59,8 @@ export class LambdaWorkers {
   readonly #state: StateStore;
   readonly #maxWorkersPerLambda: number;
   readonly #routeOf: (key: string) => RouteRecord | undefined;
+  readonly #workerIdleMs: number;
+  readonly #idleSweep: NodeJS.Timeout;
 
   constructor(options: LambdaWorkersOptions) {
     this.#cache = options.cache;
@@ -66,6 +70,8 @@ export class LambdaWorkers {
     this.#state = options.state;
     this.#maxWorkersPerLambda = options.maxWorkersPerLambda;
     this.#routeOf = options.routeOf;
+    this.#workerIdleMs = options.workerIdleMs;
+    this.#idleSweep = setInterval(() => this.#stopIdleWorkers(), Math.min(30_000, Math.max(100, options.workerIdleMs / 2))).unref();
   }
 
   /**
@@ -92,7 +98,7 @@ export class LambdaWorkers {
   #choose(route: RouteRecord): { worker: LambdaWorker } | { worker?: undefined; starting: Promise<LambdaWorker> } | { worker?: undefined; starting?: undefined; full: Running } {
     let current = this.#running.get(route.key);
     if (current && (current.digest !== route.artifact.digest || current.generation !== route.generation)) {
-      this.#retire(route.key, current);
+      this.#retire(route.key, current, 'new version');
       current = undefined;
     }
     if (!current) {
@@ -112,12 +118,13 @@ export class LambdaWorkers {
   /** Stops the workers of a lambda whose route is gone. */
   forget(key: string): void {
     const current = this.#running.get(key);
-    if (current) this.#retire(key, current);
+    if (current) this.#retire(key, current, 'route removed');
   }
 
   async stopAll(): Promise<void> {
+    clearInterval(this.#idleSweep);
     const all = [...this.#running.entries()];
-    for (const [key, running] of all) this.#retire(key, running);
+    for (const [key, running] of all) this.#retire(key, running, 'runner stopping');
     await Promise.all(all.flatMap(([, running]) => running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))));
   }
 
@@ -160,14 +167,29 @@ export class LambdaWorkers {
     }
   }
 
-  #retire(key: string, running: Running): void {
+  #stopIdleWorkers(): void {
+    const now = Date.now();
+    for (const [key, running] of this.#running) {
+      const idle = running.slots.filter(({ started }) => started?.alive && started.inFlight === 0 && now - started.idleSinceMs >= this.#workerIdleMs);
+      if (idle.length === 0) continue;
+      if (idle.length === running.slots.length && running.waiting.length === 0) {
+        this.#retire(key, running, 'idle');
+        continue;
+      }
+      // Busy lambdas keep the workers they use and give back the ones they no longer need.
+      running.slots = running.slots.filter((slot) => !idle.includes(slot));
+      for (const { started } of idle) void started!.stop();
+    }
+  }
+
+  #retire(key: string, running: Running, reason: 'new version' | 'route removed' | 'idle' | 'runner stopping'): void {
     if (this.#running.get(key) === running) this.#running.delete(key);
     // They choose again, among the workers of the version that replaces this one.
     for (const wake of running.waiting.splice(0)) wake();
     const [namespace = '', name = ''] = key.split('/');
     void Promise.all(running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))).finally(() => {
       running.unpin();
-      forLambda(this.#logger, { namespace, name }).info('retired workers', { digest: running.digest, workers: running.slots.length });
+      forLambda(this.#logger, { namespace, name }).info('retired workers', { reason, digest: running.digest, workers: running.slots.length });
     });
   }
 }

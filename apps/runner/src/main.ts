@@ -23,7 +23,16 @@ const routes = new RouteMatcher();
 const pool = new WorkerPool({ size: config.workerPoolSize, onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
 const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
 const stateRedis = await connectStateRedis(config.redisUrl, (error) => logger.warn('state store connection error', { error: describeError(error) }));
-const workers = new LambdaWorkers({ cache, metrics, logger, pool, state: createStateStore(stateRedis), maxWorkersPerLambda: config.maxWorkersPerLambda, routeOf: (key) => routes.get(key) });
+const workers = new LambdaWorkers({
+  cache,
+  metrics,
+  logger,
+  pool,
+  state: createStateStore(stateRedis),
+  maxWorkersPerLambda: config.maxWorkersPerLambda,
+  workerIdleMs: config.workerIdleMs,
+  routeOf: (key) => routes.get(key),
+});
 const follower = followRoutes(config.redisUrl, routes, logger, {
   // A new asset is fetched when announced, so the lambda's first request does not wait for it.
   onPublished: (route) => void cache.path(route.artifact.digest).catch((error: unknown) => forLambda(logger, route).warn('prefetching the asset failed', { error: String(error) })),

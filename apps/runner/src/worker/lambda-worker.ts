@@ -85,6 +85,7 @@ export class LambdaWorker {
   #killReason: string | undefined;
   #pinging = false;
   #stateOperationsInFlight = 0;
+  #idleSinceMs = Date.now();
 
   /** Spawns the worker and loads the asset; rejects with LoadFailed when it cannot serve. */
   static async start(options: LambdaWorkerOptions): Promise<LambdaWorker> {
@@ -123,6 +124,11 @@ export class LambdaWorker {
 
   get inFlight(): number {
     return this.#invocations.size;
+  }
+
+  /** When the worker last had no request in flight (or was loaded); meaningful while inFlight is 0. */
+  get idleSinceMs(): number {
+    return this.#idleSinceMs;
   }
 
   get alive(): boolean {
@@ -227,6 +233,7 @@ export class LambdaWorker {
     ]);
     if (failure === undefined) {
       this.#state = 'ready';
+      this.#idleSinceMs = Date.now();
       return;
     }
     await this.#failLoad('loading failed');
@@ -314,7 +321,10 @@ export class LambdaWorker {
 
   #onInvocationFinished(id: string) {
     this.#invocations.delete(id);
-    if (this.inFlight === 0) this.#events.emit('idle');
+    if (this.inFlight === 0) {
+      this.#idleSinceMs = Date.now();
+      this.#events.emit('idle');
+    }
     this.#options?.onRequestFinished?.();
   }
 
