@@ -82,12 +82,14 @@ export class LambdaWorkers {
    * runs out, or with LoadFailed when the lambda's worker cannot start.
    */
   async invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
+    // One deadline for all the waiting, however often the request has to choose again.
+    const waitDeadline = Date.now() + route.timeoutSeconds * 1000;
     for (let current = route; ; ) {
       const choice = this.#choose(current);
       // Chosen and invoked in one go, so no other request takes the room in between.
       if (choice.worker) return choice.worker.invoke(request);
       if (choice.starting) await choice.starting;
-      else await waitForRoom(choice.full, current);
+      else await waitForRoom(choice.full, current, waitDeadline, request.signal);
       // The route may have changed while the request waited: it goes to the version now served.
       const latest = this.#routeOf(route.key);
       if (!latest) throw new LambdaWorkerError('WorkerExited', `lambda ${route.key}: its route was removed while the request waited`);
@@ -194,8 +196,11 @@ export class LambdaWorkers {
   }
 }
 
-/** Resolves when a worker of the lambda has room again; rejects with Overloaded when the wait is full or too long. */
-async function waitForRoom(running: Running, route: RouteRecord): Promise<void> {
+/**
+ * Resolves when a worker of the lambda has room again; rejects with Overloaded when the wait is
+ * full or the deadline passes, or with ClientClosed when the client goes away meanwhile.
+ */
+async function waitForRoom(running: Running, route: RouteRecord, deadline: number, signal: AbortSignal | undefined): Promise<void> {
   const label = `lambda ${route.key}`;
   const capacity = running.slots.length * route.concurrency;
   if (running.waiting.length >= capacity) {
@@ -203,14 +208,21 @@ async function waitForRoom(running: Running, route: RouteRecord): Promise<void> 
   }
   const room = Promise.withResolvers<void>();
   running.waiting.push(room.resolve);
-  const timer = setTimeout(() => {
+  const giveUp = (error: LambdaWorkerError) => {
     running.waiting = running.waiting.filter((wake) => wake !== room.resolve);
-    room.reject(new LambdaWorkerError('Overloaded', `${label}: no room within ${route.timeoutSeconds} s (${capacity} requests in flight)`));
-  }, route.timeoutSeconds * 1000);
+    room.reject(error);
+  };
+  const timer = setTimeout(
+    () => giveUp(new LambdaWorkerError('Overloaded', `${label}: no room within ${route.timeoutSeconds} s (${capacity} requests in flight)`)),
+    Math.max(0, deadline - Date.now()),
+  );
+  const onAbort = () => giveUp(new LambdaWorkerError('ClientClosed', `${label}: the client went away while the request waited`));
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await room.promise;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { waitUntil } from '@kublambda/dev-servers';
 import { removeRoute, type RouteRecord } from '@kublambda/route-table';
@@ -156,6 +157,36 @@ describe('runner', () => {
     // Two workers (the maximum here) with room for one request each; the third waited for one.
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
     expect(new Set(answers.map((answer) => answer.pid)).size).toBe(2);
+  });
+
+  it('cancels the request in the worker when the client goes away mid-response', async () => {
+    // Concurrency 1: a request left running in the worker would hold the only place.
+    await deploy('ticker', '/ticker', `export default async (request) => {
+      request.signal.addEventListener('abort', () => console.log('the client went away'));
+      let tick = 0;
+      return new Response(new ReadableStream({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          controller.enqueue(new TextEncoder().encode('tick ' + tick++ + '\\n'));
+        },
+      }));
+    }`, 1, { concurrency: 1, timeoutSeconds: 30 });
+    const firstChunk = await new Promise<string>((resolve, reject) => {
+      const call = http.get(`${base}/ticker`, (response) => {
+        response.once('data', (chunk: Buffer) => {
+          call.destroy();
+          resolve(chunk.toString());
+        });
+      });
+      call.on('error', reject);
+    });
+    expect(firstChunk).toMatch(/^tick 0/);
+    await waitUntil('the lambda to see the abort', async () => /"message":"the client went away"/.test(await readFile(runner.process.logFile, 'utf8')), { timeoutMs: 10_000 });
+    // The place is free again: a new request is served at once, not queued behind the old one.
+    const next = await fetch(`${base}/ticker`);
+    const reader = next.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^tick 0/);
+    await reader.cancel();
   });
 
   it('fetches an announced asset before its first request', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { LambdaWorkers } from './lambda-workers.ts';
@@ -106,10 +107,15 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   const { metrics } = options;
   metrics.inFlight.inc();
   const observeDuration = metrics.duration.startTimer(labels);
+  // Aborted when the client goes away, and in any case once this function is done with the
+  // request, so nothing is left running in the worker for it.
+  const over = new AbortController();
   response.once('close', () => {
+    const clientLeft = !response.writableFinished;
+    if (clientLeft) over.abort();
     metrics.inFlight.dec();
     observeDuration();
-    metrics.requests.inc({ ...labels, code: String(response.statusCode) });
+    metrics.requests.inc({ ...labels, code: String(clientLeft ? 499 : response.statusCode) });
   });
   const overflow: { error?: RequestError } = {};
   try {
@@ -121,14 +127,18 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
       headers: forwardedHeaders(request, requestId, route.pathPrefix),
       body: hasBody ? limitedBody(request, options.maxBodyBytes, overflow) : null,
       clientAddress: request.socket.remoteAddress ?? '',
+      signal: over.signal,
     });
     const headers: string[] = [];
     for (const [name, value] of answer.headers) headers.push(name, value);
     headers.push('x-request-id', requestId);
     if (answer.wholeBody) return sendWholeBody(response, answer.status, headers, answer.wholeBody, request.method === 'HEAD');
     response.writeHead(answer.status, headers);
+    const clientGone = once(over.signal, 'abort');
     for await (const chunk of answer.body) {
-      if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
+      if (!response.write(chunk)) await Promise.race([once(response, 'drain'), clientGone]);
+      // Leaving the loop stops the body, which cancels the request in the worker.
+      if (over.signal.aborted) return;
     }
     response.end();
   } catch (error) {
@@ -136,10 +146,16 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
     // Only failures are logged here; the logger for the request is made only then.
     const log = forLambda(options.logger, route, requestId);
     if (error instanceof LambdaWorkerError) {
+      if (error.kind === 'ClientClosed') {
+        log.info('client went away', { error: error.message });
+        return;
+      }
       log.warn('invocation failed', { kind: error.kind, error: error.message });
       return sendJsonError(response, error.status, error.kind, error.message, requestId);
     }
     log.error('request failed', { error: String(error) });
     sendJsonError(response, 500, 'InternalError', 'the runner failed to serve this request', requestId);
+  } finally {
+    over.abort();
   }
 }

@@ -41,6 +41,8 @@ export interface WorkerRequest {
   headers: Array<[string, string]>;
   body: AsyncIterable<Uint8Array> | null;
   clientAddress: string;
+  /** Aborts when the client has gone away: the request is cancelled in the worker too. */
+  signal?: AbortSignal;
 }
 
 export interface WorkerResponse {
@@ -52,7 +54,7 @@ export interface WorkerResponse {
   wholeBody?: Uint8Array[];
 }
 
-export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'Overloaded' | 'LoadFailed';
+export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'Overloaded' | 'LoadFailed' | 'ClientClosed';
 
 const STATUS_OF = {
   Timeout: 504,
@@ -61,11 +63,13 @@ const STATUS_OF = {
   MemoryLimit: 503,
   Overloaded: 503,
   LoadFailed: 502,
-} as const satisfies Record<LambdaWorkerErrorKind, 502 | 503 | 504>;
+  // Nobody receives it; the code tells the request's metrics and logs what happened.
+  ClientClosed: 499,
+} as const satisfies Record<LambdaWorkerErrorKind, 499 | 502 | 503 | 504>;
 
 export class LambdaWorkerError extends Error {
   readonly kind: LambdaWorkerErrorKind;
-  readonly status: 502 | 503 | 504;
+  readonly status: 499 | 502 | 503 | 504;
 
   constructor(kind: LambdaWorkerErrorKind, message: string, options?: ErrorOptions) {
     super(message, options);
