@@ -289,7 +289,28 @@ describe('LambdaWorker', () => {
       };`);
     const failure = await failureOf(call(worker));
     expect(failure).toMatchObject({ kind: 'WorkerExited', status: 502 });
-    expect(failure.message).toContain('more than the 16777216 a worker may');
+    expect(failure.message).toContain('it broke the message protocol: a frame of 268435456 bytes, more than 16777216');
+  });
+
+  it.each([
+    ['a message that is not JSON', `'{no'`, 'a message that is not JSON'],
+    ['a response head with status 1000', `JSON.stringify({ type: 'response-head', id: request.headers.get('x-request-id'), status: 1000, headers: [], end: true })`, 'a response status of 1000'],
+  ])('kills a worker that writes %s onto the channel itself', async (_what, jsonExpression, problem) => {
+    const worker = await startLambda(`
+      import { writeSync } from 'node:fs';
+      export default (request) => {
+        // A frame written past the host: [u32 frame length][u32 JSON length][JSON].
+        const json = Buffer.from(${jsonExpression});
+        const frame = Buffer.alloc(8 + json.length);
+        frame.writeUInt32LE(4 + json.length, 0);
+        frame.writeUInt32LE(json.length, 4);
+        json.copy(frame, 8);
+        writeSync(3, frame);
+        return new Promise(() => {});
+      };`);
+    const failure = await failureOf(call(worker, { headers: [['x-request-id', 'forged']] }));
+    expect(failure).toMatchObject({ kind: 'WorkerExited', status: 502 });
+    expect(failure.message).toContain(`it broke the message protocol: ${problem}`);
   });
 
   it('reports a thrown error as HandlerError 502 with its message and keeps serving', async () => {

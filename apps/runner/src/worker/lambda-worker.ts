@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { StateOutcome } from '@kublambda/state-tables';
 import { Invocation } from './invocation.ts';
 import { MessageChannel } from './message-channel.ts';
-import type { HostMessage, ParentMessage } from './protocol.ts';
+import { problemWithHostMessage, type HostMessage, type ParentMessage } from './protocol.ts';
 import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
 
 export * from './worker-types.ts';
@@ -114,7 +114,7 @@ export class LambdaWorker {
     this.#exited = once(this.#child, 'close').then(() => this.#onExit());
     this.#channel = new MessageChannel<ParentMessage, HostMessage>(this.#child.stdio[3] as Socket, (message, parts) => this.#onMessage(message, parts), {
       maxFrameBytes: MAX_MESSAGE_BYTES,
-      onOversizedFrame: (bytes) => this.#kill(`it sent a message of ${bytes} bytes, more than the ${MAX_MESSAGE_BYTES} a worker may`),
+      onProtocolError: (problem) => this.#kill(`it broke the message protocol: ${problem}`),
     });
     // Sending to a dead worker fails here too; 'close' reports the death.
     this.#child.on('error', (error) => this.#rememberStderr(`worker process error: ${error.message}`));
@@ -285,6 +285,8 @@ export class LambdaWorker {
   }
 
   #onMessage(message: HostMessage, parts: Uint8Array[]) {
+    const problem = problemWithHostMessage(message, parts);
+    if (problem) return this.#kill(`it broke the message protocol: ${problem}`);
     switch (message.type) {
       case 'booted':
         return void this.#events.emit('booted');

@@ -9,30 +9,35 @@ import type { Socket } from 'node:net';
 const U32 = 4;
 
 export interface MessageChannelOptions {
-  /**
-   * Frames announced larger than this are not read: the channel stops reading and calls
-   * onOversizedFrame, so the other side cannot make this one buffer without bound.
-   */
+  /** Frames announced larger than this are a protocol error: the other side cannot make this one buffer without bound. */
   maxFrameBytes?: number;
-  onOversizedFrame?: (bytes: number) => void;
+  /**
+   * Called once when the other side breaks the framing (a frame too large, lengths that do not
+   * add up, a message that is not JSON); the channel reads nothing more.
+   */
+  onProtocolError?: (problem: string) => void;
 }
 
 export class MessageChannel<Outgoing, Incoming> {
   readonly #socket: Socket;
   readonly #maxFrameBytes: number;
-  readonly #onOversizedFrame: (bytes: number) => void;
-  #refused = false;
+  readonly #onProtocolError: (problem: string) => void;
+  #broken = false;
   #queued: Buffer[] = [];
   #flushScheduled = false;
-  #received: Buffer = Buffer.alloc(0);
+  /** Bytes received and not yet framed, in arrival order; copied together once per frame. */
+  #received: Buffer[] = [];
+  #receivedBytes = 0;
 
   constructor(socket: Socket, onMessage: (message: Incoming, parts: Uint8Array[]) => void, options: MessageChannelOptions = {}) {
     this.#socket = socket;
     this.#maxFrameBytes = options.maxFrameBytes ?? Infinity;
-    this.#onOversizedFrame = options.onOversizedFrame ?? (() => undefined);
+    this.#onProtocolError = options.onProtocolError ?? (() => undefined);
     socket.on('data', (data: Buffer) => {
-      if (this.#refused) return;
-      for (const [message, parts] of this.#framesOf(data)) onMessage(message, parts);
+      if (this.#broken) return;
+      this.#received.push(data);
+      this.#receivedBytes += data.length;
+      for (const [message, parts] of this.#completeFrames()) onMessage(message, parts);
     });
     // A failed write means the other side is gone; its 'close' tells the owner.
     socket.on('error', () => undefined);
@@ -69,34 +74,81 @@ export class MessageChannel<Outgoing, Incoming> {
     if (this.#socket.writable) this.#socket.write(Buffer.concat(buffers));
   }
 
-  #framesOf(data: Buffer): Array<[Incoming, Uint8Array[]]> {
-    const buffer = this.#received.length ? Buffer.concat([this.#received, data]) : data;
+  #completeFrames(): Array<[Incoming, Uint8Array[]]> {
     const frames: Array<[Incoming, Uint8Array[]]> = [];
-    let offset = 0;
-    while (buffer.length - offset >= U32) {
-      const frameBytes = buffer.readUInt32LE(offset);
+    while (!this.#broken && this.#receivedBytes >= U32) {
+      const frameBytes = this.#peekLength();
       if (frameBytes > this.#maxFrameBytes) {
-        this.#refused = true;
-        this.#received = Buffer.alloc(0);
-        this.#socket.pause();
-        this.#onOversizedFrame(frameBytes);
-        return frames;
+        this.#fail(`a frame of ${frameBytes} bytes, more than ${this.#maxFrameBytes}`);
+        break;
       }
-      const end = offset + U32 + frameBytes;
-      if (buffer.length < end) break;
-      const jsonEnd = offset + 2 * U32 + buffer.readUInt32LE(offset + U32);
-      const message = JSON.parse(buffer.toString('utf8', offset + 2 * U32, jsonEnd)) as Incoming;
-      const parts: Uint8Array[] = [];
-      for (let at = jsonEnd; at < end; ) {
-        const partEnd = at + U32 + buffer.readUInt32LE(at);
-        parts.push(buffer.subarray(at + U32, partEnd));
-        at = partEnd;
+      if (this.#receivedBytes < U32 + frameBytes) break;
+      const frame = this.#take(U32 + frameBytes).subarray(U32);
+      try {
+        frames.push(decodeFrame<Incoming>(frame));
+      } catch (error) {
+        this.#fail(error instanceof Error ? error.message : String(error));
       }
-      frames.push([message, parts]);
-      offset = end;
     }
-    // A partial frame is kept as a copy, so the socket's large read buffer can be freed.
-    this.#received = offset < buffer.length ? Buffer.from(buffer.subarray(offset)) : Buffer.alloc(0);
     return frames;
   }
+
+  #peekLength(): number {
+    const first = this.#received[0]!;
+    return (first.length >= U32 ? first : Buffer.concat(this.#received, U32)).readUInt32LE(0);
+  }
+
+  /** The next `bytes` received bytes, copied only when they span several reads. */
+  #take(bytes: number): Buffer {
+    const first = this.#received[0]!;
+    let taken: Buffer;
+    if (first.length >= bytes) {
+      taken = first.subarray(0, bytes);
+      if (first.length === bytes) this.#received.shift();
+      else this.#received[0] = first.subarray(bytes);
+    } else {
+      taken = Buffer.allocUnsafe(bytes);
+      let filled = 0;
+      while (filled < bytes) {
+        const chunk = this.#received[0]!;
+        const used = Math.min(chunk.length, bytes - filled);
+        chunk.copy(taken, filled, 0, used);
+        filled += used;
+        if (used === chunk.length) this.#received.shift();
+        else this.#received[0] = chunk.subarray(used);
+      }
+    }
+    this.#receivedBytes -= bytes;
+    return taken;
+  }
+
+  #fail(problem: string) {
+    this.#broken = true;
+    this.#received = [];
+    this.#receivedBytes = 0;
+    this.#socket.pause();
+    this.#onProtocolError(problem);
+  }
+}
+
+/** One frame after its length: [u32 JSON length][JSON]([u32 part length][part])*. Throws when the lengths do not add up. */
+function decodeFrame<Message>(frame: Buffer): [Message, Uint8Array[]] {
+  if (frame.length < U32) throw new Error('a frame too short for its JSON length');
+  const jsonEnd = U32 + frame.readUInt32LE(0);
+  if (jsonEnd > frame.length) throw new Error('a JSON length beyond its frame');
+  let message: Message;
+  try {
+    message = JSON.parse(frame.toString('utf8', U32, jsonEnd)) as Message;
+  } catch {
+    throw new Error('a message that is not JSON');
+  }
+  const parts: Uint8Array[] = [];
+  for (let at = jsonEnd; at < frame.length; ) {
+    if (at + U32 > frame.length) throw new Error('a part length beyond its frame');
+    const partEnd = at + U32 + frame.readUInt32LE(at);
+    if (partEnd > frame.length) throw new Error('a part beyond its frame');
+    parts.push(frame.subarray(at + U32, partEnd));
+    at = partEnd;
+  }
+  return [message, parts];
 }

@@ -52,3 +52,40 @@ export type HostMessage =
   /** A state-table operation for the runner to perform; requestId is the request it serves, if any. */
   | { type: 'state'; id: string; requestId?: string; operation: StateOperation }
   | { type: 'pong' };
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isHeaderList = (value: unknown): boolean =>
+  Array.isArray(value) && value.every((pair) => Array.isArray(pair) && pair.length === 2 && isString(pair[0]) && isString(pair[1]));
+
+/**
+ * What is wrong with a message from a worker, if anything. The worker runs the lambda's code,
+ * which can write to the channel itself, so the runner acts on no message it has not checked.
+ */
+export function problemWithHostMessage(message: unknown, parts: Uint8Array[]): string | undefined {
+  const m = message as Partial<Record<string, unknown>> | null;
+  if (typeof m !== 'object' || m === null || !isString(m.type)) return 'a message without a type';
+  const needsId = m.type !== 'booted' && m.type !== 'ready' && m.type !== 'load-failed' && m.type !== 'log' && m.type !== 'pong';
+  if (needsId && !isString(m.id)) return `a ${m.type} message without an id`;
+  switch (m.type) {
+    case 'booted':
+    case 'ready':
+    case 'pong':
+    case 'request-body-pull':
+    case 'response-end':
+      return undefined;
+    case 'load-failed':
+    case 'response-error':
+      return isString(m.message) ? undefined : `a ${m.type} message without a message`;
+    case 'log':
+      return isString(m.text) && (m.stream === 'stdout' || m.stream === 'stderr') ? undefined : 'a malformed log message';
+    case 'state':
+      return typeof m.operation === 'object' && m.operation !== null ? undefined : 'a state message without an operation';
+    case 'response-head':
+      if (!Number.isInteger(m.status) || (m.status as number) < 200 || (m.status as number) > 599) return `a response status of ${String(m.status)}`;
+      return isHeaderList(m.headers) && typeof m.end === 'boolean' ? undefined : 'a malformed response head';
+    case 'response-body-chunk':
+      return parts.length === 1 ? undefined : 'a body chunk message without exactly one part';
+    default:
+      return `a message of unknown type ${JSON.stringify(m.type).slice(0, 40)}`;
+  }
+}
