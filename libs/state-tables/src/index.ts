@@ -3,7 +3,7 @@
 // deleteTables. Key layout, versions, TTL and limits: docs/state-tables.md.
 export { createStateStore, deleteTables, type StateStore, type TableStore, type StateRedis } from './state-store.ts';
 export {
-  executeStateOperation, describeStateOperation, stateErrorFrom,
+  executeStateOperation, describeStateOperation,
   type StateOperation, type StateResults, type StateResult, type StateFailure, type StateOutcome,
 } from './state-operation.ts';
 export { STATE_LIMITS, encodeCursor } from './limits.ts';

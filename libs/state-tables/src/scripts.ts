@@ -94,6 +94,9 @@ if not current then
     local expires_at = now + tonumber(ARGV[3])
     redis.call('PEXPIREAT', KEYS[1], expires_at)
     redis.call('ZADD', KEYS[3], expires_at, ARGV[1])
+  else
+    -- An expired entry's old expiry may still be listed; left there, pruning would drop the new entry from the index.
+    redis.call('ZREM', KEYS[3], ARGV[1])
   end
 end
 prune_expired(KEYS[2], KEYS[3], now, ${PRUNE_PER_WRITE})

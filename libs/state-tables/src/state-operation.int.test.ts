@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '@kublambda/dev-servers';
-import { connectStateRedis, createStateStore, executeStateOperation, stateErrorFrom, type StateOperation, type StateOutcome, type StateStore } from './index.ts';
+import { connectStateRedis, createStateStore, executeStateOperation, type StateOperation, type StateOutcome, type StateStore } from './index.ts';
 import { freshNamespace } from './state.testing.ts';
 
 let server: RedisServer;
@@ -77,10 +77,5 @@ describe('executeStateOperation', () => {
     ['a limit that is not a number', { op: 'list', table: 't', limit: '10' }, 'InvalidArgument', 'list limit must be a whole number from 1 to 1000, not "10"'],
   ])('refuses %s with a clear error', async (_, operation, code, message) => {
     expect(await overChannel(freshNamespace(), ['t'], operation as Record<string, unknown>)).toEqual({ ok: false, error: { code, message } });
-  });
-
-  it('gives the lambda a StateError with the code and message of a failed outcome', () => {
-    const error = stateErrorFrom({ code: 'ValueTooLarge', message: 'too large' });
-    expect(error).toMatchObject({ name: 'StateError', code: 'ValueTooLarge', message: 'too large' });
   });
 });

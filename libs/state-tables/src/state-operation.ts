@@ -68,11 +68,6 @@ export async function executeStateOperation(store: StateStore, declaredTables: r
   }
 }
 
-/** The error a lambda sees for a failed outcome. */
-export function stateErrorFrom(failure: StateFailure): StateError {
-  return new StateError(failure.code, failure.message);
-}
-
 const OPERATIONS = ['get', 'put', 'delete', 'increment', 'list'];
 const FIELDS: Record<string, readonly string[]> = {
   get: ['op', 'table', 'key'],

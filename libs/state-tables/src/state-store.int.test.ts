@@ -213,6 +213,17 @@ describe('expiry', () => {
     await table.increment('plain', 1, { ttlSeconds: 60 });
     expect(await table.get('plain')).toEqual(expect.not.objectContaining({ expiresAt: expect.anything() }));
   });
+
+  it('lists a counter that increment made again after its earlier entry expired', async () => {
+    const namespace = freshNamespace();
+    const table = store.table(namespace, 'rate');
+    await table.put('window', 1, { ttlSeconds: 0.2 });
+    // Expired in Redis, but no write has pruned it from the table's expiry list yet.
+    await waitUntil('the entry to expire', async () => (await redis.exists(`${tableKeys(namespace, 'rate').entryPrefix}window`)) === 0, { intervalMs: 50, timeoutMs: 10_000 });
+    expect(await table.increment('window')).toBe(1);
+    expect((await table.list()).entries).toEqual([{ key: 'window', value: 1, version: expect.any(Number) }]);
+    expect(await redis.zrange(tableKeys(namespace, 'rate').index, '0', '-1')).toEqual(['window']);
+  });
 });
 
 describe('list', () => {
