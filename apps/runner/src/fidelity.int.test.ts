@@ -507,7 +507,9 @@ describe('runner with a { fetch } app', () => {
   });
 
   it('lets ctx.waitUntil work finish when the worker is retired right after the answer', async () => {
-    const jobMs = 2000;
+    // Long enough that publishing and serving a new generation surely fits in it; shorter than
+    // the 10 s a retired worker gets to finish (the lambda's timeout).
+    const jobMs = 6000;
     const answered = Date.now();
     expect((await fetch(`${base}/app/jobs/late?ms=${jobMs}`, { method: 'POST' })).status).toBe(202);
     // A new generation (same asset, new env) replaces the worker that runs the job.
@@ -516,7 +518,7 @@ describe('runner with a { fetch } app', () => {
     // The premise: the old worker was told to stop while the job still had time to run.
     expect(Date.now() - answered).toBeLessThan(jobMs);
     const finishedLine = /"message":"job late finished"/;
-    await waitUntil('the job to log that it finished', async () => finishedLine.test(await readFile(runner.process.logFile, 'utf8')), { intervalMs: 50, timeoutMs: 10_000 });
+    await waitUntil('the job to log that it finished', async () => finishedLine.test(await readFile(runner.process.logFile, 'utf8')), { intervalMs: 50, timeoutMs: 20_000 });
   });
 });
 
