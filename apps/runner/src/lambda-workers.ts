@@ -4,7 +4,7 @@ import type { RouteRecord } from '@kublambda/route-table';
 import { executeStateOperation, type StateOutcome, type StateStore } from '@kublambda/state-tables';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
-import { LambdaWorkerError, type LambdaWorker, type WorkerRequest, type WorkerResponse } from './worker/lambda-worker.ts';
+import { LambdaWorkerError, type Cancellation, type LambdaWorker, type WorkerRequest, type WorkerResponse } from './worker/lambda-worker.ts';
 import type { WorkerPool } from './worker/worker-pool.ts';
 
 /** One worker process of a lambda, from the moment it is asked for. */
@@ -89,7 +89,7 @@ export class LambdaWorkers {
       // Chosen and invoked in one go, so no other request takes the room in between.
       if (choice.worker) return choice.worker.invoke(request);
       if (choice.starting) await choice.starting;
-      else await waitForRoom(choice.full, current, waitDeadline, request.signal);
+      else await waitForRoom(choice.full, current, waitDeadline, request.cancellation);
       // The route may have changed while the request waited: it goes to the version now served.
       const latest = this.#routeOf(route.key);
       if (!latest) throw new LambdaWorkerError('WorkerExited', `lambda ${route.key}: its route was removed while the request waited`);
@@ -200,7 +200,7 @@ export class LambdaWorkers {
  * Resolves when a worker of the lambda has room again; rejects with Overloaded when the wait is
  * full or the deadline passes, or with ClientClosed when the client goes away meanwhile.
  */
-async function waitForRoom(running: Running, route: RouteRecord, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+async function waitForRoom(running: Running, route: RouteRecord, deadline: number, cancellation: Cancellation | undefined): Promise<void> {
   const label = `lambda ${route.key}`;
   const capacity = running.slots.length * route.concurrency;
   if (running.waiting.length >= capacity) {
@@ -216,13 +216,12 @@ async function waitForRoom(running: Running, route: RouteRecord, deadline: numbe
     () => giveUp(new LambdaWorkerError('Overloaded', `${label}: no room within ${route.timeoutSeconds} s (${capacity} requests in flight)`)),
     Math.max(0, deadline - Date.now()),
   );
-  const onAbort = () => giveUp(new LambdaWorkerError('ClientClosed', `${label}: the client went away while the request waited`));
-  signal?.addEventListener('abort', onAbort, { once: true });
+  if (cancellation) cancellation.onCancel = () => giveUp(new LambdaWorkerError('ClientClosed', `${label}: the client went away while the request waited`));
   try {
     await room.promise;
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    if (cancellation) cancellation.onCancel = undefined;
   }
 }
 

@@ -5,7 +5,7 @@ import { forLambda, type Logger } from '@kublambda/logging';
 import type { LambdaWorkers } from './lambda-workers.ts';
 import type { RunnerMetrics } from './metrics.ts';
 import type { RouteMatcher } from './route-matcher.ts';
-import { LambdaWorkerError } from './worker/lambda-worker.ts';
+import { cancelRequest, LambdaWorkerError, type Cancellation } from './worker/lambda-worker.ts';
 
 export interface ServeOptions {
   routes: RouteMatcher;
@@ -107,12 +107,12 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   const { metrics } = options;
   metrics.inFlight.inc();
   const observeDuration = metrics.duration.startTimer(labels);
-  // Aborted when the client goes away, and in any case once this function is done with the
+  // Cancelled when the client goes away, and in any case once this function is done with the
   // request, so nothing is left running in the worker for it.
-  const over = new AbortController();
+  const cancellation: Cancellation = { cancelled: false };
   response.once('close', () => {
     const clientLeft = !response.writableFinished;
-    if (clientLeft) over.abort();
+    if (clientLeft) cancelRequest(cancellation);
     metrics.inFlight.dec();
     observeDuration();
     metrics.requests.inc({ ...labels, code: String(clientLeft ? 499 : response.statusCode) });
@@ -127,19 +127,20 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
       headers: forwardedHeaders(request, requestId, route.pathPrefix),
       body: hasBody ? limitedBody(request, options.maxBodyBytes, overflow) : null,
       clientAddress: request.socket.remoteAddress ?? '',
-      signal: over.signal,
+      cancellation,
     });
     const headers: string[] = [];
     for (const [name, value] of answer.headers) headers.push(name, value);
     headers.push('x-request-id', requestId);
     if (answer.wholeBody) return sendWholeBody(response, answer.status, headers, answer.wholeBody, request.method === 'HEAD');
     response.writeHead(answer.status, headers);
-    const clientGone = once(over.signal, 'abort');
+    const closed = once(response, 'close');
     for await (const chunk of answer.body) {
-      if (!response.write(chunk)) await Promise.race([once(response, 'drain'), clientGone]);
       // Leaving the loop stops the body, which cancels the request in the worker.
-      if (over.signal.aborted) return;
+      if (cancellation.cancelled) return;
+      if (!response.write(chunk)) await Promise.race([once(response, 'drain'), closed]);
     }
+    if (cancellation.cancelled) return;
     response.end();
   } catch (error) {
     if (overflow.error) return sendJsonError(response, 413, overflow.error.code, overflow.error.message, requestId);
@@ -156,6 +157,6 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
     log.error('request failed', { error: String(error) });
     sendJsonError(response, 500, 'InternalError', 'the runner failed to serve this request', requestId);
   } finally {
-    over.abort();
+    cancelRequest(cancellation);
   }
 }

@@ -21,7 +21,6 @@ export class Invocation {
   readonly #channel: InvocationChannel;
   readonly #limits: InvocationLimits;
   readonly #head = Promise.withResolvers<WorkerResponse>();
-  readonly #finished = Promise.withResolvers<void>();
   readonly #requestBody: AsyncIterator<Uint8Array> | undefined;
   #headReceived = false;
   #done = false;
@@ -38,11 +37,6 @@ export class Invocation {
   /** Resolves with the response head; rejects with a LambdaWorkerError. */
   get response(): Promise<WorkerResponse> {
     return this.#head.promise;
-  }
-
-  /** Settles once the invocation is over for the runner. */
-  get finished(): Promise<void> {
-    return this.#finished.promise;
   }
 
   get headReceived(): boolean {
@@ -126,6 +120,5 @@ export class Invocation {
     // Stops the request body's source; its own failure to stop concerns nobody here.
     Promise.resolve(this.#requestBody?.return?.()).catch(() => undefined);
     this.#channel.finished(this.id);
-    this.#finished.resolve();
   }
 }

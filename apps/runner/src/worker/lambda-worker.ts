@@ -194,11 +194,9 @@ export class LambdaWorker {
       { bodyIdleTimeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label },
     );
     this.#invocations.set(invocation.id, invocation);
-    const { signal } = request;
-    if (signal) {
-      const cancel = () => invocation.cancel(new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`));
-      signal.addEventListener('abort', cancel, { once: true });
-      void invocation.finished.then(() => signal.removeEventListener('abort', cancel));
+    if (request.cancellation) {
+      // A no-op once the invocation is over.
+      request.cancellation.onCancel = () => invocation.cancel(new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`));
     }
     this.#send({
       type: 'request',
@@ -254,7 +252,7 @@ export class LambdaWorker {
   }
 
   #refusalOf(request: WorkerRequest): LambdaWorkerError | undefined {
-    if (request.signal?.aborted) return new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`);
+    if (request.cancellation?.cancelled) return new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`);
     if (this.#state !== 'ready') return new LambdaWorkerError('WorkerExited', `${this.#label}: the worker is ${this.#state}`);
     const { concurrency } = this.#loaded.limits;
     if (this.inFlight >= concurrency) {
