@@ -39,6 +39,11 @@ export class Invocation {
     return this.#head.promise;
   }
 
+  /** Over for the runner: finished, failed or cancelled. */
+  get done(): boolean {
+    return this.#done;
+  }
+
   get headReceived(): boolean {
     return this.#headReceived;
   }

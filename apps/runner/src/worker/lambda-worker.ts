@@ -195,8 +195,10 @@ export class LambdaWorker {
     );
     this.#invocations.set(invocation.id, invocation);
     if (request.cancellation) {
-      // A no-op once the invocation is over.
-      request.cancellation.onCancel = () => invocation.cancel(new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`));
+      // Called for every request once the runner is done with it, so the error is made only when needed.
+      request.cancellation.onCancel = () => {
+        if (!invocation.done) invocation.cancel(new LambdaWorkerError('ClientClosed', `${this.#label}: the client went away`));
+      };
     }
     this.#send({
       type: 'request',

@@ -54,8 +54,11 @@ export type HostMessage =
   | { type: 'pong' };
 
 const isString = (value: unknown): value is string => typeof value === 'string';
-const isHeaderList = (value: unknown): boolean =>
-  Array.isArray(value) && value.every((pair) => Array.isArray(pair) && pair.length === 2 && isString(pair[0]) && isString(pair[1]));
+function isHeaderList(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const pair of value) if (!Array.isArray(pair) || pair.length !== 2 || !isString(pair[0]) || !isString(pair[1])) return false;
+  return true;
+}
 
 /**
  * What is wrong with a message from a worker, if anything. The worker runs the lambda's code,
