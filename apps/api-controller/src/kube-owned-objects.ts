@@ -18,33 +18,38 @@ export const RUNNER_SERVICE_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER},app
 
 const applyPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
-export function kubeIngresses(kubeConfig: k8s.KubeConfig, cache: () => k8s.ObjectCache<k8s.V1Ingress>): OwnedObjects<k8s.V1Ingress> {
-  const api = kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+/** Reads from the informer's cache; writes and deletes through the kind's own API calls. */
+function ownedObjects<T extends k8s.KubernetesObject>(
+  kind: string,
+  cache: () => k8s.ObjectCache<T>,
+  calls: { apply(namespace: string, name: string, body: T): Promise<T>; delete(namespace: string, name: string): Promise<unknown> },
+): OwnedObjects<T> {
   return {
     cached: (namespace, name) => cache().get(name, namespace),
-    apply: (ingress) => {
-      const { namespace, name } = ingress.metadata!;
-      // The body goes out untyped ("any"), so nothing is renamed or dropped on the way.
-      return withContext(`applying Ingress ${namespace}/${name}`, () =>
-        api.patchNamespacedIngress({ namespace: namespace!, name: name!, body: ingress, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
-      );
+    apply: (object) => {
+      const { namespace, name } = object.metadata!;
+      return withContext(`applying ${kind} ${namespace}/${name}`, () => calls.apply(namespace!, name!, object));
     },
-    delete: (namespace, name) => ignoreNotFound(`deleting Ingress ${namespace}/${name}`, () => api.deleteNamespacedIngress({ namespace, name })),
+    delete: (namespace, name) => ignoreNotFound(`deleting ${kind} ${namespace}/${name}`, () => calls.delete(namespace, name)),
   };
+}
+
+// The apply bodies go out untyped ("any"), so nothing is renamed or dropped on the way.
+
+export function kubeIngresses(kubeConfig: k8s.KubeConfig, cache: () => k8s.ObjectCache<k8s.V1Ingress>): OwnedObjects<k8s.V1Ingress> {
+  const api = kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+  return ownedObjects('Ingress', cache, {
+    apply: (namespace, name, body) => api.patchNamespacedIngress({ namespace, name, body, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
+    delete: (namespace, name) => api.deleteNamespacedIngress({ namespace, name }),
+  });
 }
 
 export function kubeServices(kubeConfig: k8s.KubeConfig, cache: () => k8s.ObjectCache<k8s.V1Service>): OwnedObjects<k8s.V1Service> {
   const api = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  return {
-    cached: (namespace, name) => cache().get(name, namespace),
-    apply: (service) => {
-      const { namespace, name } = service.metadata!;
-      return withContext(`applying Service ${namespace}/${name}`, () =>
-        api.patchNamespacedService({ namespace: namespace!, name: name!, body: service, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
-      );
-    },
-    delete: (namespace, name) => ignoreNotFound(`deleting Service ${namespace}/${name}`, () => api.deleteNamespacedService({ namespace, name })),
-  };
+  return ownedObjects('Service', cache, {
+    apply: (namespace, name, body) => api.patchNamespacedService({ namespace, name, body, fieldManager: FIELD_MANAGER, force: true }, applyPatch),
+    delete: (namespace, name) => api.deleteNamespacedService({ namespace, name }),
+  });
 }
 
 /** Lists for informers: the lambdas' Ingresses and Services in one namespace or all, and the runner Service. */

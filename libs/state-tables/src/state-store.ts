@@ -1,4 +1,4 @@
-import { StateError, type JsonValue, type ListOptions, type ListPage, type PutOptions, type StateEntry } from '@kublambda/lambda-api';
+import { StateError, type JsonValue, type ListOptions, type ListPage, type PutOptions, type StateEntry, type StateTable } from '@kublambda/lambda-api';
 import type { Cluster, Redis } from 'ioredis';
 import {
   checkIfVersion, checkIncrement, checkKey, checkListLimit, checkPrefix, checkTtl, decodeCursor, encodeCursor, parseValue, serializeValue,
@@ -9,14 +9,11 @@ import { isNamespaceName, isTableName, tableKeys, type TableKeys } from './table
 
 export type StateRedis = Redis | Cluster;
 
-/** One table of one namespace, as the runner uses it on a lambda's behalf. Every failure is a StateError, except defects. */
-export interface TableStore {
-  get(key: string): Promise<StateEntry | null>;
-  put(key: string, value: JsonValue, options?: PutOptions): Promise<{ version: number }>;
-  delete(key: string, options?: { ifVersion?: number }): Promise<boolean>;
-  increment(key: string, by?: number, options?: { ttlSeconds?: number }): Promise<number>;
-  list(options?: ListOptions): Promise<ListPage>;
-}
+/**
+ * One table of one namespace, as the runner uses it on a lambda's behalf: the interface the
+ * lambda sees. Every failure is a StateError, except defects.
+ */
+export type TableStore = StateTable;
 
 export interface StateStore {
   table(namespace: string, table: string): TableStore;

@@ -5,7 +5,10 @@
 import type { JsonValue, LambdaState, ListOptions, ListPage, PutOptions, StateEntry, StateErrorCode, StateTable } from '@kublambda/lambda-api';
 import type { StateOperation, StateOutcome } from '@kublambda/state-tables';
 
-/** What a failed state call throws; lambdas check `code` (or `name === 'StateError'`). */
+/**
+ * What a failed state call throws; lambdas check `code` (or `name === 'StateError'`). The same
+ * as @kublambda/lambda-api's, which the worker cannot load.
+ */
 export class StateError extends Error {
   readonly code: StateErrorCode;
 
