@@ -452,6 +452,33 @@ describe('LambdaWorker', () => {
     );
   });
 
+  it('passes at most 1,000 lines of output a second and says how many it dropped', async () => {
+    const lines: WorkerLogLine[] = [];
+    const worker = await startLambda(
+      `export default (request) => {
+        if (request.url.endsWith('/flood')) for (let i = 0; i < 5000; i++) console.log('line', i);
+        else console.log('calm again');
+        return new Response('done');
+      };`,
+      { onLog: (line) => lines.push(line) },
+    );
+    await call(worker, { url: 'http://lambda.test/flood' });
+    // The notice comes with the first line of a later second.
+    await delay(1100);
+    await call(worker);
+    const texts = lines.map((line) => line.text);
+    expect(texts.slice(0, 3)).toEqual(['line 0', 'line 1', 'line 2']);
+    const passed = texts.filter((text) => text.startsWith('line ')).length;
+    const notices = lines.filter((line) => line.text.includes('dropped'));
+    for (const notice of notices) expect(notice).toEqual({ stream: 'stderr', text: expect.stringMatching(/^\d+ lines of output dropped: the limit is 1000 a second$/) });
+    const dropped = notices.reduce((sum, notice) => sum + Number(notice.text.split(' ')[0]), 0);
+    // 1,000 in the flood's second (up to 1,000 more if a slow runner saw it cross into the next).
+    expect(passed).toBeGreaterThanOrEqual(1000);
+    expect(passed).toBeLessThanOrEqual(2000);
+    expect(passed + dropped).toBe(5000);
+    expect(texts.at(-1)).toBe('calm again');
+  });
+
   it('fails with LoadFailed, and no process details, when the worker process dies while starting', async () => {
     // A 1 MiB heap cannot even start Node.
     const failure = await failureOf(LambdaWorker.spawn(1));

@@ -17,7 +17,7 @@ import type { StateOutcome } from '@kublambda/state-tables';
 import { Invocation } from './invocation.ts';
 import { MessageChannel } from './message-channel.ts';
 import { problemWithHostMessage, type HostMessage, type ParentMessage } from './protocol.ts';
-import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
+import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerLogLine, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
 
 export * from './worker-types.ts';
 
@@ -37,6 +37,7 @@ const STOP_GRACE_MS = 5000;
 const STDERR_TAIL_LINES = 20;
 /** The largest message a worker may send; the host cuts body chunks well below it. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+const LOG_LINES_PER_SECOND = 1000;
 /** State operations one worker may have the runner perform at once; more are refused, not queued. */
 const MAX_STATE_OPERATIONS_IN_FLIGHT = 1024;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
@@ -86,6 +87,9 @@ export class LambdaWorker {
   #pinging = false;
   #stateOperationsInFlight = 0;
   #idleSinceMs = Date.now();
+  #logWindowStart = 0;
+  #logLinesInWindow = 0;
+  #logLinesDropped = 0;
 
   /** Spawns the worker and loads the asset; rejects with LoadFailed when it cannot serve. */
   static async start(options: LambdaWorkerOptions): Promise<LambdaWorker> {
@@ -299,7 +303,7 @@ export class LambdaWorker {
       case 'state':
         return void this.#performStateOperation(message.id, message.operation, message.requestId);
       case 'log':
-        return this.#options?.onLog?.({ stream: message.stream, text: message.text, requestId: message.requestId });
+        return this.#log({ stream: message.stream, text: message.text, requestId: message.requestId });
       case 'request-body-pull':
         return void this.#invocations.get(message.id)?.sendNextRequestBodyChunk();
       case 'response-head':
@@ -353,8 +357,26 @@ export class LambdaWorker {
     const lines = createInterface({ input: this.#child[stream]!, crlfDelay: Infinity });
     lines.on('line', (text) => {
       if (stream === 'stderr') this.#rememberStderr(text);
-      this.#options?.onLog?.({ stream, text });
+      this.#log({ stream, text });
     });
+  }
+
+  /**
+   * Passes the lambda's output on, at most LOG_LINES_PER_SECOND lines a second: a lambda that
+   * floods its output must not take the runner's time from the others. What is dropped is said.
+   */
+  #log(line: WorkerLogLine) {
+    const onLog = this.#options?.onLog;
+    if (!onLog) return;
+    const now = Date.now();
+    if (now - this.#logWindowStart >= 1000) {
+      if (this.#logLinesDropped > 0) onLog({ stream: 'stderr', text: `${this.#logLinesDropped} lines of output dropped: the limit is ${LOG_LINES_PER_SECOND} a second` });
+      this.#logWindowStart = now;
+      this.#logLinesInWindow = 0;
+      this.#logLinesDropped = 0;
+    }
+    if (this.#logLinesInWindow++ < LOG_LINES_PER_SECOND) onLog(line);
+    else this.#logLinesDropped++;
   }
 
   #rememberStderr(line: string) {
