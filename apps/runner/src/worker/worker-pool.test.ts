@@ -107,15 +107,30 @@ describe('WorkerPool', () => {
     expect(await json(first)).toEqual({ processEnv: {}, contextEnv: {} });
   });
 
-  it('bypasses the pool for a different memory limit', async () => {
+  it('starts a worker for another memory limit, then keeps a spare for that limit', async () => {
     const pool = poolOf(2);
     await until(() => pool.available === 2);
     const preSpawned = await workerHostPids();
-    const worker = await take(pool, await options(ENV_REPORT, { limits: { memoryMiB: 256, timeoutSeconds: 5, concurrency: 10 } }));
-    expect(preSpawned).not.toContain(worker.pid);
-    expect(worker.memoryMiB).toBe(256);
+    const bigger = await options(ENV_REPORT, { limits: { memoryMiB: 256, timeoutSeconds: 5, concurrency: 10 } });
+    const first = await take(pool, bigger);
+    expect(preSpawned).not.toContain(first.pid);
+    expect(first.memoryMiB).toBe(256);
     expect(pool.available).toBe(2);
-    expect(await json(worker)).toEqual({ processEnv: {}, contextEnv: {} });
+    expect(await json(first)).toEqual({ processEnv: {}, contextEnv: {} });
+
+    // The spare for 256 MiB: one more worker host than the pool's and the first.
+    const deadline = Date.now() + 10_000;
+    let beforeSecond = await workerHostPids();
+    while (beforeSecond.length < preSpawned.length + 2) {
+      if (Date.now() > deadline) throw new Error('no spare was spawned for 256 MiB');
+      await delay(20);
+      beforeSecond = await workerHostPids();
+    }
+    const second = await take(pool, bigger);
+    expect(beforeSecond).toContain(second.pid);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.memoryMiB).toBe(256);
+    expect(await json(second)).toEqual({ processEnv: {}, contextEnv: {} });
   });
 
   it('leaves no processes after stop(), also when stopped while spawning', async () => {

@@ -5,13 +5,16 @@ import { LambdaWorker, type LambdaWorkerOptions } from './lambda-worker.ts';
 export interface WorkerPoolOptions {
   /** Unloaded workers kept ready; 0 disables the pool. Default 2. */
   size?: number;
-  /** The heap limit the pooled workers are spawned with; other lambdas get a worker of their own. Default 128. */
+  /** The heap limit the pooled workers are spawned with; other limits get one spare each (see take). Default 128. */
   memoryMiB?: number;
   /** The env the workers are spawned with, replaced by the lambda's on load. Default none. */
   spawnEnv?: Record<string, string>;
   /** Called when spawning a worker for the pool fails; the pool tries again on the next take. */
   onSpawnError?: (error: unknown) => void;
 }
+
+/** Other heap limits that get a worker spawned ahead: the most recently asked for. */
+const SPARE_MEMORY_SIZES = 4;
 
 export class WorkerPool {
   readonly #size: number;
@@ -20,6 +23,8 @@ export class WorkerPool {
   readonly #onSpawnError: (error: unknown) => void;
   readonly #idle: LambdaWorker[] = [];
   readonly #spawning = new Set<Promise<void>>();
+  /** One worker spawned ahead for each other heap limit lambdas asked for lately, oldest first. */
+  readonly #spares = new Map<number, Promise<LambdaWorker | undefined>>();
   #stopped = false;
 
   constructor(options: WorkerPoolOptions = {}) {
@@ -41,10 +46,12 @@ export class WorkerPool {
 
   /**
    * A worker serving the lambda: a pooled one loaded with it when the memory limit matches the
-   * pool's and one is ready, else one started for it. Rejects like LambdaWorker.start.
+   * pool's and one is ready, else a spare for its limit, else one started for it. Rejects like
+   * LambdaWorker.start.
    */
   async take(options: LambdaWorkerOptions): Promise<LambdaWorker> {
-    if (this.#stopped || options.limits.memoryMiB !== this.#memoryMiB) return LambdaWorker.start(options);
+    if (this.#stopped) return LambdaWorker.start(options);
+    if (options.limits.memoryMiB !== this.#memoryMiB) return this.#takeSpare(options);
     let worker = this.#takeIdle();
     // One already starting is ready sooner than a new one.
     if (!worker && this.#spawning.size > 0) {
@@ -62,8 +69,41 @@ export class WorkerPool {
   /** Stops the unloaded workers, those still being spawned included; taken ones are their owners'. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    const spares = [...this.#spares.values()];
+    this.#spares.clear();
     await Promise.all(this.#spawning);
-    await Promise.all(this.#idle.splice(0).map((worker) => worker.stop()));
+    await Promise.all([...this.#idle.splice(0).map((worker) => worker.stop()), ...spares.map((spare) => spare.then((worker) => worker?.stop()))]);
+  }
+
+  /**
+   * A lambda with another heap limit gets the spare spawned for that limit after the last such
+   * lambda, else one started for it; then the next spare for that limit is spawned.
+   */
+  async #takeSpare(options: LambdaWorkerOptions): Promise<LambdaWorker> {
+    const memoryMiB = options.limits.memoryMiB;
+    const spare = await this.#spares.get(memoryMiB);
+    this.#spares.delete(memoryMiB);
+    try {
+      return await (spare?.unloaded ? spare.load(options) : LambdaWorker.start(options));
+    } finally {
+      this.#spawnSpare(memoryMiB);
+    }
+  }
+
+  #spawnSpare(memoryMiB: number) {
+    if (this.#stopped || this.#size === 0) return;
+    this.#spares.set(
+      memoryMiB,
+      LambdaWorker.spawn(memoryMiB, this.#spawnEnv).catch((error: unknown) => {
+        this.#onSpawnError(error);
+        return undefined;
+      }),
+    );
+    for (const [oldest, spare] of this.#spares) {
+      if (this.#spares.size <= SPARE_MEMORY_SIZES) break;
+      this.#spares.delete(oldest);
+      void spare.then((worker) => worker?.stop());
+    }
   }
 
   #takeIdle(): LambdaWorker | undefined {
