@@ -81,12 +81,18 @@ export class LambdaWorkers {
    * workers hold. Rejects like LambdaWorker.invoke, with Overloaded when the wait is full or
    * runs out, or with LoadFailed when the lambda's worker cannot start.
    */
-  async invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
+  invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
+    const choice = this.#choose(route);
+    // Chosen and invoked in one go, so no other request takes the room in between.
+    return choice.worker ? choice.worker.invoke(request) : this.#invokeAfterWaiting(route, request);
+  }
+
+  /** Choosing again is harmless: it finds the worker the first choice started, or no room again. */
+  async #invokeAfterWaiting(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
     // One deadline for all the waiting, however often the request has to choose again.
     const waitDeadline = Date.now() + route.timeoutSeconds * 1000;
     for (let current = route; ; ) {
       const choice = this.#choose(current);
-      // Chosen and invoked in one go, so no other request takes the room in between.
       if (choice.worker) return choice.worker.invoke(request);
       if (choice.starting) await choice.starting;
       else await waitForRoom(choice.full, current, waitDeadline, request.cancellation);

@@ -10,8 +10,13 @@ export interface InvocationChannel {
 }
 
 export interface InvocationLimits {
-  /** How long the response body may go without a chunk before the request is cancelled. */
-  bodyIdleTimeoutMs: number;
+  /**
+   * How long the handler has to send the response head, and how long the response body may then
+   * go without a chunk, before the request is cancelled (Timeout).
+   */
+  timeoutMs: number;
+  /** Called when the head did not come in time: the worker's event loop may be blocked. */
+  onHeadTimeout: () => void;
   /** Names the lambda in error messages. */
   label: string;
 }
@@ -21,16 +26,22 @@ export class Invocation {
   readonly #channel: InvocationChannel;
   readonly #limits: InvocationLimits;
   readonly #head = Promise.withResolvers<WorkerResponse>();
+  readonly #headTimer: NodeJS.Timeout;
   readonly #requestBody: AsyncIterator<Uint8Array> | undefined;
   #headReceived = false;
   #done = false;
   #pendingChunk: PromiseWithResolvers<Uint8Array | null> | undefined;
   #failure: LambdaWorkerError | undefined;
 
-  constructor(request: WorkerRequest, channel: InvocationChannel, limits: InvocationLimits) {
-    this.id = request.requestId;
+  /** id names the invocation on the channel; the client's request id need not be unique. */
+  constructor(id: string, request: WorkerRequest, channel: InvocationChannel, limits: InvocationLimits) {
+    this.id = id;
     this.#channel = channel;
     this.#limits = limits;
+    this.#headTimer = setTimeout(() => {
+      this.cancel(new LambdaWorkerError('Timeout', `${limits.label}: no response within ${limits.timeoutMs / 1000} s`));
+      limits.onHeadTimeout();
+    }, limits.timeoutMs);
     this.#requestBody = request.body?.[Symbol.asyncIterator]();
   }
 
@@ -61,6 +72,7 @@ export class Invocation {
 
   receiveHead(status: number, headers: Array<[string, string]>, chunks: Uint8Array[], end: boolean) {
     this.#headReceived = true;
+    clearTimeout(this.#headTimer);
     if (end) this.#finish();
     this.#head.resolve({ status, headers, body: this.#responseBody(chunks), wholeBody: end ? chunks : undefined });
   }
@@ -112,16 +124,14 @@ export class Invocation {
   #nextChunk(): Promise<Uint8Array | null> {
     this.#pendingChunk = Promise.withResolvers();
     this.#channel.send({ type: 'response-body-pull', id: this.id });
-    const { bodyIdleTimeoutMs, label } = this.#limits;
-    const idle = setTimeout(
-      () => this.cancel(new LambdaWorkerError('Timeout', `${label}: the response body sent nothing for ${bodyIdleTimeoutMs / 1000} s`)),
-      bodyIdleTimeoutMs,
-    );
+    const { timeoutMs, label } = this.#limits;
+    const idle = setTimeout(() => this.cancel(new LambdaWorkerError('Timeout', `${label}: the response body sent nothing for ${timeoutMs / 1000} s`)), timeoutMs);
     return this.#pendingChunk.promise.finally(() => clearTimeout(idle));
   }
 
   #finish() {
     this.#done = true;
+    clearTimeout(this.#headTimer);
     // Stops the request body's source; its own failure to stop concerns nobody here.
     Promise.resolve(this.#requestBody?.return?.()).catch(() => undefined);
     this.#channel.finished(this.id);

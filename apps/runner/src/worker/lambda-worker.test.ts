@@ -313,6 +313,16 @@ describe('LambdaWorker', () => {
     expect(failure.message).toContain(`it broke the message protocol: ${problem}`);
   });
 
+  it('serves two requests at once that carry the same request id', async () => {
+    const worker = await startLambda(`
+      export default async (request, context) => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return new Response(context.requestId + ' ' + new URL(request.url).pathname);
+      };`);
+    const answers = await Promise.all([call(worker, { requestId: 'same', url: 'http://lambda.test/a' }), call(worker, { requestId: 'same', url: 'http://lambda.test/b' })]);
+    expect(answers.map((answer) => answer.text)).toEqual(['same /a', 'same /b']);
+  });
+
   it('reports a thrown error as HandlerError 502 with its message and keeps serving', async () => {
     const worker = await startLambda(`
       export default (request) => {

@@ -87,6 +87,7 @@ export class LambdaWorker {
   #pinging = false;
   #stateOperationsInFlight = 0;
   #idleSinceMs = Date.now();
+  #invocationsStarted = 0;
   #logWindowStart = 0;
   #logLinesInWindow = 0;
   #logLinesDropped = 0;
@@ -193,9 +194,10 @@ export class LambdaWorker {
     const refusal = this.#refusalOf(request);
     if (refusal) return Promise.reject(refusal);
     const invocation = new Invocation(
+      String(this.#invocationsStarted++),
       request,
       { send: (message, parts) => this.#send(message, parts), finished: (id) => this.#onInvocationFinished(id) },
-      { bodyIdleTimeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label },
+      { timeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label, onHeadTimeout: () => void this.#killIfBlocked() },
     );
     this.#invocations.set(invocation.id, invocation);
     if (request.cancellation) {
@@ -206,14 +208,14 @@ export class LambdaWorker {
     }
     this.#send({
       type: 'request',
-      id: request.requestId,
+      id: invocation.id,
+      requestId: request.requestId,
       method: request.method,
       url: request.url,
       headers: request.headers,
       hasBody: request.body !== null && !METHODS_WITHOUT_BODY.has(request.method.toUpperCase()),
       clientAddress: request.clientAddress,
     });
-    this.#startHeadTimer(invocation);
     return invocation.response;
   }
 
@@ -264,18 +266,7 @@ export class LambdaWorker {
     if (this.inFlight >= concurrency) {
       return new LambdaWorkerError('Overloaded', `${this.#label}: ${this.inFlight} requests in flight, the limit is ${concurrency}`);
     }
-    if (this.#invocations.has(request.requestId)) throw new Error(`${this.#label}: request ${request.requestId} is already in flight`);
     return undefined;
-  }
-
-  #startHeadTimer(invocation: Invocation) {
-    const { timeoutSeconds } = this.#loaded.limits;
-    const timer = setTimeout(() => {
-      if (invocation.headReceived) return;
-      invocation.cancel(new LambdaWorkerError('Timeout', `${this.#label}: no response within ${timeoutSeconds} s`));
-      void this.#killIfBlocked();
-    }, timeoutSeconds * 1000);
-    void invocation.response.finally(() => clearTimeout(timer)).catch(() => undefined);
   }
 
   /** A timeout may be a slow promise or a blocked event loop; only the latter gets no pong. */

@@ -14,7 +14,9 @@ export type ParentMessage =
   | { type: 'load'; assetUrl: string; lambda: LambdaIdentity; env: Record<string, string> }
   | {
       type: 'request';
+      /** Names the call on the channel; requestId is the client's, which need not be unique. */
       id: string;
+      requestId: string;
       method: string;
       url: string;
       headers: Array<[string, string]>;

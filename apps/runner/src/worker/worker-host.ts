@@ -217,7 +217,7 @@ async function streamResponse(id: string, call: HostCall, response: Response) {
 
 function contextFor(message: RequestMessage): LambdaContext {
   return {
-    requestId: message.id,
+    requestId: message.requestId,
     env,
     lambda,
     clientAddress: message.clientAddress,
@@ -242,7 +242,7 @@ async function handleRequest(message: RequestMessage) {
       body: message.hasBody ? requestBodyStream(id, call) : null,
       duplex: 'half',
     } as RequestInit);
-    const response = await requestIds.run(id, () => invoke(request, contextFor(message)));
+    const response = await requestIds.run(message.requestId, () => invoke(request, contextFor(message)));
     if (!(response instanceof Response)) throw new Error(`the handler returned ${format('%o', response)}, not a Response`);
     await streamResponse(id, call, response);
   } catch (error) {
