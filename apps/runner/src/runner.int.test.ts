@@ -64,6 +64,30 @@ describe('runner', () => {
     expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('replaces a request id it could not send back (too long, or not printable ASCII)', async () => {
+    for (const given of ['x'.repeat(201), 'caf\u00e9']) {
+      const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get(`${base}/echo`, { headers: { 'x-request-id': Buffer.from(given, 'latin1').toString('latin1') } }, resolve).on('error', reject);
+      });
+      response.resume();
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it("keeps the lambda's connection headers off the runner's own connection", async () => {
+    await deploy('hopper', '/hopper', `export default () => new Response('hop', { headers: { connection: 'close', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=1', 'x-kept': 'yes' } })`);
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`${base}/hopper`, resolve).on('error', reject);
+    });
+    let body = '';
+    for await (const chunk of response) body += chunk;
+    expect(body).toBe('hop');
+    expect(response.headers).toMatchObject({ 'x-kept': 'yes', 'content-length': '3' });
+    expect(response.headers['transfer-encoding']).toBeUndefined();
+    expect(response.headers.connection).not.toBe('close');
+  });
+
   it('streams a 10 MB upload through to the lambda', async () => {
     const body = randomBytes(10 * 1024 * 1024);
     const response = await fetch(`${base}/echo/upload`, { method: 'POST', body });

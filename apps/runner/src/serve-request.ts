@@ -38,6 +38,15 @@ function sendJsonError(response: ServerResponse, status: number, error: string, 
   response.end(body);
 }
 
+/** A request id from the client is kept when it is this; otherwise the runner makes one. */
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * Response headers about the connection, not the response: the runner's connection to the
+ * client is its own business (a lambda's transfer-encoding would also contradict the length).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
 /** Statuses whose responses have no body and must not say how long it is. */
 const BODYLESS_STATUS = new Set([204, 304]);
 
@@ -47,7 +56,7 @@ const BODYLESS_STATUS = new Set([204, 304]);
  */
 function sendWholeBody(response: ServerResponse, status: number, headers: string[], chunks: Uint8Array[], isHead: boolean): void {
   const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-  const lengthKnown = headers.some((value, index) => index % 2 === 0 && (value === 'content-length' || value === 'transfer-encoding'));
+  const lengthKnown = headers.some((value, index) => index % 2 === 0 && value === 'content-length');
   if (!lengthKnown && !isHead && !BODYLESS_STATUS.has(status) && status >= 200) headers.push('content-length', String(body.byteLength));
   response.writeHead(status, headers);
   response.end(body);
@@ -91,7 +100,8 @@ async function* limitedBody(request: IncomingMessage, maxBytes: number, overflow
  * the answer back. Every failure is a JSON body with a request id.
  */
 export async function serveRequest(request: IncomingMessage, response: ServerResponse, options: ServeOptions): Promise<void> {
-  const requestId = (request.headers['x-request-id'] as string | undefined) || randomUUID();
+  const given = request.headers['x-request-id'];
+  const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
   // Parsed as a URL so that dot segments and percent-encoding are resolved before routing.
   const { pathname, search } = new URL(request.url ?? '/', 'http://placeholder');
   const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
@@ -130,7 +140,7 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
       cancellation,
     });
     const headers: string[] = [];
-    for (const [name, value] of answer.headers) headers.push(name, value);
+    for (const [name, value] of answer.headers) if (!HOP_BY_HOP.has(name)) headers.push(name, value);
     headers.push('x-request-id', requestId);
     if (answer.wholeBody) return sendWholeBody(response, answer.status, headers, answer.wholeBody, request.method === 'HEAD');
     response.writeHead(answer.status, headers);
