@@ -75,6 +75,13 @@ describe('runner', () => {
     }
   });
 
+  it('sends a whole body with its true length, whatever length the lambda claimed', async () => {
+    await deploy('liar', '/liar', `export default () => new Response('hello', { headers: { 'content-length': '100' } })`);
+    const response = await fetch(`${base}/liar`, { signal: AbortSignal.timeout(5_000) });
+    expect(response.headers.get('content-length')).toBe('5');
+    expect(await response.text()).toBe('hello');
+  });
+
   it("keeps the lambda's connection headers off the runner's own connection", async () => {
     await deploy('hopper', '/hopper', `export default () => new Response('hop', { headers: { connection: 'close', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=1', 'x-kept': 'yes' } })`);
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {

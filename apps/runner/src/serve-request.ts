@@ -51,14 +51,17 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const BODYLESS_STATUS = new Set([204, 304]);
 
 /**
- * A body that is all here goes out in one write, with its length when the lambda did not give
- * one, so clients need not read chunked encoding.
+ * A body that is all here goes out in one write with its true length, so clients need not read
+ * chunked encoding and a wrong length from the lambda cannot leave them waiting. A HEAD answer
+ * and bodiless statuses keep what the lambda said.
  */
 function sendWholeBody(response: ServerResponse, status: number, headers: string[], chunks: Uint8Array[], isHead: boolean): void {
   const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-  const lengthKnown = headers.some((value, index) => index % 2 === 0 && value === 'content-length');
-  if (!lengthKnown && !isHead && !BODYLESS_STATUS.has(status) && status >= 200) headers.push('content-length', String(body.byteLength));
-  response.writeHead(status, headers);
+  if (isHead || BODYLESS_STATUS.has(status)) return void response.writeHead(status, headers).end(body);
+  const withLength: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') withLength.push(headers[i]!, headers[i + 1]!);
+  withLength.push('content-length', String(body.byteLength));
+  response.writeHead(status, withLength);
   response.end(body);
 }
 
