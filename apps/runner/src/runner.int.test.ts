@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { waitUntil } from '@kublambda/dev-servers';
 import { removeRoute, type RouteRecord } from '@kublambda/route-table';
@@ -73,6 +74,21 @@ describe('runner', () => {
       expect(response.statusCode).toBe(200);
       expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     }
+  });
+
+  it('answers malformed and oversized requests with 400 and 431, and keeps serving', async () => {
+    const rawAnswer = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(new URL(base).port), '127.0.0.1', () => socket.end(bytes));
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk.toString()));
+        socket.on('close', () => resolve(answer));
+        // The server may reset the connection once it has answered, before reading all we sent.
+        socket.on('error', (error) => (answer ? resolve(answer) : reject(error)));
+      });
+    expect(await rawAnswer('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await rawAnswer(`GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect((await fetch(`${base}/echo`)).status).toBe(200);
   });
 
   it('sends a whole body with its true length, whatever length the lambda claimed', async () => {
