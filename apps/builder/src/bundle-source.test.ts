@@ -108,6 +108,17 @@ export default async (request: Request) => new Response(greet(new URL(request.ur
     expect(error.message).toBe("index.ts:2:9: Type 'number' is not assignable to type 'string'.");
   });
 
+  it('type-checks a handler against the lambda API it imports with import type', async () => {
+    const handler = (put: string) =>
+      `import type { Handler } from '@kublambda/lambda-api';\n` +
+      `export default (async (request, context) => {\n  ${put}\n  return new Response(context.requestId);\n}) satisfies Handler;\n`;
+    const bundle = await bundleFiles({ 'index.ts': handler("await context.state.table('t').put('k', { n: 1 }, { ttlSeconds: 5 });") }, { typeCheck: true });
+    expect(bundle.asset.toString()).not.toContain('lambda-api');
+    const error = await compileError({ 'index.ts': handler("await context.state.table('t').put('k', { n: 1 }, { ttl: 5 });") }, { typeCheck: true });
+    expect(error.reason).toBe('CompileFailed');
+    expect(error.message).toMatch(/^index\.ts:3:\d+: Object literal may only specify known properties, and 'ttl' does not exist in type 'PutOptions'\.$/);
+  });
+
   it('reports type errors in every file the entrypoint imports, relative to the source root', async () => {
     const files = {
       'index.ts': "import { twice } from './lib/twice.ts';\nexport default () => new Response(String(twice('2')));\n",

@@ -2,9 +2,12 @@ import path from 'node:path';
 import ts from 'typescript';
 import { CompileError, type Diagnostic } from './compile-error.ts';
 
-// The workspace's node_modules/@types: three levels up from apps/builder/src, and equally from
-// dist/apps/builder where the app is bundled.
-const typeRoots = [path.resolve(import.meta.dirname, '../../../node_modules/@types')];
+// The workspace's node_modules/@types and the lambda API's types: three levels up from
+// apps/builder/src, and equally from dist/apps/builder where the app is bundled.
+const workspaceRoot = path.resolve(import.meta.dirname, '../../..');
+const typeRoots = [path.join(workspaceRoot, 'node_modules/@types')];
+/** What lambdas import with `import type` (the bundler erases it, so only the checker needs it). */
+const lambdaApi = path.join(workspaceRoot, 'libs/lambda-api/src/index.ts');
 
 // Matches what the bundler accepts: extensionless, .js and .ts relative imports, JSON imports, and
 // per-file compilation (isolatedModules flags what esbuild cannot compile file by file).
@@ -23,11 +26,12 @@ const compilerOptions: ts.CompilerOptions = {
   jsx: ts.JsxEmit.Preserve,
   types: ['node'],
   typeRoots,
+  paths: { '@kublambda/lambda-api': [lambdaApi] },
 };
 
 // TypeScript's lib files and the workspace's @types never change while the builder runs; parsing
 // them dominates a check (about 300 ms against 20 ms), so they are parsed once per process.
-const sharedDirectories = [path.dirname(ts.getDefaultLibFilePath(compilerOptions)), ...typeRoots].map((dir) => dir + path.sep);
+const sharedDirectories = [path.dirname(ts.getDefaultLibFilePath(compilerOptions)), ...typeRoots, path.dirname(lambdaApi)].map((dir) => dir + path.sep);
 const sharedSourceFiles = new Map<string, ts.SourceFile>();
 
 /** Type-checks the entrypoint and everything it imports; throws a CompileError listing the errors in the user's files. */
