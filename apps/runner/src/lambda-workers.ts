@@ -14,10 +14,9 @@ interface WorkerSlot {
   started?: LambdaWorker;
 }
 
-/** The workers serving one version (asset and settings) of a lambda. */
+/** The workers serving one version of a lambda: one route record (asset, settings, env). */
 interface Running {
-  digest: string;
-  generation: number;
+  route: RouteRecord;
   slots: WorkerSlot[];
   /** Requests waiting for room, first come first served. */
   waiting: Array<() => void>;
@@ -105,12 +104,12 @@ export class LambdaWorkers {
 
   #choose(route: RouteRecord): { worker: LambdaWorker } | { worker?: undefined; starting: Promise<LambdaWorker> } | { worker?: undefined; starting?: undefined; full: Running } {
     let current = this.#running.get(route.key);
-    if (current && (current.digest !== route.artifact.digest || current.generation !== route.generation)) {
+    if (current && current.route !== route) {
       this.#retire(route.key, current, 'new version');
       current = undefined;
     }
     if (!current) {
-      current = { digest: route.artifact.digest, generation: route.generation, slots: [], waiting: [], unpin: this.#cache.pin(route.artifact.digest) };
+      current = { route, slots: [], waiting: [], unpin: this.#cache.pin(route.artifact.digest) };
       this.#running.set(route.key, current);
     }
     // Workers that died no longer count; they are replaced as needed.
@@ -197,7 +196,7 @@ export class LambdaWorkers {
     const [namespace = '', name = ''] = key.split('/');
     void Promise.all(running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))).finally(() => {
       running.unpin();
-      forLambda(this.#logger, { namespace, name }).info('retired workers', { reason, digest: running.digest, workers: running.slots.length });
+      forLambda(this.#logger, { namespace, name }).info('retired workers', { reason, digest: running.route.artifact.digest, workers: running.slots.length });
     });
   }
 }

@@ -51,4 +51,17 @@ describe('RouteMatcher', () => {
     table.delete('ns/a');
     expect(table.size).toBe(0);
   });
+
+  it('keeps a route record that is published again unchanged, and takes a changed one', () => {
+    const table = new RouteMatcher();
+    const first = testRoute('env', '/env', { env: [{ name: 'TOKEN', value: 'a' }] });
+    table.put(first);
+    table.put(structuredClone(first));
+    expect(table.get('ns/env')).toBe(first);
+    table.replaceAll([structuredClone(first)]);
+    expect(table.get('ns/env')).toBe(first);
+    const rotated = testRoute('env', '/env', { env: [{ name: 'TOKEN', value: 'b' }] });
+    table.put(rotated);
+    expect(table.get('ns/env')).toBe(rotated);
+  });
 });

@@ -31,6 +31,14 @@ function hostMatches(routeHost: string, host: string): 'exact' | 'wildcard' | un
 }
 
 /**
+ * The record already held when the new one says the same: a route keeps its identity until it
+ * changes (asset, settings or env), and the runner starts new workers exactly when it does.
+ */
+function unlessUnchanged(held: RouteRecord | undefined, incoming: RouteRecord): RouteRecord {
+  return held && JSON.stringify(held) === JSON.stringify(incoming) ? held : incoming;
+}
+
+/**
  * The runner's table of routes. Like an Ingress, host rules come first (exact host, then
  * wildcard, then routes for any host); within them the longest path prefix wins.
  */
@@ -38,12 +46,13 @@ export class RouteMatcher {
   readonly #routes = new Map<string, RouteRecord>();
 
   replaceAll(routes: Iterable<RouteRecord>): void {
+    const previous = new Map(this.#routes);
     this.#routes.clear();
-    for (const route of routes) this.#routes.set(route.key, route);
+    for (const route of routes) this.#routes.set(route.key, unlessUnchanged(previous.get(route.key), route));
   }
 
   put(route: RouteRecord): void {
-    this.#routes.set(route.key, route);
+    this.#routes.set(route.key, unlessUnchanged(this.#routes.get(route.key), route));
   }
 
   delete(key: string): void {

@@ -146,6 +146,14 @@ describe('runner', () => {
     await waitUntil('the new version', async () => (await (await fetch(`${base}/version`)).text()) === 'v2', { timeoutMs: 10_000 });
   });
 
+  it('serves new env values of the same asset and generation with a new worker', async () => {
+    const source = 'export default async () => new Response(process.env.TOKEN)';
+    await deploy('rotating', '/rotating', source, 1, { env: [{ name: 'TOKEN', value: 'first' }] });
+    expect(await (await fetch(`${base}/rotating`)).text()).toBe('first');
+    await deploy('rotating', '/rotating', source, 1, { env: [{ name: 'TOKEN', value: 'second' }] });
+    await waitUntil('the new value', async () => (await (await fetch(`${base}/rotating`)).text()) === 'second', { timeoutMs: 10_000 });
+  });
+
   it('keeps one lambda answering while others spin or exit, and replaces the broken workers', async () => {
     expect(await (await fetch(`${base}/steady`)).text()).toBe('steady');
     const spinning = fetch(`${base}/spin`);
