@@ -247,6 +247,17 @@ describe('env from Secrets and ConfigMaps', () => {
     await answers('/configured', JSON.stringify({ token: 's3cret', mode: 'fast', plain: 'p' }));
   }, 90_000);
 
+  it('serves a changed Secret value without a change to the Lambda', async () => {
+    // Secrets are not watched: api-controller looks at them again on a 30 s poll (every second
+    // here, where the relist runs that often), and the runner gives the new values a new worker.
+    const rotated = Buffer.from('rotated').toString('base64');
+    expect((await kubectl(['patch', 'secret', 'api-credentials', '-n', platform.namespace, '--type=merge', '-p', `{"data":{"token":"${rotated}"}}`])).exitCode).toBe(0);
+    await waitUntil('the rotated token', async () => (await callRunner('/configured')).body === JSON.stringify({ token: 'rotated', mode: 'fast', plain: 'p' }), {
+      intervalMs: 500,
+      timeoutMs: 60_000,
+    });
+  }, 90_000);
+
   it('keeps serving the values it had when a Secret goes away, and says so', async () => {
     expect((await kubectl(['delete', 'secret', 'api-credentials', '-n', platform.namespace])).exitCode).toBe(0);
     // Secrets are not watched; any change to the lambda (or the periodic relist) looks again.
@@ -256,6 +267,6 @@ describe('env from Secrets and ConfigMaps', () => {
       reason: 'EnvReferenceNotFound',
       message: `Secret ${platform.namespace}/api-credentials does not exist (env TOKEN); /configured keeps serving the route published before`,
     });
-    await answers('/configured', JSON.stringify({ token: 's3cret', mode: 'fast', plain: 'p' }));
+    await answers('/configured', JSON.stringify({ token: 'rotated', mode: 'fast', plain: 'p' }));
   });
 });

@@ -189,6 +189,8 @@ async function reconcileRoute(
     ...outcome,
     condition: { type: 'Routed', status: 'True', reason: 'Published', message: `${route.pathPrefix} is served by ${route.artifact.digest}${through}` },
     published: true,
+    // Secrets and ConfigMaps are not watched: values taken from them are looked at again.
+    pollAgain: lambda.spec.env?.some((entry) => entry.valueFrom) ?? false,
   };
 }
 
