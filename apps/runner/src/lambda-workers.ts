@@ -193,10 +193,9 @@ export class LambdaWorkers {
     if (this.#running.get(key) === running) this.#running.delete(key);
     // They choose again, among the workers of the version that replaces this one.
     for (const wake of running.waiting.splice(0)) wake();
-    const [namespace = '', name = ''] = key.split('/');
     void Promise.all(running.slots.map((slot) => slot.worker.then((worker) => worker.stop(), () => undefined))).finally(() => {
       running.unpin();
-      forLambda(this.#logger, { namespace, name }).info('retired workers', { reason, digest: running.route.artifact.digest, workers: running.slots.length });
+      forLambda(this.#logger, running.route).info('retired workers', { reason, digest: running.route.artifact.digest, workers: running.slots.length });
     });
   }
 }

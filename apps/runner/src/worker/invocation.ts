@@ -55,10 +55,6 @@ export class Invocation {
     return this.#done;
   }
 
-  get headReceived(): boolean {
-    return this.#headReceived;
-  }
-
   async sendNextRequestBodyChunk(): Promise<void> {
     if (!this.#requestBody || this.#done) return;
     try {

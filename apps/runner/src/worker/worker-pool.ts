@@ -40,10 +40,6 @@ export class WorkerPool {
     return this.#idle.length;
   }
 
-  get memoryMiB(): number {
-    return this.#memoryMiB;
-  }
-
   /**
    * A worker serving the lambda: a pooled one loaded with it when the memory limit matches the
    * pool's and one is ready, else a spare for its limit, else one started for it. Rejects like
