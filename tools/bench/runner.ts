@@ -3,7 +3,10 @@
 //   B  the same handler as a lambda, through the runner, warm
 //   C  cold starts: the first request to each of N newly published lambdas, once with the
 //      runner's worker pool full before each (isolated), once back to back (burst)
-// Prints req/s and latency percentiles, B/A, and C's p50/p90.
+//   D  the floor for B on this machine: node:http handing each request to a second process that
+//      answers with a ready-made reply (floor.ts), and the same with a web Request built and a
+//      Response read in the second process, as a lambda's handler shape requires
+// Prints req/s and latency percentiles, B/A, D/A, and C's p50/p90.
 //   npm run bench [-- --connections 50 --seconds 10 --cold 30]
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,18 +32,31 @@ interface LoadResult {
   requestsPerSecond: number;
   /** CPU time the measured processes spent per request, in microseconds. */
   cpuMicrosPerRequest: number;
+  /** The part of it spent in the server's own process (the runner without its workers). */
+  ownCpuMicrosPerRequest: number;
+  /** CPU time of the load generator (this process) per request. */
+  loadCpuMicrosPerRequest: number;
   p50: number;
   p90: number;
   p99: number;
   errors: number;
 }
 
-/** User plus system CPU time of the process and all its descendants, in clock ticks. */
-function cpuTicksOfTree(pid: number): number {
-  let ticks = 0;
+/** User plus system CPU time of the process alone, in clock ticks. */
+function cpuTicksOf(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    // The process ended meanwhile.
+    return 0;
+  }
+}
+
+/** User plus system CPU time of the process and all its descendants, in clock ticks. */
+function cpuTicksOfTree(pid: number): number {
+  let ticks = cpuTicksOf(pid);
+  try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
       for (const child of children ? children.split(' ') : []) ticks += cpuTicksOfTree(Number(child));
@@ -57,11 +73,17 @@ async function load(url: string, serverPid: number): Promise<LoadResult> {
   // Warm-up first, then the measured run; no pipelining.
   await autocannon({ url, connections, duration: 2, pipelining: 1 });
   const ticksBefore = cpuTicksOfTree(serverPid);
+  const ownTicksBefore = cpuTicksOf(serverPid);
+  const loadBefore = process.cpuUsage();
   const result = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
+  const loadCpu = process.cpuUsage(loadBefore);
   const ticks = cpuTicksOfTree(serverPid) - ticksBefore;
+  const ownTicks = cpuTicksOf(serverPid) - ownTicksBefore;
   return {
     requestsPerSecond: result.requests.average,
     cpuMicrosPerRequest: (ticks * TICK_MICROS) / result.requests.total,
+    ownCpuMicrosPerRequest: (ownTicks * TICK_MICROS) / result.requests.total,
+    loadCpuMicrosPerRequest: (loadCpu.user + loadCpu.system) / result.requests.total,
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,
@@ -75,12 +97,26 @@ function percentile(sorted: number[], p: number): number {
 
 const handlerSource = 'export default async () => new Response("hello world")';
 
-/** The baseline runs in a process of its own, like the runner, not beside the load generator. */
-async function startBaseline(port: number): Promise<{ pid: number; stop(): void }> {
-  const server = `require('node:http').createServer((_q, s) => s.end('hello world')).listen(${port}, '127.0.0.1', () => console.log('listening'))`;
-  const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a server process that prints a line once it listens. */
+async function startServer(args: string[]): Promise<{ pid: number; stop(): void }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(child.stdout, 'data');
   return { pid: child.pid!, stop: () => void child.kill() };
+}
+
+/** The baseline runs in a process of its own, like the runner, not beside the load generator. */
+function startBaseline(port: number) {
+  return startServer(['-e', `require('node:http').createServer((_q, s) => s.end('hello world')).listen(${port}, '127.0.0.1', () => console.log('listening'))`]);
+}
+
+async function loadFloor(mode: 'fixed' | 'fetch'): Promise<LoadResult> {
+  const port = await freePort();
+  const floor = started(await startServer([path.join(import.meta.dirname, 'floor.ts'), 'serve', String(port), mode]));
+  try {
+    return await load(`http://127.0.0.1:${port}/`, floor.pid);
+  } finally {
+    floor.stop();
+  }
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-bench-'));
@@ -139,6 +175,8 @@ try {
   const baseline = started(await startBaseline(baselinePort));
   const a = await load(`http://127.0.0.1:${baselinePort}/`, baseline.pid);
   baseline.stop();
+  const floorFixed = await loadFloor('fixed');
+  const floorFetch = await loadFloor('fetch');
 
   await publish('hello', handlerSource);
   await waitForRoute(`${runnerUrl}/hello`);
@@ -173,12 +211,19 @@ try {
 
   const row = (name: string, r: LoadResult) =>
     `${name.padEnd(32)} ${r.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${r.p50} ms   p90 ${r.p90} ms   p99 ${r.p99} ms   errors ${r.errors}   ` +
-    `server CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/request`;
+    `server CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/request (${r.ownCpuMicrosPerRequest.toFixed(1)} in its own process)   ` +
+    `load generator CPU ${r.loadCpuMicrosPerRequest.toFixed(1)} µs/request`;
   console.log(`\nconnections ${connections}, ${seconds} s per run after a 2 s warm-up, no pipelining, 127.0.0.1`);
   console.log(row('A plain node:http', a));
   console.log(row('B lambda through the runner', b));
   console.log(`B/A throughput ratio: ${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)} (target >= 0.5)`);
   console.log(`B/A server CPU per request: ${(b.cpuMicrosPerRequest / a.cpuMicrosPerRequest).toFixed(2)} (the runner and its workers against the plain server)`);
+  console.log(row('D floor, fixed answer', floorFixed));
+  console.log(row('D floor, web Request/Response', floorFetch));
+  console.log(
+    `D/A throughput ratio: ${(floorFixed.requestsPerSecond / a.requestsPerSecond).toFixed(2)} with a fixed answer, ` +
+      `${(floorFetch.requestsPerSecond / a.requestsPerSecond).toFixed(2)} with web Request/Response (the most any runner handing requests to another process reaches here)`,
+  );
   const coldRow = (name: string, latencies: number[]) => {
     const sorted = latencies.toSorted((x, y) => x - y);
     return `${name.padEnd(32)} n=${sorted.length}   p50 ${percentile(sorted, 50).toFixed(1)} ms   p90 ${percentile(sorted, 90).toFixed(1)} ms   max ${sorted.at(-1)!.toFixed(1)} ms`;
