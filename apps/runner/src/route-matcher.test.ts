@@ -30,6 +30,11 @@ describe('RouteMatcher', () => {
     ['a.tenants.example.com', '/x', 'any-tenant', '/x'],
     ['b.a.tenants.example.com', '/hello', 'hello', '/'],
     ['tenants.example.com', '/hello', 'hello', '/'],
+    ['any.host', '/', 'root', '/'],
+    ['any.host', '/shop//orders', 'shop', '//orders'],
+    ['any.host', '/shop/orders/', 'orders', '/'],
+    ['api.example.com', '/v2', 'api-v2', '/'],
+    ['api.example.com', '/v2x', 'api-host', '/v2x'],
   ])('routes %s %s to %s with %s below the prefix', (host, path, name, below) => {
     expect(matcher.match(host, path)).toMatchObject({ route: { name }, pathBelowPrefix: below });
   });
@@ -63,5 +68,18 @@ describe('RouteMatcher', () => {
     const rotated = testRoute('env', '/env', { env: [{ name: 'TOKEN', value: 'b' }] });
     table.put(rotated);
     expect(table.get('ns/env')).toBe(rotated);
+  });
+
+  it('finds the longest prefix among thousands of routes, and the first route of a prefix', () => {
+    const table = new RouteMatcher();
+    const many = Array.from({ length: 3000 }, (_, i) => route(`fn-${i}`, `/team-${i % 30}/fn-${i}`, i % 3 === 0 ? `h${i % 7}.example.com` : undefined));
+    table.replaceAll([...many, route('team-4', '/team-4'), route('twin', '/team-4')]);
+    expect(table.match('any.host', '/team-4/fn-4/orders?x')).toMatchObject({ route: { name: 'fn-4' }, pathBelowPrefix: '/orders?x' });
+    expect(table.match('any.host', '/team-4/fn-44')).toMatchObject({ route: { name: 'team-4' }, pathBelowPrefix: '/fn-44' });
+    expect(table.match('h3.example.com', '/team-3/fn-3/x')).toMatchObject({ route: { name: 'fn-3' }, pathBelowPrefix: '/x' });
+    // fn-3 is served on its host only.
+    expect(table.match('other.example.com', '/team-3/fn-3/x')).toBeUndefined();
+    table.delete('ns/team-4');
+    expect(table.match('any.host', '/team-4/fn-44')?.route.name).toBe('twin');
   });
 });

@@ -11,23 +11,45 @@ function normalizePrefix(prefix: string): string {
   return prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
 }
 
-/** Whether the path is the prefix itself or lies below it: "/hello" covers "/hello/x", not "/helloworld". */
-function pathBelow(prefix: string, path: string): string | undefined {
-  if (prefix === '/') return path;
-  if (path === prefix) return '/';
-  if (path.startsWith(prefix) && path[prefix.length] === '/') return path.slice(prefix.length);
-  return undefined;
+/** Routes by normalized path prefix; the first route given a prefix keeps it. */
+type RoutesByPrefix = Map<string, RouteRecord>;
+
+/** The routes by host rule: exact host, wildcard ("*.example.com" under ".example.com"), any host. */
+interface RouteIndex {
+  exact: Map<string, RoutesByPrefix>;
+  wildcard: Map<string, RoutesByPrefix>;
+  any: RoutesByPrefix;
 }
 
-function hostMatches(routeHost: string, host: string): 'exact' | 'wildcard' | undefined {
-  if (routeHost === host) return 'exact';
-  // "*.example.com" covers exactly one more label, as in an Ingress rule.
-  if (routeHost.startsWith('*.')) {
-    const suffix = routeHost.slice(1);
-    const label = host.slice(0, -suffix.length);
-    if (host.endsWith(suffix) && label.length > 0 && !label.includes('.')) return 'wildcard';
+function indexRoutes(routes: Iterable<RouteRecord>): RouteIndex {
+  const index: RouteIndex = { exact: new Map(), wildcard: new Map(), any: new Map() };
+  const tierOf = (tiers: Map<string, RoutesByPrefix>, key: string) => tiers.get(key) ?? tiers.set(key, new Map()).get(key)!;
+  for (const route of routes) {
+    const byPrefix = !route.host ? index.any : route.host.startsWith('*.') ? tierOf(index.wildcard, route.host.slice(1)) : tierOf(index.exact, route.host);
+    const prefix = normalizePrefix(route.pathPrefix);
+    if (!byPrefix.has(prefix)) byPrefix.set(prefix, route);
   }
-  return undefined;
+  return index;
+}
+
+/**
+ * The route with the longest prefix covering the path, looking at the path itself and then each
+ * ancestor at a "/": "/hello" covers "/hello" and "/hello/x", not "/helloworld".
+ */
+function longestPrefixMatch(byPrefix: RoutesByPrefix | undefined, path: string): RouteMatch | undefined {
+  if (!byPrefix || byPrefix.size === 0) return undefined;
+  for (let end = path.length; end > 1; end = path.lastIndexOf('/', end - 1)) {
+    const route = byPrefix.get(end === path.length ? path : path.slice(0, end));
+    if (route) return { route, pathBelowPrefix: end === path.length ? '/' : path.slice(end) };
+  }
+  const root = byPrefix.get('/');
+  return root && { route: root, pathBelowPrefix: path };
+}
+
+/** The suffix a wildcard rule for this host is indexed under: "*.example.com" covers exactly one more label. */
+function wildcardSuffix(host: string): string | undefined {
+  const firstDot = host.indexOf('.');
+  return firstDot > 0 ? host.slice(firstDot) : undefined;
 }
 
 /**
@@ -44,19 +66,24 @@ function unlessUnchanged(held: RouteRecord | undefined, incoming: RouteRecord): 
  */
 export class RouteMatcher {
   readonly #routes = new Map<string, RouteRecord>();
+  /** Made on the first match after a change: routes change seldom, requests come all the time. */
+  #index: RouteIndex | undefined;
 
   replaceAll(routes: Iterable<RouteRecord>): void {
     const previous = new Map(this.#routes);
     this.#routes.clear();
     for (const route of routes) this.#routes.set(route.key, unlessUnchanged(previous.get(route.key), route));
+    this.#index = undefined;
   }
 
   put(route: RouteRecord): void {
     this.#routes.set(route.key, unlessUnchanged(this.#routes.get(route.key), route));
+    this.#index = undefined;
   }
 
   delete(key: string): void {
     this.#routes.delete(key);
+    this.#index = undefined;
   }
 
   get(key: string): RouteRecord | undefined {
@@ -73,20 +100,12 @@ export class RouteMatcher {
 
   /** host without port, lower case; path without the query string. */
   match(host: string, path: string): RouteMatch | undefined {
-    const byHost: Record<'exact' | 'wildcard' | 'any', RouteMatch[]> = { exact: [], wildcard: [], any: [] };
-    for (const route of this.#routes.values()) {
-      const below = pathBelow(normalizePrefix(route.pathPrefix), path);
-      if (below === undefined) continue;
-      const kind = route.host ? hostMatches(route.host, host) : 'any';
-      if (kind) byHost[kind].push({ route, pathBelowPrefix: below });
-    }
-    for (const candidates of [byHost.exact, byHost.wildcard, byHost.any]) {
-      if (candidates.length > 0) {
-        return candidates.reduce((best, next) =>
-          normalizePrefix(next.route.pathPrefix).length > normalizePrefix(best.route.pathPrefix).length ? next : best,
-        );
-      }
-    }
-    return undefined;
+    const index = (this.#index ??= indexRoutes(this.#routes.values()));
+    const suffix = wildcardSuffix(host);
+    return (
+      longestPrefixMatch(index.exact.get(host), path) ??
+      longestPrefixMatch(suffix === undefined ? undefined : index.wildcard.get(suffix), path) ??
+      longestPrefixMatch(index.any, path)
+    );
   }
 }

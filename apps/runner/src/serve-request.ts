@@ -116,19 +116,20 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   if (declared > options.maxBodyBytes) {
     return sendJsonError(response, 413, 'PayloadTooLarge', `the request body is larger than ${options.maxBodyBytes} bytes`, requestId);
   }
-  const labels = { namespace: route.namespace, lambda: route.name };
   const { metrics } = options;
+  const series = metrics.lambdaSeries(route.namespace, route.name);
   metrics.inFlight.inc();
-  const observeDuration = metrics.duration.startTimer(labels);
+  const observeDuration = series.duration.startTimer();
   // Cancelled when the client goes away, and in any case once this function is done with the
   // request, so nothing is left running in the worker for it.
   const cancellation: Cancellation = { cancelled: false };
-  response.once('close', () => {
+  // A response closes once.
+  response.on('close', () => {
     const clientLeft = !response.writableFinished;
     if (clientLeft) cancelRequest(cancellation);
     metrics.inFlight.dec();
     observeDuration();
-    metrics.requests.inc({ ...labels, code: String(clientLeft ? 499 : response.statusCode) });
+    series.requests(clientLeft ? 499 : response.statusCode).inc();
   });
   const overflow: { error?: RequestError } = {};
   try {
