@@ -1,6 +1,7 @@
 // Runner benchmark, one run, everything on 127.0.0.1, stops by itself:
 //   A  plain node:http hello world in a process of its own (the baseline, measured in the same run)
-//   B  the same handler as a lambda, through the runner, warm
+//   B  the same handler as a lambda, through the runner, warm (the runner as its image ships it:
+//      bundled, with its workers running the bundled worker host)
 //   C  cold starts: the first request to each of N newly published lambdas, once with the
 //      runner's worker pool full before each (isolated), once back to back (burst)
 //   D  the floor for B on this machine: node:http handing each request to a second process that
@@ -159,6 +160,7 @@ try {
   client = new Redis(redis.url);
   stops.push(() => client.disconnect());
   store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+  execFileSync(process.execPath, [path.join(import.meta.dirname, '../build/bundle-app.ts')], { cwd: path.join(import.meta.dirname, '../../apps/runner'), stdio: 'inherit' });
   const runnerPort = await freePort();
   const runner = started(
     await startPlatformService(
@@ -167,7 +169,7 @@ try {
         REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
         HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
       },
-      { logDir: dir },
+      { logDir: dir, bundled: true },
     ),
   );
   runnerUrl = `http://127.0.0.1:${runnerPort}`;

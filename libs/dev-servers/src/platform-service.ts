@@ -17,12 +17,19 @@ const readyMessages: Record<PlatformApp, string> = {
   autoscaler: 'scaling',
 };
 
+export interface PlatformServiceOptions {
+  logDir?: string;
+  name?: string;
+  /** Runs dist/apps/<app>/main.mjs, as its image does, rather than the source (tools/build/bundle-app.ts makes it). */
+  bundled?: boolean;
+}
+
 /**
- * Runs one of the platform's services from source as a local process (no kubelet here), with
- * the given environment plus what reaching the network needs, nothing else of the test
- * runner's. Ready once it logs its ready message.
+ * Runs one of the platform's services as a local process (no kubelet here), with the given
+ * environment plus what reaching the network needs, nothing else of the test runner's. Ready
+ * once it logs its ready message.
  */
-export async function startPlatformService(app: PlatformApp, env: Record<string, string>, options: { logDir?: string; name?: string } = {}): Promise<ManagedProcess> {
+export async function startPlatformService(app: PlatformApp, env: Record<string, string>, options: PlatformServiceOptions = {}): Promise<ManagedProcess> {
   const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), `kublambda-${app}-`)));
   const name = options.name ?? app;
   const logFile = path.join(logDir, `${name}.log`);
@@ -30,7 +37,7 @@ export async function startPlatformService(app: PlatformApp, env: Record<string,
   return startManagedProcess({
     name,
     command: process.execPath,
-    args: [path.join(workspaceRoot, 'apps', app, 'src/main.ts')],
+    args: [options.bundled ? path.join(workspaceRoot, 'dist/apps', app, 'main.mjs') : path.join(workspaceRoot, 'apps', app, 'src/main.ts')],
     env: { HOME: os.homedir(), ...networkEnv(process.env), ...env },
     cwd: workspaceRoot,
     logFile,
