@@ -43,20 +43,24 @@ interface LoadResult {
   errors: number;
 }
 
-/** User plus system CPU time of the process alone, in clock ticks. */
-function cpuTicksOf(pid: number): number {
+/** A user and a system CPU time field of /proc/PID/stat (counted from after the name), summed, in clock ticks. */
+function statTicks(pid: number, userField: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return Number(fields[userField]) + Number(fields[userField + 1]);
   } catch {
     // The process ended meanwhile.
     return 0;
   }
 }
 
-/** User plus system CPU time of the process and all its descendants, in clock ticks. */
+/** User plus system CPU time of the process alone (utime, stime), in clock ticks. */
+const cpuTicksOf = (pid: number) => statTicks(pid, 11);
+
+/** User plus system CPU time of the process and all its descendants, live or ended, in clock ticks. */
 function cpuTicksOfTree(pid: number): number {
-  let ticks = cpuTicksOf(pid);
+  // cutime and cstime: the children it has waited for (workers that ended meanwhile).
+  let ticks = cpuTicksOf(pid) + statTicks(pid, 13);
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
@@ -101,7 +105,10 @@ const handlerSource = 'export default async () => new Response("hello world")';
 /** Starts a server process that prints a line once it listens. */
 async function startServer(args: string[]): Promise<{ pid: number; stop(): void }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await once(child.stdout, 'data');
+  await Promise.race([
+    once(child.stdout, 'data'),
+    once(child, 'exit').then(([code]) => Promise.reject(new Error(`${args.join(' ')} exited with code ${code} before listening`))),
+  ]);
   return { pid: child.pid!, stop: () => void child.kill() };
 }
 

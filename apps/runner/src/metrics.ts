@@ -5,12 +5,6 @@ export interface RunnerGauges {
   pooledWorkers: () => number;
 }
 
-/** One lambda's request series. */
-export interface LambdaSeries {
-  duration: Histogram.Internal<string>;
-  requests: (code: number) => Counter.Internal;
-}
-
 /** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests. */
 export function createRunnerMetrics(gauges: RunnerGauges) {
   const registry = new Registry();
@@ -24,42 +18,22 @@ export function createRunnerMetrics(gauges: RunnerGauges) {
       this.set(gauges.pooledWorkers());
     },
   });
-  const requests = new Counter({
-    name: 'kublambda_lambda_requests_total',
-    help: 'Requests answered, by lambda and status code.',
-    labelNames: [...lambdaLabels, 'code'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'kublambda_lambda_request_duration_seconds',
-    help: 'Time from request to the end of the response, by lambda.',
-    labelNames: lambdaLabels,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-  // A lambda's series are found once, not by hashing its labels on every request.
-  const seriesByLambda = new Map<string, LambdaSeries>();
-  function lambdaSeries(namespace: string, name: string): LambdaSeries {
-    const key = `${namespace}/${name}`;
-    let series = seriesByLambda.get(key);
-    if (!series) {
-      const byCode = new Map<number, Counter.Internal>();
-      series = {
-        duration: duration.labels(namespace, name),
-        requests: (code) => {
-          let counter = byCode.get(code);
-          if (!counter) byCode.set(code, (counter = requests.labels(namespace, name, String(code))));
-          return counter;
-        },
-      };
-      seriesByLambda.set(key, series);
-    }
-    return series;
-  }
   return {
     registry,
-    lambdaSeries,
     inFlight: new Gauge({ name: 'kublambda_runner_in_flight_requests', help: 'Requests this runner is serving now.', registers: [registry] }),
+    requests: new Counter({
+      name: 'kublambda_lambda_requests_total',
+      help: 'Requests answered, by lambda and status code.',
+      labelNames: [...lambdaLabels, 'code'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'kublambda_lambda_request_duration_seconds',
+      help: 'Time from request to the end of the response, by lambda.',
+      labelNames: lambdaLabels,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     coldStarts: new Histogram({
       name: 'kublambda_lambda_cold_start_duration_seconds',
       help: 'Time to start a worker and load the lambda, by lambda (the count is the number of cold starts).',

@@ -46,6 +46,12 @@ describe('RouteMatcher', () => {
     expect(narrow.match('x', '/')).toBeUndefined();
   });
 
+  it('takes an empty prefix for "/"', () => {
+    const table = new RouteMatcher();
+    table.replaceAll([route('empty', '')]);
+    expect(table.match('x', '/a')).toMatchObject({ route: { name: 'empty' }, pathBelowPrefix: '/a' });
+  });
+
   it('follows puts and deletes', () => {
     const table = new RouteMatcher();
     table.put(route('a', '/a'));

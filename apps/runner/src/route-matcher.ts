@@ -6,8 +6,9 @@ export interface RouteMatch {
   pathBelowPrefix: string;
 }
 
-/** Strips a trailing slash, so "/shop/" and "/shop" are one prefix; "/" stays "/". */
+/** Strips a trailing slash, so "/shop/" and "/shop" are one prefix; "/" stays "/", and so does "". */
 function normalizePrefix(prefix: string): string {
+  if (prefix === '') return '/';
   return prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
 }
 

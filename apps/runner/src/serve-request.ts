@@ -116,20 +116,19 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   if (declared > options.maxBodyBytes) {
     return sendJsonError(response, 413, 'PayloadTooLarge', `the request body is larger than ${options.maxBodyBytes} bytes`, requestId);
   }
+  const labels = { namespace: route.namespace, lambda: route.name };
   const { metrics } = options;
-  const series = metrics.lambdaSeries(route.namespace, route.name);
   metrics.inFlight.inc();
-  const observeDuration = series.duration.startTimer();
+  const observeDuration = metrics.duration.startTimer(labels);
   // Cancelled when the client goes away, and in any case once this function is done with the
   // request, so nothing is left running in the worker for it.
   const cancellation: Cancellation = { cancelled: false };
-  // A response closes once.
-  response.on('close', () => {
+  response.once('close', () => {
     const clientLeft = !response.writableFinished;
     if (clientLeft) cancelRequest(cancellation);
     metrics.inFlight.dec();
     observeDuration();
-    series.requests(clientLeft ? 499 : response.statusCode).inc();
+    metrics.requests.inc({ ...labels, code: String(clientLeft ? 499 : response.statusCode) });
   });
   const overflow: { error?: RequestError } = {};
   try {
