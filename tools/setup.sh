@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the platform and its tests need on a fresh Debian machine, and reuses
 # what is already there: Debian packages (Redis, the OCI registry), npm packages (including
-# Node.js 24 itself), and the upstream binaries built from pinned Go modules into
+# Node.js 26 itself), and the upstream binaries built from pinned Go modules into
 # ~/.cache/kublambda (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd,
 # versitygw). Needs Go (for the upstream builds) and root or sudo (for apt-get).
 set -euo pipefail

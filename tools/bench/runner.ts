@@ -138,7 +138,7 @@ let runnerUrl = '';
 async function publish(name: string, source: string): Promise<void> {
   const route: RouteRecord = {
     key: `bench/${name}`, namespace: 'bench', name, pathPrefix: `/${name}`, artifact: await store.put(Buffer.from(source)),
-    runtime: 'nodejs', timeoutSeconds: 30, memoryMiB: 128, concurrency: 1000, stateTables: [], env: [], generation: 1,
+    runtime: 'nodejs', timeoutSeconds: 30, memoryMiB: 128, concurrency: 1000, cpuMillis: 10_000, network: 'outbound', stateTables: [], env: [], generation: 1,
   };
   await publishRoute(client, route);
 }

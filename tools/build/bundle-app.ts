@@ -22,7 +22,7 @@ const outdir = path.join(workspaceRoot, 'dist', projectRoot);
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node24',
+  target: 'node26',
   format: 'esm',
   sourcemap: 'linked',
   logLevel: 'warning',

@@ -69,7 +69,7 @@ beforeAll(async () => {
   const artifact = await createS3ArtifactStore({ client: s3.client(), bucket: 'assets' }).put(Buffer.from(lambdaSource));
   await publishRoute(client, {
     key: 'test/bundled', namespace: 'test', name: 'bundled', pathPrefix: '/bundled', artifact, runtime: 'nodejs',
-    timeoutSeconds: 10, memoryMiB: 128, concurrency: 10, stateTables: [], env: [], generation: 1,
+    timeoutSeconds: 10, memoryMiB: 128, concurrency: 10, cpuMillis: 10_000, network: 'outbound', stateTables: [], env: [], generation: 1,
   });
   // PORT 0: the runner logs the port it got, so no other test can take it in between.
   const port = await startBundledRunner({

@@ -12,10 +12,10 @@ const bundleFiles = (app: string) => (app === 'runner' ? ['main.mjs', 'worker-ho
 const node = process.execPath;
 
 describe('workspace', () => {
-  it('runs on the pinned Node.js 24', async () => {
+  it('runs on the pinned Node.js 26', async () => {
     const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
-    expect(pkg.devDependencies.node).toMatch(/^24\.\d+\.\d+$/);
-    expect(pkg.engines.node).toBe('>=24 <25');
+    expect(pkg.devDependencies.node).toMatch(/^26\.\d+\.\d+$/);
+    expect(pkg.engines.node).toBe('>=26 <27');
     expect(process.versions.node).toBe(pkg.devDependencies.node);
   });
 

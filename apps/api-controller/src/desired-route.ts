@@ -19,6 +19,8 @@ export function desiredRoute(lambda: Lambda, artifact: { digest: string; size: n
     timeoutSeconds: spec.timeoutSeconds ?? 30,
     memoryMiB: spec.memoryMiB ?? 128,
     concurrency: spec.concurrency ?? 50,
+    cpuMillis: spec.cpuMillis ?? 10_000,
+    network: spec.network ?? 'outbound',
     stateTables: spec.stateTables ?? [],
     env,
     generation: lambda.metadata.generation ?? 0,

@@ -84,7 +84,7 @@ async function bundle(sourceRoot: string, entrypoint: string): Promise<BundleRes
       bundle: true,
       platform: 'node',
       format: 'esm',
-      target: 'node24',
+      target: 'node26',
       metafile: true,
       logLevel: 'silent',
       sourcemap: false,

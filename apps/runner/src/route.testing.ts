@@ -5,7 +5,7 @@ export function testRoute(name: string, pathPrefix: string, overrides: Partial<R
   return {
     key: `ns/${name}`, namespace: 'ns', name, pathPrefix,
     artifact: { digest: `sha256:${'a'.repeat(64)}`, size: 1 }, runtime: 'nodejs',
-    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, stateTables: [], env: [], generation: 1,
+    timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, cpuMillis: 10_000, network: 'outbound', stateTables: [], env: [], generation: 1,
     ...overrides,
   };
 }

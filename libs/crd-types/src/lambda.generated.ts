@@ -50,6 +50,14 @@ export interface LambdaSpec {
    */
   concurrency?: number;
   /**
+   * CPU time one request may use, in milliseconds; a request that uses more is stopped and answered 503 with reason CpuLimit. When several requests share a worker, the worker's CPU is charged to them in equal parts.
+   */
+  cpuMillis?: number;
+  /**
+   * Network access for the lambda's code. outbound (the default): the handler may open connections (fetch, net, dgram, DNS). none: its workers run without network access and every connection attempt fails with ERR_ACCESS_DENIED.
+   */
+  network?: "outbound" | "none";
+  /**
    * Environment variables visible to the handler (process.env and context.env).
    *
    * @maxItems 64

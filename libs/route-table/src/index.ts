@@ -21,6 +21,10 @@ export interface RouteRecord {
   timeoutSeconds: number;
   memoryMiB: number;
   concurrency: number;
+  /** CPU time one request may use (spec.cpuMillis). */
+  cpuMillis: number;
+  /** 'none': the lambda's workers run without network access (spec.network). */
+  network: 'outbound' | 'none';
   stateTables: string[];
   /** Plain values: api-controller resolves the spec's valueFrom references before publishing. */
   env: Array<{ name: string; value: string }>;
