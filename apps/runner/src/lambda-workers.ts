@@ -23,6 +23,9 @@ interface Running {
   unpin: () => void;
 }
 
+/** How often a request its worker never began is handed to another worker. */
+const MAX_REDISPATCHES = 3;
+
 function lambdaEnv(route: RouteRecord): Record<string, string> {
   return Object.fromEntries(route.env.map((entry) => [entry.name, entry.value]));
 }
@@ -83,7 +86,23 @@ export class LambdaWorkers {
   invoke(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
     const choice = this.#choose(route);
     // Chosen and invoked in one go, so no other request takes the room in between.
-    return choice.worker ? choice.worker.invoke(request) : this.#invokeAfterWaiting(route, request);
+    const response = choice.worker ? choice.worker.invoke(request) : this.#invokeAfterWaiting(route, request);
+    return response.catch((error: unknown) => this.#invokeAgain(error, route, request, 1));
+  }
+
+  /**
+   * A request whose worker went away before beginning it (killed for another request's blocked
+   * event loop, memory or CPU) goes to another worker, a few times at most: the lambda has not
+   * seen it. Any other failure is the request's.
+   */
+  async #invokeAgain(error: unknown, route: RouteRecord, request: WorkerRequest, attempt: number): Promise<WorkerResponse> {
+    const latest = this.#routeOf(route.key);
+    if (!(error instanceof LambdaWorkerError) || !error.notStarted || attempt > MAX_REDISPATCHES || !latest) throw error;
+    try {
+      return await this.#invokeAfterWaiting(latest, request);
+    } catch (next) {
+      return this.#invokeAgain(next, latest, request, attempt + 1);
+    }
   }
 
   /** Choosing again is harmless: it finds the worker the first choice started, or no room again. */
@@ -142,7 +161,14 @@ export class LambdaWorkers {
       const assetPath = await this.#cache.path(route.artifact.digest);
       const started = await this.#pool.take({
         assetPath,
-        limits: { memoryMiB: route.memoryMiB, timeoutSeconds: route.timeoutSeconds, concurrency: route.concurrency },
+        limits: {
+          memoryMiB: route.memoryMiB,
+          // Records published before these fields existed have neither.
+          network: route.network ?? 'outbound',
+          cpuMillis: route.cpuMillis,
+          timeoutSeconds: route.timeoutSeconds,
+          concurrency: route.concurrency,
+        },
         env: lambdaEnv(route),
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
@@ -229,11 +255,11 @@ async function waitForRoom(running: Running, route: RouteRecord, deadline: numbe
   }
 }
 
-/** The started, alive worker with the fewest requests in flight, if it has room for one more. */
+/** The started worker taking requests with the fewest in flight, if it has room for one more. */
 function leastBusy(slots: WorkerSlot[], concurrency: number): LambdaWorker | undefined {
   let best: LambdaWorker | undefined;
   for (const { started } of slots) {
-    if (started?.alive && started.inFlight < concurrency && (!best || started.inFlight < best.inFlight)) best = started;
+    if (started?.accepting && started.inFlight < concurrency && (!best || started.inFlight < best.inFlight)) best = started;
   }
   return best;
 }

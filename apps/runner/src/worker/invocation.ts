@@ -15,8 +15,11 @@ export interface InvocationLimits {
    * go without a chunk, before the request is cancelled (Timeout).
    */
   timeoutMs: number;
-  /** Called when the head did not come in time: the worker's event loop may be blocked. */
-  onHeadTimeout: () => void;
+  /**
+   * Called when the head did not come in time: the worker's event loop may be blocked. It
+   * decides what follows, timeOut() or failUnstarted() (or, for a worker that recovers, timeOut()).
+   */
+  onHeadTimeout: (invocation: Invocation) => void;
   /** Names the lambda in error messages. */
   label: string;
 }
@@ -32,16 +35,15 @@ export class Invocation {
   #done = false;
   #pendingChunk: PromiseWithResolvers<Uint8Array | null> | undefined;
   #failure: LambdaWorkerError | undefined;
+  /** CPU time charged to this request so far (see LambdaWorker). */
+  cpuMillis = 0;
 
   /** id names the invocation on the channel; the client's request id need not be unique. */
   constructor(id: string, request: WorkerRequest, channel: InvocationChannel, limits: InvocationLimits) {
     this.id = id;
     this.#channel = channel;
     this.#limits = limits;
-    this.#headTimer = setTimeout(() => {
-      this.cancel(new LambdaWorkerError('Timeout', `${limits.label}: no response within ${limits.timeoutMs / 1000} s`));
-      limits.onHeadTimeout();
-    }, limits.timeoutMs);
+    this.#headTimer = setTimeout(() => limits.onHeadTimeout(this), limits.timeoutMs);
     this.#requestBody = request.body?.[Symbol.asyncIterator]();
   }
 
@@ -88,6 +90,24 @@ export class Invocation {
     this.#failure = error;
     if (!this.#headReceived) this.#head.reject(error);
     this.#pendingChunk?.reject(error);
+  }
+
+  /** The handler sent no response head within the timeout. */
+  timeOut() {
+    this.cancel(new LambdaWorkerError('Timeout', `${this.#limits.label}: no response within ${this.#limits.timeoutMs / 1000} s`));
+  }
+
+  /**
+   * Fails a request the worker never began (error.notStarted), leaving its request body unread
+   * and open, so that another worker can serve the same request.
+   */
+  failUnstarted(error: LambdaWorkerError) {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#headTimer);
+    this.#failure = error;
+    this.#head.reject(error);
+    this.#channel.finished(this.id);
   }
 
   /** Gives up on the request: the worker is told to abort it, later messages for it are ignored. */

@@ -491,7 +491,7 @@ describe('LambdaWorker', () => {
 
   it('fails with LoadFailed, and no process details, when the worker process dies while starting', async () => {
     // A 1 MiB heap cannot even start Node.
-    const failure = await failureOf(LambdaWorker.spawn(1));
+    const failure = await failureOf(LambdaWorker.spawn({ memoryMiB: 1 }));
     expect(failure).toMatchObject({ kind: 'LoadFailed', status: 502 });
     expect(failure.message).toMatch(/^a worker process (exited with code \d+|killed by SIG\w+) while starting$/);
     expect(failure.cause).toBeInstanceOf(Error);

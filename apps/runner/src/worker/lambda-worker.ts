@@ -1,23 +1,40 @@
 // A lambda's handler in a worker process of its own, under Node's permission model: it may read
 // only the host script and a private directory holding a copy of its asset, write only that
-// directory, start no processes or threads, and sees only its own environment.
+// directory, start no processes or threads, use the network only when its profile allows, and
+// sees only its own environment. The runner also holds it to its limits from outside, where the
+// lambda's code cannot interfere: its memory (a kernel limit on allocations, and /proc checked
+// while it runs), the CPU its requests use, no CPU at all while it has nothing to do (the
+// process is stopped until its next request), a lower scheduling priority than the runner's, and
+// first in line for the kernel's OOM killer.
 // A worker is spawned generic (spawn): a process with its private directory and permissions but no
 // lambda yet, so that a pool can keep some ready. load() then copies a lambda's asset into the
 // private directory and has the host install the lambda's env and import the asset.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import type { StateOutcome } from '@kublambda/state-tables';
 import { Invocation } from './invocation.ts';
 import { MessageChannel } from './message-channel.ts';
+import { ProcessUsage, type MemoryUsage } from './process-usage.ts';
 import { problemWithHostMessage, type HostMessage, type ParentMessage } from './protocol.ts';
-import { LambdaWorkerError, messageOf, type LambdaWorkerOptions, type WorkerLogLine, type WorkerRequest, type WorkerResponse } from './worker-types.ts';
+import {
+  LambdaWorkerError,
+  messageOf,
+  profileKey,
+  type LambdaWorkerErrorKind,
+  type LambdaWorkerOptions,
+  type WorkerLogLine,
+  type WorkerProfile,
+  type WorkerRequest,
+  type WorkerResponse,
+} from './worker-types.ts';
 
 export * from './worker-types.ts';
 
@@ -41,6 +58,27 @@ const LOG_LINES_PER_SECOND = 1000;
 /** State operations one worker may have the runner perform at once; more are refused, not queued. */
 const MAX_STATE_OPERATIONS_IN_FLIGHT = 1024;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
+/**
+ * Allocations the kernel lets a worker make past its memoryMiB (RLIMIT_DATA): the runner's
+ * check every USAGE_SAMPLE_MS stops a worker over its limit, and this bounds how far it can get
+ * in between.
+ */
+const MEMORY_HEADROOM_MIB = 16;
+/** How often a running worker's memory and CPU are read from /proc. */
+const USAGE_SAMPLE_MS = 25;
+/**
+ * How long a worker with no request in flight and no waitUntil work may run on before it is
+ * stopped (SIGSTOP) until its next request; with waitUntil work pending, the lambda's timeout.
+ */
+const FREEZE_GRACE_MS = 100;
+/** Workers run at this nice value, so the runner's own request handling comes first. */
+const WORKER_NICE = 10;
+/** The kernel's OOM killer takes a worker (the most it can be asked to) before the runner. */
+const WORKER_OOM_SCORE_ADJ = '1000';
+/** How a failed allocation reads, from V8, Buffer, WebAssembly or the C library. */
+const ALLOCATION_FAILED = /array buffer allocation failed|failed to allocate memory|unable to grow instance memory|cannot allocate memory|out of memory/i;
+
+const execFileAsync = promisify(execFile);
 
 type State = 'unloaded' | 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -52,7 +90,7 @@ function lambdaEnv(options: LambdaWorkerOptions): Record<string, string> {
   return env;
 }
 
-function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<string, string>): ChildProcess {
+function spawnHost(profile: WorkerProfile, privateDir: string, spawnEnv: Record<string, string>): ChildProcess {
   const env = { ...spawnEnv };
   delete env.NODE_OPTIONS;
   const args = [
@@ -60,7 +98,12 @@ function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<strin
     ...HOST_FILES.map((file) => `--allow-fs-read=${file}`),
     `--allow-fs-read=${privateDir}`,
     `--allow-fs-write=${privateDir}`,
-    `--max-old-space-size=${memoryMiB}`,
+    ...(profile.network === 'none' ? [] : ['--allow-net']),
+    // Node's notice that --allow-net is experimental would reach every lambda's log.
+    '--disable-warning=ExperimentalWarning',
+    `--max-old-space-size=${profile.memoryMiB}`,
+    // The young generation grows to 3 x 16 MiB by default: too much of a small lambda's memory.
+    `--max-semi-space-size=${Math.min(16, Math.max(1, Math.floor(profile.memoryMiB / 8)))}`,
     HOST_SCRIPT,
   ];
   return spawn(process.execPath, args, {
@@ -71,10 +114,30 @@ function spawnHost(memoryMiB: number, privateDir: string, spawnEnv: Record<strin
   });
 }
 
+/**
+ * Holds the process to its profile from outside: a lower scheduling priority, first for the OOM
+ * killer, and a kernel limit on its allocations (RLIMIT_DATA, which counts the V8 heap, Buffers,
+ * typed arrays and WebAssembly memory alike; Node has no setrlimit, util-linux's prlimit does it
+ * for another process of the same user). Returns the allocated size the limits count from.
+ */
+async function confineProcess(pid: number, usage: ProcessUsage, memoryMiB: number): Promise<MemoryUsage> {
+  os.setPriority(pid, WORKER_NICE);
+  await writeFile(`/proc/${pid}/oom_score_adj`, WORKER_OOM_SCORE_ADJ);
+  const boot = usage.memory();
+  if (!boot) throw new Error('the worker process is gone');
+  const limitBytes = (boot.dataKiB + (memoryMiB + MEMORY_HEADROOM_MIB) * 1024) * 1024;
+  try {
+    await execFileAsync('prlimit', [`--pid=${pid}`, `--data=${limitBytes}:${limitBytes}`]);
+  } catch (error) {
+    throw new Error(`setting the worker's memory limit with prlimit (util-linux) failed: ${messageOf(error)}`, { cause: error });
+  }
+  return boot;
+}
+
 export class LambdaWorker {
   /** Set by load(); a worker without options serves nothing yet. */
   #options: LambdaWorkerOptions | undefined;
-  readonly #memoryMiB: number;
+  readonly #profile: WorkerProfile;
   readonly #privateDir: string;
   readonly #child: ChildProcess;
   readonly #channel: MessageChannel<ParentMessage, HostMessage>;
@@ -84,38 +147,63 @@ export class LambdaWorker {
   readonly #stderrTail: string[] = [];
   #state: State = 'unloaded';
   #killReason: string | undefined;
+  /** Set when the runner kills the worker for one of its limits, so its requests learn which. */
+  #killKind: LambdaWorkerErrorKind | undefined;
   #pinging = false;
+  /** Requests that timed out before the host reported them begun: decided by the ping's outcome. */
+  readonly #parked = new Set<Invocation>();
   #stateOperationsInFlight = 0;
   #idleSinceMs = Date.now();
   #invocationsStarted = 0;
+  /** The highest invocation id the host reported begun (see the 'started' message). */
+  #startedUpTo = -1;
   #logWindowStart = 0;
   #logLinesInWindow = 0;
   #logLinesDropped = 0;
+  #usage: ProcessUsage | undefined;
+  /** Allocated memory at boot, before any lambda code: memoryMiB counts from here. */
+  #bootDataKiB = 0;
+  #bootResidentKiB = 0;
+  #sampler: NodeJS.Timeout | undefined;
+  #lastCpuMillis = 0;
+  #frozen = false;
+  #freezeTimer: NodeJS.Timeout | undefined;
+  #backgroundPending = false;
 
   /** Spawns the worker and loads the asset; rejects with LoadFailed when it cannot serve. */
   static async start(options: LambdaWorkerOptions): Promise<LambdaWorker> {
-    const worker = await LambdaWorker.spawn(options.limits.memoryMiB);
+    const worker = await LambdaWorker.spawn(options.limits);
     return worker.load(options);
   }
 
   /**
-   * Spawns a generic worker: its process, private directory and permissions, no lambda yet.
-   * spawnEnv is the process's env until load() replaces it with the lambda's; it defaults to none.
+   * Spawns a generic worker: its process, private directory, permissions and limits, no lambda
+   * yet. spawnEnv is the process's env until load() replaces it with the lambda's; default none.
    */
-  static async spawn(memoryMiB: number, spawnEnv: Record<string, string> = {}): Promise<LambdaWorker> {
+  static async spawn(profile: WorkerProfile, spawnEnv: Record<string, string> = {}): Promise<LambdaWorker> {
     const privateDir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-worker-'));
-    const worker = new LambdaWorker(memoryMiB, privateDir, spawnEnv);
+    const worker = new LambdaWorker(profile, privateDir, spawnEnv);
     // Resolves once the process has started and warmed up, so a load does not wait for either.
     const booted = await Promise.race([once(worker.#events, 'booted').then(() => true), worker.#exited.then(() => false)]);
     // The client sees the message; what the process printed goes only to the runner's log.
     if (!booted) throw new LambdaWorkerError('LoadFailed', `a worker process ${worker.#exitDescription()} while starting`, { cause: new Error(worker.#stderrTail.join('\n')) });
+    try {
+      worker.#usage = new ProcessUsage(worker.#child.pid!);
+      const boot = await confineProcess(worker.#child.pid!, worker.#usage, profile.memoryMiB);
+      worker.#bootDataKiB = boot.dataKiB;
+      worker.#bootResidentKiB = boot.residentKiB;
+    } catch (error) {
+      worker.#kill('its limits could not be set');
+      await worker.#exited;
+      throw new LambdaWorkerError('LoadFailed', `a worker process could not be confined: ${messageOf(error)}`, { cause: error });
+    }
     return worker;
   }
 
-  private constructor(memoryMiB: number, privateDir: string, spawnEnv: Record<string, string>) {
-    this.#memoryMiB = memoryMiB;
+  private constructor(profile: WorkerProfile, privateDir: string, spawnEnv: Record<string, string>) {
+    this.#profile = profile;
     this.#privateDir = privateDir;
-    this.#child = spawnHost(memoryMiB, privateDir, spawnEnv);
+    this.#child = spawnHost(profile, privateDir, spawnEnv);
     this.#exited = once(this.#child, 'close').then(() => this.#onExit());
     this.#channel = new MessageChannel<ParentMessage, HostMessage>(this.#child.stdio[3] as Socket, (message, parts) => this.#onMessage(message, parts), {
       maxFrameBytes: MAX_MESSAGE_BYTES,
@@ -136,8 +224,17 @@ export class LambdaWorker {
     return this.#idleSinceMs;
   }
 
+  /** Loaded, and not stopping or exited. */
   get alive(): boolean {
     return this.#state === 'ready';
+  }
+
+  /**
+   * Alive and not suspected of a blocked event loop: a worker that may be about to be killed
+   * gets no new requests.
+   */
+  get accepting(): boolean {
+    return this.#state === 'ready' && !this.#pinging;
   }
 
   /** Spawned, not exited, and no lambda loaded yet: load() may be called. */
@@ -145,8 +242,13 @@ export class LambdaWorker {
     return this.#state === 'unloaded';
   }
 
-  get memoryMiB(): number {
-    return this.#memoryMiB;
+  /** Stopped (SIGSTOP) until its next request: it has nothing to do. */
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  get profile(): WorkerProfile {
+    return this.#profile;
   }
 
   get pid(): number | undefined {
@@ -174,8 +276,8 @@ export class LambdaWorker {
    */
   async load(options: LambdaWorkerOptions): Promise<this> {
     if (this.#state !== 'unloaded') throw new Error(`${this.#label}: the worker is ${this.#state}, only an unloaded worker can load a lambda`);
-    if (options.limits.memoryMiB !== this.#memoryMiB) {
-      throw new Error(`the worker was spawned with ${this.#memoryMiB} MiB, the lambda needs ${options.limits.memoryMiB} MiB`);
+    if (profileKey(options.limits) !== profileKey(this.#profile)) {
+      throw new Error(`the worker was spawned for ${profileKey(this.#profile)} (memory MiB/network), the lambda needs ${profileKey(options.limits)}`);
     }
     this.#options = options;
     this.#state = 'starting';
@@ -186,6 +288,8 @@ export class LambdaWorker {
       await this.#failLoad('copying the asset failed');
       throw new LambdaWorkerError('LoadFailed', `copying the asset ${options.assetPath}: ${messageOf(error)}`);
     }
+    // The import runs lambda code: from here on its usage is watched.
+    this.#startSampling();
     await this.#load(assetPath);
     return this;
   }
@@ -193,11 +297,12 @@ export class LambdaWorker {
   invoke(request: WorkerRequest): Promise<WorkerResponse> {
     const refusal = this.#refusalOf(request);
     if (refusal) return Promise.reject(refusal);
+    this.#thaw();
     const invocation = new Invocation(
       String(this.#invocationsStarted++),
       request,
       { send: (message, parts) => this.#send(message, parts), finished: (id) => this.#onInvocationFinished(id) },
-      { timeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label, onHeadTimeout: () => void this.#killIfBlocked() },
+      { timeoutMs: this.#loaded.limits.timeoutSeconds * 1000, label: this.#label, onHeadTimeout: (timedOut) => this.#onHeadTimeout(timedOut) },
     );
     this.#invocations.set(invocation.id, invocation);
     if (request.cancellation) {
@@ -224,6 +329,7 @@ export class LambdaWorker {
     if (this.#state === 'exited') return this.#exited;
     if (this.#state !== 'stopping') {
       this.#state = 'stopping';
+      this.#thaw();
       const graceMs = Math.max(STOP_GRACE_MS, (this.#options?.limits.timeoutSeconds ?? 0) * 1000);
       const deadline = delay(graceMs, undefined, { ref: false });
       if (this.inFlight > 0) await Promise.race([once(this.#events, 'idle'), deadline]);
@@ -246,6 +352,7 @@ export class LambdaWorker {
     if (failure === undefined) {
       this.#state = 'ready';
       this.#idleSinceMs = Date.now();
+      this.#scheduleFreeze();
       return;
     }
     await this.#failLoad('loading failed');
@@ -269,14 +376,38 @@ export class LambdaWorker {
     return undefined;
   }
 
+  /**
+   * Requests are handed to the host in order and the host reports which it began, so one the
+   * host never reported began only if it is the first after the last report: it may be the one
+   * keeping the event loop busy. Requests after it are still waiting in the channel.
+   */
+  #mayNotHaveBegun(invocation: Invocation): boolean {
+    return Number(invocation.id) > this.#startedUpTo + 1;
+  }
+
+  /**
+   * A request that began gets its Timeout. One still waiting behind a busy event loop is held
+   * until the ping tells: a blocked worker is killed and the request goes to another worker.
+   */
+  #onHeadTimeout(invocation: Invocation) {
+    if (this.#mayNotHaveBegun(invocation)) this.#parked.add(invocation);
+    else invocation.timeOut();
+    void this.#killIfBlocked();
+  }
+
   /** A timeout may be a slow promise or a blocked event loop; only the latter gets no pong. */
   async #killIfBlocked() {
     if (this.#pinging || this.#state === 'exited') return;
     this.#pinging = true;
     this.#send({ type: 'ping' });
     const answered = await Promise.race([once(this.#events, 'pong').then(() => true), delay(PING_GRACE_MS, undefined, { ref: false }).then(() => false)]);
+    if (!answered) return this.#kill(`a request timed out and the event loop did not answer within ${PING_GRACE_MS} ms`);
     this.#pinging = false;
-    if (!answered) this.#kill(`a request timed out and the event loop did not answer within ${PING_GRACE_MS} ms`);
+    // The host has begun them by now (it answered after reading them); their time is up.
+    for (const invocation of this.#parked) invocation.timeOut();
+    this.#parked.clear();
+    // Requests that waited for room while the worker was in doubt may come now.
+    this.#options?.onRequestFinished?.();
   }
 
   #onMessage(message: HostMessage, parts: Uint8Array[]) {
@@ -291,6 +422,12 @@ export class LambdaWorker {
         return void this.#events.emit('loaded', message.message);
       case 'pong':
         return void this.#events.emit('pong');
+      case 'started':
+        this.#startedUpTo = Math.max(this.#startedUpTo, Number(message.upTo));
+        return;
+      case 'background':
+        this.#backgroundPending = message.pending;
+        return this.#scheduleFreeze();
       case 'state':
         return void this.#performStateOperation(message.id, message.operation, message.requestId);
       case 'log':
@@ -304,8 +441,18 @@ export class LambdaWorker {
       case 'response-end':
         return this.#invocations.get(message.id)?.receiveEnd();
       case 'response-error':
-        return this.#invocations.get(message.id)?.fail(new LambdaWorkerError('HandlerError', `${this.#label}: ${message.message}`));
+        return this.#onResponseError(message.id, message.message);
     }
+  }
+
+  /** A handler's error that is a failed allocation (or comes with too much memory) is the memory limit's. */
+  #onResponseError(id: string, message: string) {
+    const memory = this.#usage?.memory();
+    if (ALLOCATION_FAILED.test(message) || (memory && this.#overMemoryLimit(memory))) {
+      // Its requests, this one included, fail with MemoryLimit once it is gone.
+      return this.#killForMemory(memory, `a request failed allocating memory: ${message}`);
+    }
+    this.#invocations.get(id)?.fail(new LambdaWorkerError('HandlerError', `${this.#label}: ${message}`));
   }
 
   async #performStateOperation(id: string, operation: unknown, requestId: string | undefined) {
@@ -328,8 +475,89 @@ export class LambdaWorker {
     if (this.inFlight === 0) {
       this.#idleSinceMs = Date.now();
       this.#events.emit('idle');
+      this.#scheduleFreeze();
     }
     this.#options?.onRequestFinished?.();
+  }
+
+  /** Reads memory and CPU every USAGE_SAMPLE_MS while lambda code may run (loaded and not frozen). */
+  #startSampling() {
+    if (this.#sampler || !this.#usage) return;
+    this.#lastCpuMillis = this.#usage.cpuMillis() ?? this.#lastCpuMillis;
+    this.#sampler = setInterval(() => this.#checkUsage(), USAGE_SAMPLE_MS).unref();
+  }
+
+  #stopSampling() {
+    clearInterval(this.#sampler);
+    this.#sampler = undefined;
+  }
+
+  #checkUsage() {
+    const usage = this.#usage!;
+    const memory = usage.memory();
+    if (!memory) return;
+    if (this.#overMemoryLimit(memory)) return this.#killForMemory(memory, 'found over its limit');
+    const cpuMillis = usage.cpuMillis();
+    if (cpuMillis === undefined) return;
+    const used = cpuMillis - this.#lastCpuMillis;
+    this.#lastCpuMillis = cpuMillis;
+    const budget = this.#options?.limits.cpuMillis;
+    if (used <= 0 || this.inFlight === 0 || budget === undefined) return;
+    // Which request the CPU went to is known only inside the worker; each is charged its share.
+    const share = used / this.inFlight;
+    for (const invocation of [...this.#invocations.values()]) {
+      invocation.cpuMillis += share;
+      if (invocation.cpuMillis <= budget) continue;
+      invocation.cancel(new LambdaWorkerError('CpuLimit', `${this.#label}: the request used more than its CPU budget of ${budget} ms (spec.cpuMillis)`));
+      // Code that spins cannot be stopped from outside but by ending its process: this worker
+      // takes no more requests, finishes the others, and goes (at once, if its event loop is stuck).
+      void this.stop();
+      void this.#killIfBlocked();
+    }
+  }
+
+  #overMemoryLimit(memory: MemoryUsage): boolean {
+    return memory.dataKiB - this.#bootDataKiB > this.#profile.memoryMiB * 1024;
+  }
+
+  #killForMemory(memory: MemoryUsage | undefined, how: string) {
+    this.#killKind = 'MemoryLimit';
+    const figures = memory
+      ? `; above its boot footprint it had allocated ${mib(memory.dataKiB - this.#bootDataKiB)} MiB, its resident size peaked at ${mib(memory.peakResidentKiB - this.#bootResidentKiB)} MiB`
+      : '';
+    this.#kill(`memory limit of ${this.#profile.memoryMiB} MiB: ${how}${figures}`);
+  }
+
+  /**
+   * An idle worker is stopped (SIGSTOP) after a short grace, or once waitUntil work has had the
+   * lambda's timeout: code left running after its answer (timers, loops) gets no CPU until the
+   * next request, which continues the process. One timer at a time, checked when it fires.
+   */
+  #scheduleFreeze() {
+    if (this.#freezeTimer || this.#state !== 'ready' || this.#frozen || this.inFlight > 0) return;
+    const allowanceMs = this.#backgroundPending ? this.#loaded.limits.timeoutSeconds * 1000 : FREEZE_GRACE_MS;
+    const remainingMs = Math.max(0, this.#idleSinceMs + allowanceMs - Date.now());
+    this.#freezeTimer = setTimeout(() => {
+      this.#freezeTimer = undefined;
+      if (this.#state !== 'ready' || this.#frozen || this.inFlight > 0) return;
+      const allowedUntil = this.#idleSinceMs + (this.#backgroundPending ? this.#loaded.limits.timeoutSeconds * 1000 : FREEZE_GRACE_MS);
+      if (Date.now() < allowedUntil) return this.#scheduleFreeze();
+      this.#freeze();
+    }, remainingMs).unref();
+  }
+
+  #freeze() {
+    this.#stopSampling();
+    this.#frozen = this.#child.kill('SIGSTOP');
+  }
+
+  #thaw() {
+    clearTimeout(this.#freezeTimer);
+    this.#freezeTimer = undefined;
+    if (!this.#frozen) return;
+    this.#frozen = false;
+    this.#child.kill('SIGCONT');
+    this.#startSampling();
   }
 
   #send(message: ParentMessage, parts?: Uint8Array[]) {
@@ -371,6 +599,8 @@ export class LambdaWorker {
   }
 
   #rememberStderr(line: string) {
+    // V8's out-of-memory report is followed by a native stack longer than the tail.
+    if (ALLOCATION_FAILED.test(line)) this.#killKind ??= 'MemoryLimit';
     this.#stderrTail.push(line);
     if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
   }
@@ -382,16 +612,29 @@ export class LambdaWorker {
   }
 
   #exitError(): LambdaWorkerError {
-    if (this.#stderrTail.some((line) => line.includes('heap out of memory'))) {
-      return new LambdaWorkerError('MemoryLimit', `${this.#label}: the worker ran out of memory (limit ${this.#memoryMiB} MiB)`);
+    if (this.#killKind === 'MemoryLimit') {
+      const how = this.#killReason ?? 'the worker ran out of memory';
+      return new LambdaWorkerError('MemoryLimit', `${this.#label}: the worker went over its memory limit of ${this.#profile.memoryMiB} MiB (${how})`);
     }
     return new LambdaWorkerError('WorkerExited', `${this.#label}: the worker ${this.#exitDescription()}`);
   }
 
   async #onExit() {
     this.#state = 'exited';
+    this.#stopSampling();
+    clearTimeout(this.#freezeTimer);
+    this.#usage?.close();
     const error = this.#exitError();
-    for (const invocation of [...this.#invocations.values()]) invocation.fail(error);
+    const notStarted = new LambdaWorkerError(error.kind, error.message, { notStarted: true });
+    for (const invocation of [...this.#invocations.values()]) {
+      if (this.#mayNotHaveBegun(invocation)) invocation.failUnstarted(notStarted);
+      else invocation.fail(error);
+    }
+    this.#parked.clear();
     await rm(this.#privateDir, { recursive: true, force: true });
   }
+}
+
+function mib(kib: number): number {
+  return Math.round(kib / 1024);
 }

@@ -16,12 +16,15 @@ export interface MessageChannelOptions {
    * add up, a message that is not JSON); the channel reads nothing more.
    */
   onProtocolError?: (problem: string) => void;
+  /** Called as each write is assembled; what it sends goes out in that write. */
+  beforeFlush?: () => void;
 }
 
 export class MessageChannel<Outgoing, Incoming> {
   readonly #socket: Socket;
   readonly #maxFrameBytes: number;
   readonly #onProtocolError: (problem: string) => void;
+  readonly #beforeFlush: (() => void) | undefined;
   #broken = false;
   #queued: Buffer[] = [];
   #flushScheduled = false;
@@ -33,6 +36,7 @@ export class MessageChannel<Outgoing, Incoming> {
     this.#socket = socket;
     this.#maxFrameBytes = options.maxFrameBytes ?? Infinity;
     this.#onProtocolError = options.onProtocolError ?? (() => undefined);
+    this.#beforeFlush = options.beforeFlush;
     socket.on('data', (data: Buffer) => {
       if (this.#broken) return;
       this.#received.push(data);
@@ -57,6 +61,11 @@ export class MessageChannel<Outgoing, Incoming> {
       length.writeUInt32LE(part.byteLength);
       this.#queued.push(length, Buffer.from(part.buffer, part.byteOffset, part.byteLength));
     }
+    this.flushSoon();
+  }
+
+  /** Makes sure a write is assembled once this turn ends, also when nothing is queued yet (see beforeFlush). */
+  flushSoon(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(() => this.#flush());
@@ -68,10 +77,12 @@ export class MessageChannel<Outgoing, Incoming> {
   }
 
   #flush() {
+    // Still marked scheduled, so what beforeFlush sends joins this write.
+    this.#beforeFlush?.();
     this.#flushScheduled = false;
     const buffers = this.#queued;
     this.#queued = [];
-    if (this.#socket.writable) this.#socket.write(Buffer.concat(buffers));
+    if (buffers.length > 0 && this.#socket.writable) this.#socket.write(Buffer.concat(buffers));
   }
 
   #completeFrames(): Array<[Incoming, Uint8Array[]]> {

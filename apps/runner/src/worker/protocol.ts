@@ -53,6 +53,15 @@ export type HostMessage =
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string; requestId?: string }
   /** A state-table operation for the runner to perform; requestId is the request it serves, if any. */
   | { type: 'state'; id: string; requestId?: string; operation: StateOperation }
+  /**
+   * The handlers of every request up to the one with this id (ids count up from 0) have been
+   * called. Sent with the host's next write after it calls handlers, so a request the runner sent
+   * and the host never reported has not begun (but for the first after the last report, which
+   * may be the one keeping the event loop busy).
+   */
+  | { type: 'started'; upTo: string }
+  /** Whether waitUntil work is pending; sent when that changes. */
+  | { type: 'background'; pending: boolean }
   | { type: 'pong' };
 
 const isString = (value: unknown): value is string => typeof value === 'string';
@@ -69,7 +78,7 @@ function isHeaderList(value: unknown): boolean {
 export function problemWithHostMessage(message: unknown, parts: Uint8Array[]): string | undefined {
   const m = message as Partial<Record<string, unknown>> | null;
   if (typeof m !== 'object' || m === null || !isString(m.type)) return 'a message without a type';
-  const needsId = m.type !== 'booted' && m.type !== 'ready' && m.type !== 'load-failed' && m.type !== 'log' && m.type !== 'pong';
+  const needsId = m.type !== 'booted' && m.type !== 'ready' && m.type !== 'load-failed' && m.type !== 'log' && m.type !== 'pong' && m.type !== 'started' && m.type !== 'background';
   if (needsId && !isString(m.id)) return `a ${m.type} message without an id`;
   switch (m.type) {
     case 'booted':
@@ -83,6 +92,10 @@ export function problemWithHostMessage(message: unknown, parts: Uint8Array[]): s
       return isString(m.message) ? undefined : `a ${m.type} message without a message`;
     case 'log':
       return isString(m.text) && (m.stream === 'stdout' || m.stream === 'stderr') ? undefined : 'a malformed log message';
+    case 'started':
+      return isString(m.upTo) && Number.isSafeInteger(Number(m.upTo)) ? undefined : 'a started message without a request id';
+    case 'background':
+      return typeof m.pending === 'boolean' ? undefined : 'a background message without pending';
     case 'state':
       return typeof m.operation === 'object' && m.operation !== null ? undefined : 'a state message without an operation';
     case 'response-head':

@@ -3,6 +3,7 @@
 // Response back. It may read only the files in HOST_FILES (lambda-worker.ts) and the lambda's
 // private directory, so it imports nothing else from this folder but types.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { access } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { format } from 'node:util';
 import type { LambdaContext } from '@kublambda/lambda-api';
@@ -31,7 +32,9 @@ let invoke: Invoke;
 
 // The runner's end of the channel is fd 3; when it closes there is nobody left to answer to.
 const channelSocket = new Socket({ fd: 3, readable: true, writable: true });
-const channel = new MessageChannel<HostMessage, ParentMessage>(channelSocket, onMessage);
+/** The id of the last request whose handler was called and not yet reported (see 'started'). */
+let startedUnreported: string | undefined;
+const channel = new MessageChannel<HostMessage, ParentMessage>(channelSocket, onMessage, { beforeFlush: reportStarted });
 channelSocket.on('close', () => process.exit(0));
 
 function send(message: HostMessage, parts?: Uint8Array[]): void {
@@ -48,6 +51,12 @@ const state = lambdaState(
       send({ type: 'state', id, requestId: requestIds.getStore(), operation });
     }),
 );
+
+function reportStarted() {
+  if (startedUnreported === undefined) return;
+  send({ type: 'started', upTo: startedUnreported });
+  startedUnreported = undefined;
+}
 
 function settleStateCall(id: string, outcome: StateOutcome) {
   stateCalls.get(id)?.(outcome);
@@ -78,6 +87,24 @@ function invokerOf(module: { default?: unknown }): Invoke {
     return async (request, context) => exported.fetch!(request, context.env, context);
   }
   throw new Error('the default export is neither a handler function nor an object with a fetch method');
+}
+
+/**
+ * Without network access fetch fails with a bare "fetch failed"; this says why. The process's
+ * permissions do the refusing, not this wrapper: net, dgram and DNS are refused all the same.
+ */
+function explainFetchWithoutNetwork() {
+  if (process.permission?.has('net') !== false) return;
+  const fetchWithNetwork = globalThis.fetch;
+  globalThis.fetch = async (...args: Parameters<typeof fetch>) => {
+    try {
+      return await fetchWithNetwork(...args);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code !== 'ERR_ACCESS_DENIED') throw error;
+      throw new TypeError(`fetch failed: this lambda has no network access (spec.network: none)`, { cause });
+    }
+  };
 }
 
 /** Replaces the spawn-time env with the lambda's, so the asset sees only its own from import on. */
@@ -225,7 +252,12 @@ function contextFor(message: RequestMessage): LambdaContext {
     waitUntil(promise) {
       const tracked = Promise.resolve(promise)
         .catch((error: unknown) => console.error(`waitUntil promise rejected: ${messageOf(error)}`))
-        .finally(() => backgroundWork.delete(tracked));
+        .finally(() => {
+          backgroundWork.delete(tracked);
+          if (backgroundWork.size === 0) send({ type: 'background', pending: false });
+        });
+      // The runner lets an idle worker run on (up to the lambda's timeout) while this is pending.
+      if (backgroundWork.size === 0) send({ type: 'background', pending: true });
       backgroundWork.add(tracked);
     },
   };
@@ -235,6 +267,8 @@ async function handleRequest(message: RequestMessage) {
   const { id } = message;
   const call: HostCall = { abort: new AbortController() };
   calls.set(id, call);
+  startedUnreported = id;
+  channel.flushSoon();
   try {
     const request = new LambdaRequest(call.abort.signal, message.url, {
       method: message.method,
@@ -300,9 +334,13 @@ async function warmUp() {
   await reader.read();
   void [...response.headers];
   await Response.json({}).text();
+  // The first file operation starts libuv's thread pool (its threads' stacks are allocated
+  // memory); started here, it is part of the worker's footprint, not the lambda's memoryMiB.
+  await access('.');
 }
 
 captureConsole();
+explainFetchWithoutNetwork();
 // A failed warm-up only means the first request pays for it.
 void warmUp()
   .catch(() => undefined)

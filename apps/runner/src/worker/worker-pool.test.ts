@@ -114,7 +114,7 @@ describe('WorkerPool', () => {
     const bigger = await options(ENV_REPORT, { limits: { memoryMiB: 256, timeoutSeconds: 5, concurrency: 10 } });
     const first = await take(pool, bigger);
     expect(preSpawned).not.toContain(first.pid);
-    expect(first.memoryMiB).toBe(256);
+    expect(first.profile.memoryMiB).toBe(256);
     expect(pool.available).toBe(2);
     expect(await json(first)).toEqual({ processEnv: {}, contextEnv: {} });
 
@@ -129,7 +129,7 @@ describe('WorkerPool', () => {
     const second = await take(pool, bigger);
     expect(beforeSecond).toContain(second.pid);
     expect(second.pid).not.toBe(first.pid);
-    expect(second.memoryMiB).toBe(256);
+    expect(second.profile.memoryMiB).toBe(256);
     expect(await json(second)).toEqual({ processEnv: {}, contextEnv: {} });
   });
 

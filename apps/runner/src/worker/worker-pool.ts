@@ -1,35 +1,35 @@
 // Generic workers spawned ahead of need, so that a lambda's cold start only copies its asset and
 // imports it: the process start (most of a cold start) has already happened.
-import { LambdaWorker, type LambdaWorkerOptions } from './lambda-worker.ts';
+import { LambdaWorker, profileKey, type LambdaWorkerOptions, type WorkerProfile } from './lambda-worker.ts';
 
 export interface WorkerPoolOptions {
   /** Unloaded workers kept ready; 0 disables the pool. Default 2. */
   size?: number;
-  /** The heap limit the pooled workers are spawned with; other limits get one spare each (see take). Default 128. */
-  memoryMiB?: number;
+  /** The profile the pooled workers are spawned with; other profiles get one spare each (see take). Default 128 MiB, outbound network. */
+  profile?: WorkerProfile;
   /** The env the workers are spawned with, replaced by the lambda's on load. Default none. */
   spawnEnv?: Record<string, string>;
   /** Called when spawning a worker for the pool fails; the pool tries again on the next take. */
   onSpawnError?: (error: unknown) => void;
 }
 
-/** Other heap limits that get a worker spawned ahead: the most recently asked for. */
-const SPARE_MEMORY_SIZES = 4;
+/** Other profiles that get a worker spawned ahead: the most recently asked for. */
+const SPARE_PROFILES = 4;
 
 export class WorkerPool {
   readonly #size: number;
-  readonly #memoryMiB: number;
+  readonly #profile: WorkerProfile;
   readonly #spawnEnv: Record<string, string>;
   readonly #onSpawnError: (error: unknown) => void;
   readonly #idle: LambdaWorker[] = [];
   readonly #spawning = new Set<Promise<void>>();
-  /** One worker spawned ahead for each other heap limit lambdas asked for lately, oldest first. */
-  readonly #spares = new Map<number, Promise<LambdaWorker | undefined>>();
+  /** One worker spawned ahead for each other profile lambdas asked for lately, by profile key, oldest first. */
+  readonly #spares = new Map<string, Promise<LambdaWorker | undefined>>();
   #stopped = false;
 
   constructor(options: WorkerPoolOptions = {}) {
     this.#size = options.size ?? 2;
-    this.#memoryMiB = options.memoryMiB ?? 128;
+    this.#profile = options.profile ?? { memoryMiB: 128, network: 'outbound' };
     this.#spawnEnv = options.spawnEnv ?? {};
     this.#onSpawnError = options.onSpawnError ?? (() => undefined);
     this.#refill();
@@ -41,13 +41,13 @@ export class WorkerPool {
   }
 
   /**
-   * A worker serving the lambda: a pooled one loaded with it when the memory limit matches the
-   * pool's and one is ready, else a spare for its limit, else one started for it. Rejects like
-   * LambdaWorker.start.
+   * A worker serving the lambda: a pooled one loaded with it when its profile (memory, network)
+   * is the pool's and one is ready, else a spare for its profile, else one started for it.
+   * Rejects like LambdaWorker.start.
    */
   async take(options: LambdaWorkerOptions): Promise<LambdaWorker> {
     if (this.#stopped) return LambdaWorker.start(options);
-    if (options.limits.memoryMiB !== this.#memoryMiB) return this.#takeSpare(options);
+    if (profileKey(options.limits) !== profileKey(this.#profile)) return this.#takeSpare(options);
     let worker = this.#takeIdle();
     // One already starting is ready sooner than a new one.
     if (!worker && this.#spawning.size > 0) {
@@ -72,31 +72,32 @@ export class WorkerPool {
   }
 
   /**
-   * A lambda with another heap limit gets the spare spawned for that limit after the last such
-   * lambda, else one started for it; then the next spare for that limit is spawned.
+   * A lambda with another profile gets the spare spawned for that profile after the last such
+   * lambda, else one started for it; then the next spare for that profile is spawned.
    */
   async #takeSpare(options: LambdaWorkerOptions): Promise<LambdaWorker> {
-    const memoryMiB = options.limits.memoryMiB;
-    const spare = await this.#spares.get(memoryMiB);
-    this.#spares.delete(memoryMiB);
+    const profile: WorkerProfile = { memoryMiB: options.limits.memoryMiB, network: options.limits.network ?? 'outbound' };
+    const key = profileKey(profile);
+    const spare = await this.#spares.get(key);
+    this.#spares.delete(key);
     try {
       return await (spare?.unloaded ? spare.load(options) : LambdaWorker.start(options));
     } finally {
-      this.#spawnSpare(memoryMiB);
+      this.#spawnSpare(key, profile);
     }
   }
 
-  #spawnSpare(memoryMiB: number) {
+  #spawnSpare(key: string, profile: WorkerProfile) {
     if (this.#stopped || this.#size === 0) return;
     this.#spares.set(
-      memoryMiB,
-      LambdaWorker.spawn(memoryMiB, this.#spawnEnv).catch((error: unknown) => {
+      key,
+      LambdaWorker.spawn(profile, this.#spawnEnv).catch((error: unknown) => {
         this.#onSpawnError(error);
         return undefined;
       }),
     );
     for (const [oldest, spare] of this.#spares) {
-      if (this.#spares.size <= SPARE_MEMORY_SIZES) break;
+      if (this.#spares.size <= SPARE_PROFILES) break;
       this.#spares.delete(oldest);
       void spare.then((worker) => worker?.stop());
     }
@@ -110,7 +111,7 @@ export class WorkerPool {
 
   #refill() {
     while (!this.#stopped && this.#idle.length + this.#spawning.size < this.#size) {
-      const spawning: Promise<void> = LambdaWorker.spawn(this.#memoryMiB, this.#spawnEnv)
+      const spawning: Promise<void> = LambdaWorker.spawn(this.#profile, this.#spawnEnv)
         .then(
           (worker) => {
             if (this.#stopped) return worker.stop();

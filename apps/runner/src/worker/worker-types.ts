@@ -1,11 +1,28 @@
 import { types } from 'node:util';
 import type { StateOutcome } from '@kublambda/state-tables';
 
-export interface WorkerLimits {
+/** What a worker process is spawned with: a pooled worker serves only lambdas of its profile. */
+export interface WorkerProfile {
+  /**
+   * Memory the lambda may allocate on top of the worker's own footprint at boot: the V8 heap,
+   * Buffers, typed arrays, WebAssembly memory and native allocations together.
+   */
   memoryMiB: number;
+  /** 'none': the process runs without network access. Default 'outbound'. */
+  network?: 'outbound' | 'none';
+}
+
+export interface WorkerLimits extends WorkerProfile {
   timeoutSeconds: number;
   /** Requests in flight at once; one more is refused as Overloaded. */
   concurrency: number;
+  /** CPU time one request may use; the worker's CPU is charged to its requests in equal parts. Default none. */
+  cpuMillis?: number;
+}
+
+/** Two profiles are the same when their key is. */
+export function profileKey(profile: WorkerProfile): string {
+  return `${profile.memoryMiB}/${profile.network ?? 'outbound'}`;
 }
 
 export interface WorkerLogLine {
@@ -69,13 +86,14 @@ export interface WorkerResponse {
   wholeBody?: Uint8Array[];
 }
 
-export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'Overloaded' | 'LoadFailed' | 'ClientClosed';
+export type LambdaWorkerErrorKind = 'Timeout' | 'HandlerError' | 'WorkerExited' | 'MemoryLimit' | 'CpuLimit' | 'Overloaded' | 'LoadFailed' | 'ClientClosed';
 
 const STATUS_OF = {
   Timeout: 504,
   HandlerError: 502,
   WorkerExited: 502,
   MemoryLimit: 503,
+  CpuLimit: 503,
   Overloaded: 503,
   LoadFailed: 502,
   // Nobody receives it; the code tells the request's metrics and logs what happened.
@@ -85,12 +103,18 @@ const STATUS_OF = {
 export class LambdaWorkerError extends Error {
   readonly kind: LambdaWorkerErrorKind;
   readonly status: 499 | 502 | 503 | 504;
+  /**
+   * The worker went away before its handler began this request, so another worker may serve it
+   * without the lambda seeing it twice.
+   */
+  readonly notStarted: boolean;
 
-  constructor(kind: LambdaWorkerErrorKind, message: string, options?: ErrorOptions) {
+  constructor(kind: LambdaWorkerErrorKind, message: string, options?: ErrorOptions & { notStarted?: boolean }) {
     super(message, options);
     this.name = 'LambdaWorkerError';
     this.kind = kind;
     this.status = STATUS_OF[kind];
+    this.notStarted = options?.notStarted ?? false;
   }
 }
 
