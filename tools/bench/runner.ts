@@ -7,7 +7,10 @@
 //   D  the floor for B on this machine: node:http handing each request to a second process that
 //      answers with a ready-made reply (floor.ts), and the same with a web Request built and a
 //      Response read in the second process, as a lambda's handler shape requires
-// Prints req/s and latency percentiles, B/A, D/A, and C's p50/p90.
+//   E  freezing: single requests to a warm lambda, each after its worker was stopped for being
+//      idle (SIGSTOP, continued by the request), against single requests back to back
+//   F  B again while a neighbour lambda that spins the CPU after answering is called every 250 ms
+// Prints req/s and latency percentiles, B/A, D/A, C's p50/p90, E's thaw cost and F's p99 against B's.
 //   npm run bench [-- --connections 50 --seconds 10 --cold 30]
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -218,6 +221,42 @@ try {
   const burst: number[] = [];
   for (let i = 0; i < coldCount; i++) burst.push(await coldStart());
 
+  // E: the worker's state is in /proc/<pid>/stat ("T" while stopped).
+  await publish('whoami', 'export default () => Response.json({ pid: process.pid })');
+  await waitForRoute(`${runnerUrl}/whoami`);
+  const timedCall = async (): Promise<{ ms: number; pid: number }> => {
+    const started = performance.now();
+    const { pid } = (await (await fetch(`${runnerUrl}/whoami`)).json()) as { pid: number };
+    return { ms: performance.now() - started, pid };
+  };
+  const processState = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[0];
+  const { pid: whoamiPid } = await timedCall();
+  const backToBack: number[] = [];
+  const thawed: number[] = [];
+  for (let i = 0; i < coldCount; i++) backToBack.push((await timedCall()).ms);
+  for (let i = 0; i < coldCount; i++) {
+    for (let attempt = 0; processState(whoamiPid) !== 'T'; attempt++) {
+      if (attempt > 500) throw new Error('the idle worker was never stopped');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    thawed.push((await timedCall()).ms);
+  }
+
+  // F: each call to the neighbour leaves it spinning until it is stopped for being idle.
+  await publish('spinner', `let spinning = false;
+export default () => {
+  if (!spinning) { spinning = true; setInterval(() => { const until = Date.now() + 50; while (Date.now() < until); }, 0); }
+  return new Response('spinning');
+};`);
+  await waitForRoute(`${runnerUrl}/spinner`);
+  const neighbourCalls = setInterval(() => void fetch(`${runnerUrl}/spinner`).then((response) => response.arrayBuffer()).catch(() => undefined), 250);
+  let f: LoadResult;
+  try {
+    f = await load(`${runnerUrl}/hello`, runner.pid);
+  } finally {
+    clearInterval(neighbourCalls);
+  }
+
   const row = (name: string, r: LoadResult) =>
     `${name.padEnd(32)} ${r.requestsPerSecond.toFixed(0).padStart(8)} req/s   p50 ${r.p50} ms   p90 ${r.p90} ms   p99 ${r.p99} ms   errors ${r.errors}   ` +
     `server CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/request (${r.ownCpuMicrosPerRequest.toFixed(1)} in its own process)   ` +
@@ -239,6 +278,12 @@ try {
   };
   console.log(`${coldRow('C cold start, isolated', isolated)}   (target p50 <= 25 ms)`);
   console.log(coldRow('C cold start, burst', burst));
+  console.log(coldRow('E warm, back to back', backToBack));
+  console.log(coldRow('E warm, after being stopped', thawed));
+  const median = (latencies: number[]) => percentile(latencies.toSorted((x, y) => x - y), 50);
+  console.log(`E thaw cost at p50: ${(median(thawed) - median(backToBack)).toFixed(2)} ms`);
+  console.log(row('F B beside a spinning neighbour', f));
+  console.log(`F/B p99: ${f.p99} ms against ${b.p99} ms; throughput ${(f.requestsPerSecond / b.requestsPerSecond).toFixed(2)}`);
 } finally {
   for (const stop of stops.reverse()) await stop();
 }

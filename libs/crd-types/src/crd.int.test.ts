@@ -82,6 +82,8 @@ describe('Lambda CRD on a real API server', () => {
       timeoutSeconds: 30,
       memoryMiB: 128,
       concurrency: 50,
+      cpuMillis: 10000,
+      network: 'outbound',
     });
     expect(stored.metadata.generation).toBe(1);
   });
@@ -103,6 +105,8 @@ describe('Lambda CRD on a real API server', () => {
       timeoutSeconds: 900,
       memoryMiB: 512,
       concurrency: 1,
+      cpuMillis: 250,
+      network: 'none',
       env: [
         { name: 'GREETING', value: 'hi' },
         { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'api', key: 'token' } } },
@@ -140,6 +144,8 @@ describe('Lambda CRD on a real API server', () => {
     ['timeout as a string', lambda('x', { source: hello, timeoutSeconds: '30s' }), 'spec.timeoutSeconds: Invalid value: "string": spec.timeoutSeconds in body must be of type integer'],
     ['memory below 32 MiB', lambda('x', { source: hello, memoryMiB: 16 }), 'spec.memoryMiB: Invalid value: 16'],
     ['zero concurrency', lambda('x', { source: hello, concurrency: 0 }), 'spec.concurrency: Invalid value: 0'],
+    ['a CPU budget below 10 ms', lambda('x', { source: hello, cpuMillis: 5 }), 'spec.cpuMillis: Invalid value: 5'],
+    ['unknown network mode', lambda('x', { source: hello, network: 'private' }), 'spec.network: Unsupported value: "private": supported values: "outbound", "none"'],
     ['duplicate state table names', lambda('x', { source: hello, stateTables: ['visits', 'orders', 'visits'] }), 'spec.stateTables[2]: Duplicate value: "visits"'],
     ['state table name with spaces', lambda('x', { source: hello, stateTables: ['my table'] }), 'spec.stateTables[0]: Invalid value: "my table"'],
     ['unknown state retention', lambda('x', { source: hello, stateRetention: 'Forever' }), 'spec.stateRetention: Unsupported value: "Forever"'],

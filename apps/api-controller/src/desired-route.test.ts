@@ -1,0 +1,23 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Lambda } from '@kublambda/crd-types';
+import { desiredRoute } from './desired-route.ts';
+
+function lambda(spec: Partial<Lambda['spec']>): Lambda {
+  return {
+    apiVersion: 'kublambda.io/v1alpha1',
+    kind: 'Lambda',
+    metadata: { name: 'hello', namespace: 'shop', generation: 4 },
+    spec: { source: { inline: 'export default () => new Response("hi")' }, ...spec },
+  } as Lambda;
+}
+
+const artifact = { digest: `sha256:${'c'.repeat(64)}`, size: 10 };
+
+describe('desiredRoute', () => {
+  it("carries the lambda's limits, network and CPU budget, with the CRD's defaults where the spec has none", () => {
+    expect(desiredRoute(lambda({}), artifact, [])).toMatchObject({
+      key: 'shop/hello', pathPrefix: '/shop/hello', timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, cpuMillis: 10_000, network: 'outbound', generation: 4,
+    });
+    expect(desiredRoute(lambda({ network: 'none', cpuMillis: 250, memoryMiB: 64 }), artifact, [])).toMatchObject({ network: 'none', cpuMillis: 250, memoryMiB: 64 });
+  });
+});
