@@ -19,9 +19,10 @@ const published: string[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  client = new Redis(redis.url);
+  // Routes are published as api-controller does it, and followed with the runner's user.
+  client = new Redis(redis.urlFor('api-controller'));
   await publishRoute(client, route('existing', '/existing'));
-  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'), {
+  follower = followRoutes(redis.urlFor('runner'), matcher, createLogger('test', 'silent'), {
     onPublished: (announced) => published.push(`${announced.key}@${announced.generation}`),
     onRemoved: (key) => removed.push(key),
   });

@@ -11,7 +11,7 @@ let store: StateStore;
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = await connectStateRedis(server.url, () => {});
+  redis = await connectStateRedis(server.urlFor('runner'), () => {});
   store = createStateStore(redis);
 });
 afterAll(async () => {

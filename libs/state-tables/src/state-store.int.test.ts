@@ -13,7 +13,7 @@ const connections: Redis[] = [];
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = await connectStateRedis(server.url, () => {});
+  redis = await connectStateRedis(server.urlFor('runner'), () => {});
   store = createStateStore(redis);
 });
 afterAll(async () => {
@@ -25,7 +25,7 @@ afterAll(async () => {
 async function storesOnOwnConnections(count: number): Promise<StateStore[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
-      const connection = await connectStateRedis(server.url, () => {});
+      const connection = await connectStateRedis(server.urlFor('runner'), () => {});
       connections.push(connection);
       return createStateStore(connection);
     }),
