@@ -57,7 +57,12 @@ describe('followRoutes', () => {
     await client.hset(ROUTES_KEY, 'ns/unannounced', JSON.stringify(route('unannounced', '/quiet')));
     await client.hdel(ROUTES_KEY, 'ns/existing');
     expect(matcher.get('ns/unannounced')).toBeUndefined();
-    await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const admin = new Redis(redis.adminUrl);
+    try {
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    } finally {
+      admin.disconnect();
+    }
     await waitUntil('the reload', () => matcher.get('ns/unannounced') !== undefined && matcher.get('ns/existing') === undefined, { timeoutMs: 10_000 });
     expect(removed).toEqual(['ns/fresh', 'ns/existing']);
     // And announcements flow again on the new connection.

@@ -114,7 +114,7 @@ describe('aclLines', () => {
 
   it('turns the default user off and writes one line per user', () => {
     const lines = aclLines(passwords);
-    expect(lines[0]).toBe('user default off resetpass resetkeys resetchannels -@all');
+    expect(lines[0]).toBe('user default off resetpass ~* &* +@all');
     expect(lines.map((line) => line.split(' ')[1])).toEqual(['default', 'runner', 'api-controller', 'builder', 'cli', 'admin']);
     expect(lines.at(-1)).toBe('user admin on >x1 ~* &* +@all');
   });

@@ -99,11 +99,19 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
   },
 };
 
-/** The ACL file lines (`aclfile` format) for every user, the `default` user off. */
+/**
+ * The default user is off: no connection can authenticate as it, so one without credentials
+ * gets NOAUTH for everything. Its rules still allow everything because Redis 7.0 replays the
+ * append-only file as the default user and checks its rules at every EXEC there (scripts are
+ * persisted as MULTI/EXEC); with `-@all`, a restart would drop every script's writes.
+ */
+export const DEFAULT_USER_LINE = 'user default off resetpass ~* &* +@all';
+
+/** The ACL file lines (`aclfile` format) for every user. */
 export function aclLines(passwords: Record<RedisUser, string>): string[] {
   for (const user of REDIS_USERS) checkPassword(user, passwords[user]);
   return [
-    'user default off resetpass resetkeys resetchannels -@all',
+    DEFAULT_USER_LINE,
     ...SERVICE_USERS.map((user) => serviceAclLine(user, ACL_RULES[user], passwords[user])),
     `user admin on >${passwords.admin} ~* &* +@all`,
   ];
