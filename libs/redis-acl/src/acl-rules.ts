@@ -50,18 +50,19 @@ const ROUTE_CLAIM_SCRIPT_COMMANDS = ['hget', 'hset', 'hdel'];
 
 /**
  * What BullMQ's queues, workers and queue events call: directly, and inside its Lua scripts
- * (node_modules/bullmq/dist/esm/commands). Left out on purpose: SCAN (obliterate; it would list
+ * (node_modules/bullmq/dist/esm/commands and its includes). Left out on purpose: SCAN (obliterate; it would list
  * every key name in Redis) and CLIENT LIST (getWorkers; it shows every connection), which the
  * platform does not use.
  */
 const BULLMQ_COMMANDS = [
   'client|setname', 'eval', 'evalsha', 'multi', 'exec', 'bzpopmin', 'time', 'type', 'exists', 'rename',
-  'get', 'set', 'del', 'incr', 'incrby', 'pexpire', 'pexpireat', 'pttl',
+  'get', 'set', 'del', 'unlink', 'incr', 'incrby', 'pexpire', 'pexpireat', 'persist', 'pttl',
   'hdel', 'hexists', 'hget', 'hgetall', 'hincrby', 'hlen', 'hmget', 'hmset', 'hset',
-  'lindex', 'llen', 'lpop', 'lpos', 'lpush', 'lrange', 'lrem', 'ltrim', 'rpop', 'rpoplpush', 'rpush',
+  'lindex', 'llen', 'lpop', 'lpos', 'lpush', 'lrange', 'lrem', 'lset', 'ltrim', 'rpop', 'rpoplpush', 'rpush',
   'sadd', 'scard', 'sismember', 'smembers', 'srem',
   'xadd', 'xdel', 'xlen', 'xrange', 'xread', 'xtrim',
-  'zadd', 'zcard', 'zcount', 'zlexcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrem', 'zremrangebyscore', 'zrevrange', 'zscore',
+  'zadd', 'zcard', 'zcount', 'zlexcount', 'zpopmin', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrem', 'zremrangebyrank', 'zremrangebyscore',
+  'zrevrange', 'zrevrangebyscore', 'zscore',
 ];
 
 export const ACL_RULES: Record<ServiceUser, AccessRule> = {
