@@ -167,7 +167,8 @@ async function waitForRoute(url: string): Promise<void> {
 try {
   const redis = started(await startRedis());
   const s3 = started(await startS3({ bucket: 'assets' }));
-  client = new Redis(redis.url);
+  // Publishes routes as api-controller does.
+  client = new Redis(redis.urlFor('api-controller'));
   stops.push(() => client.disconnect());
   store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
   execFileSync(process.execPath, [path.join(import.meta.dirname, '../build/bundle-app.ts')], { cwd: path.join(import.meta.dirname, '../../apps/runner'), stdio: 'inherit' });
@@ -176,7 +177,7 @@ try {
     await startPlatformService(
       'runner',
       {
-        REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+        REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
         HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
       },
       { logDir: dir, bundled: true },

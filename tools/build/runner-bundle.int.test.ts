@@ -65,7 +65,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'runner-bundle-test-'));
   redis = await startRedis();
   s3 = await startS3({ bucket: 'assets' });
-  client = new Redis(redis.url);
+  // Publishes routes as api-controller does.
+  client = new Redis(redis.urlFor('api-controller'));
   const artifact = await createS3ArtifactStore({ client: s3.client(), bucket: 'assets' }).put(Buffer.from(lambdaSource));
   await publishRoute(client, {
     key: 'test/bundled', namespace: 'test', name: 'bundled', pathPrefix: '/bundled', artifact, runtime: 'nodejs',
@@ -73,7 +74,7 @@ beforeAll(async () => {
   });
   // PORT 0: the runner logs the port it got, so no other test can take it in between.
   const port = await startBundledRunner({
-    REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+    REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
     HOST: '127.0.0.1', PORT: '0', ASSET_CACHE_DIR: path.join(dir, 'cache'),
   });
   base = `http://127.0.0.1:${port}`;

@@ -31,7 +31,6 @@ try {
   if (namespace.exitCode !== 0 && !namespace.stderr.includes('AlreadyExists')) throw new Error(`creating ${platformNamespace}: ${namespace.stderr}`);
   const serviceEnv = {
     KUBECONFIG: controlPlane.kubeconfigPath,
-    REDIS_URL: redis.url,
     ARTIFACT_STORE_URL: 's3://kublambda-artifacts/',
     S3_ENDPOINT: s3.url,
     S3_ACCESS_KEY: s3.accessKey,
@@ -43,7 +42,9 @@ try {
   const runnerPort = await freePort();
   const runnerEnv = { HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') };
   for (const app of ['builder', 'api-controller', 'runner'] as const) {
-    const service = await startPlatformService(app, app === 'runner' ? { ...serviceEnv, ...runnerEnv } : serviceEnv, { logDir: dir });
+    // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
+    const env = { ...serviceEnv, REDIS_URL: redis.urlFor(app), ...(app === 'runner' ? runnerEnv : {}) };
+    const service = await startPlatformService(app, env, { logDir: dir });
     stops.push(() => service.stop());
   }
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
@@ -66,7 +67,9 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
 
   runner      ${runnerUrl}
   API server  ${controlPlane.apiServerUrl}
-  Redis       ${redis.url}
+  Redis       redis://${redis.host}:${redis.port}  (a user per service, none without a password)
+  Redis admin ${redis.adminUrl}  (everything: for you, never for a lambda)
+  CLI         REDIS_URL=${redis.urlFor('cli')} node apps/cli/src/main.ts state visits visits
   S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
   registry    ${registry.url}
   logs        ${dir}

@@ -69,12 +69,12 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
   const redis = await startRedis();
   const s3 = await startS3({ bucket: ASSET_BUCKET });
   const logDir = await mkdtemp(path.join(os.tmpdir(), `kublambda-${prefix}-`));
-  const redisClient = new Redis(redis.url);
+  // Sees every key, so tests can check what the services left behind; the services get their own users.
+  const redisClient = new Redis(redis.adminUrl);
   const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   const processes: ManagedProcess[] = [];
   const env: Record<string, string> = {
     KUBECONFIG: process.env.KUBECONFIG!,
-    REDIS_URL: redis.url,
     ARTIFACT_STORE_URL: `s3://${ASSET_BUCKET}/`,
     S3_ENDPOINT: s3.url,
     S3_ACCESS_KEY: s3.accessKey,
@@ -117,13 +117,13 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     assets: createS3ArtifactStore({ client: s3.client(), bucket: ASSET_BUCKET }),
     logDir,
     startController: async (name = `api-controller-${++serial}`, extraEnv = {}) =>
-      track(await startPlatformService('api-controller', { ...env, POD_NAME: name, ...extraEnv }, { logDir, name })),
+      track(await startPlatformService('api-controller', { ...env, REDIS_URL: redis.urlFor('api-controller'), POD_NAME: name, ...extraEnv }, { logDir, name })),
     startBuilder: async (name = `builder-${++serial}`, extraEnv = {}) =>
-      track(await startPlatformService('builder', { ...env, ...extraEnv }, { logDir, name })),
+      track(await startPlatformService('builder', { ...env, REDIS_URL: redis.urlFor('builder'), ...extraEnv }, { logDir, name })),
     startRunner: async (name = `runner-${++serial}`) => {
       const port = await freePort();
-      const { REDIS_URL, ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } = env;
-      const runnerEnv = { REDIS_URL, ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } as Record<string, string>;
+      const { ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } = env;
+      const runnerEnv = { REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } as Record<string, string>;
       track(await startPlatformService('runner', { ...runnerEnv, HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(logDir, `${name}-cache`) }, { logDir, name }));
       return `http://127.0.0.1:${port}`;
     },

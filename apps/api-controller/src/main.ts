@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createArtifactStore } from '@kublambda/artifact-store';
-import { BUILD_QUEUE, lambdaOfBuildJobId } from '@kublambda/build-queue';
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, lambdaOfBuildJobId } from '@kublambda/build-queue';
 import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
@@ -25,9 +25,9 @@ kubeConfig.loadFromDefault();
 
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const queueConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnection });
+const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnection, prefix: BUILD_QUEUE_PREFIX });
 const eventsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection });
+const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection, prefix: BUILD_QUEUE_PREFIX });
 const assets = await createArtifactStore(config.artifactStore);
 // State tables get a connection that fails fast (no offline queue, a command timeout), as the
 // runner's does: a table deletion while Redis is away fails, and the deleted lambda is retried

@@ -99,7 +99,7 @@ describe('api-controller and builder under failure', () => {
     platform = await startLambdaPlatform('kill-builder');
     await platform.startController();
     const first = await platform.startBuilder('builder-doomed');
-    const redis = new Redis(platform.redis.url);
+    const redis = new Redis(platform.redis.adminUrl);
     try {
       // Installing a dependency and type checking keep the job busy long enough to be killed in flight.
       await platform.apply('slow', {

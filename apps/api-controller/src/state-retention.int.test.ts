@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { logTail, waitUntil, type ManagedProcess } from '@kublambda/dev-servers';
+import { ACL_RULES, STATE_KEYS } from '@kublambda/redis-acl';
 import { createStateStore, type StateStore } from '@kublambda/state-tables';
 import { startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
 import { FINALIZER } from './reconcile-lambda.ts';
@@ -20,7 +21,7 @@ let store: StateStore;
 beforeAll(async () => {
   platform = await startLambdaPlatform('retention');
   controller = await platform.startController();
-  redis = new Redis(platform.redis.url);
+  redis = new Redis(platform.redis.adminUrl);
   store = createStateStore(redis);
 }, 60_000);
 afterAll(async () => {
@@ -107,9 +108,11 @@ describe('state tables of a deleted lambda', () => {
   it('keeps the lambda Terminating, with a Warning event, while Redis refuses the deletion, and finishes once it accepts', async () => {
     await applyWithFinalizer('refused', { stateTables: ['doomed'], stateRetention: 'Delete' });
     await fill(platform.namespace, 'doomed');
-    // The controller's connections use Redis's default user: let it reach the build queue and
-    // the route table but not state tables, so the table deletion is what fails.
-    await redis.call('ACL', 'SETUSER', 'default', 'resetkeys', '~bull:*', '~kublambda:route*');
+    // Takes the state tables from the controller's Redis user, leaving it the build queue and
+    // the route table, so the table deletion is what fails.
+    const keysOf = (patterns: readonly string[]) => patterns.map((pattern) => `~${pattern}`);
+    const controllerKeys = ACL_RULES['api-controller'].readWriteKeys;
+    await redis.call('ACL', 'SETUSER', 'api-controller', 'resetkeys', ...keysOf(controllerKeys.filter((pattern) => pattern !== STATE_KEYS)));
     try {
       await platform.remove('refused');
       const [event] = await waitUntil(
@@ -126,7 +129,7 @@ describe('state tables of a deleted lambda', () => {
       expect(terminating?.metadata.finalizers).toContain(FINALIZER);
       expect(await readFile(controller.logFile, 'utf8')).toContain('deleting state tables doomed of Lambda');
     } finally {
-      await redis.call('ACL', 'SETUSER', 'default', 'allkeys');
+      await redis.call('ACL', 'SETUSER', 'api-controller', 'resetkeys', ...keysOf(controllerKeys));
     }
     await platform.waitFor('refused', 'gone once Redis accepts again', (l) => l === undefined, 30_000);
     expect(await redisKeysOf(platform.namespace, 'doomed')).toEqual([]);

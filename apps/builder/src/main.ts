@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createArtifactStore } from '@kublambda/artifact-store';
-import { BUILD_QUEUE, type BuildJobData, type BuildJobResult } from '@kublambda/build-queue';
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, type BuildJobData, type BuildJobResult } from '@kublambda/build-queue';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { parseBuilderConfig } from './config.ts';
@@ -18,6 +18,7 @@ const deps = { assets, workRoot: config.workRoot, npmCacheDir: config.npmCacheDi
 const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const worker = new Worker<BuildJobData, BuildJobResult>(BUILD_QUEUE, (job) => runBuildJob(job.data, deps), {
   connection,
+  prefix: BUILD_QUEUE_PREFIX,
   concurrency: config.concurrency,
   lockDuration: config.lockDurationMs,
   stalledInterval: config.stalledIntervalMs,

@@ -1,7 +1,7 @@
 // The `kublambda` command. Unfinished: `state` works; the other commands say they are not implemented yet.
 import * as k8s from '@kubernetes/client-node';
 import { describeError } from '@kublambda/reconcile-runtime';
-import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
+import { connectStateRedis, createReadOnlyStateStore } from '@kublambda/state-tables';
 import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
 import { STATE_USAGE, UsageError, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
 
@@ -48,9 +48,10 @@ async function state(argv: string[]): Promise<number> {
       {
         declaredTables: kubeDeclaredTables(kubeConfig),
         list: async (namespace, table, options) => {
+          // Read-only: REDIS_URL carries the Redis user "cli", which may read state tables only.
           const redis = await connectStateRedis(config.redisUrl, () => {});
           try {
-            return await createStateStore(redis).table(namespace, table).list(options);
+            return await createReadOnlyStateStore(redis).table(namespace, table).list(options);
           } finally {
             redis.disconnect();
           }

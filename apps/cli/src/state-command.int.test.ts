@@ -18,7 +18,8 @@ let namespace: { name: string; delete(): Promise<void> };
 beforeAll(async () => {
   const kubeConfig = testKubeConfig();
   [redisServer, namespace] = await Promise.all([startRedis(), createTestNamespace(kubeConfig, 'cli-state')]);
-  redis = await connectStateRedis(redisServer.url, () => {});
+  // Tables are written as the runner does it; the command reads them with the read-only user "cli".
+  redis = await connectStateRedis(redisServer.urlFor('runner'), () => {});
   const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   for (const [name, stateTables] of [['shop', ['orders', 'carts']], ['plain', undefined]] as const) {
     await api.createNamespacedCustomObject({
@@ -38,7 +39,7 @@ afterAll(async () => {
 function kublambda(...args: string[]) {
   return execa(process.execPath, [main, 'state', ...args], {
     reject: false,
-    env: { KUBECONFIG: process.env.KUBECONFIG, REDIS_URL: redisServer.url },
+    env: { KUBECONFIG: process.env.KUBECONFIG, REDIS_URL: redisServer.urlFor('cli') },
     extendEnv: false,
   });
 }

@@ -17,7 +17,7 @@ options:
   --cursor C           continue after a previous page
   -o, --output FORMAT  text (default; long values shortened) or json (the page, values in full)
 
-environment: REDIS_URL (required), KUBECONFIG`;
+environment: REDIS_URL (required; the read-only Redis user "cli"), KUBECONFIG`;
 
 export interface StateArgs {
   lambda: string;

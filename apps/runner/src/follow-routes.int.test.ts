@@ -19,9 +19,10 @@ const published: string[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  client = new Redis(redis.url);
+  // Routes are published as api-controller does it, and followed with the runner's user.
+  client = new Redis(redis.urlFor('api-controller'));
   await publishRoute(client, route('existing', '/existing'));
-  follower = followRoutes(redis.url, matcher, createLogger('test', 'silent'), {
+  follower = followRoutes(redis.urlFor('runner'), matcher, createLogger('test', 'silent'), {
     onPublished: (announced) => published.push(`${announced.key}@${announced.generation}`),
     onRemoved: (key) => removed.push(key),
   });
@@ -56,7 +57,12 @@ describe('followRoutes', () => {
     await client.hset(ROUTES_KEY, 'ns/unannounced', JSON.stringify(route('unannounced', '/quiet')));
     await client.hdel(ROUTES_KEY, 'ns/existing');
     expect(matcher.get('ns/unannounced')).toBeUndefined();
-    await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const admin = new Redis(redis.adminUrl);
+    try {
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    } finally {
+      admin.disconnect();
+    }
     await waitUntil('the reload', () => matcher.get('ns/unannounced') !== undefined && matcher.get('ns/existing') === undefined, { timeoutMs: 10_000 });
     expect(removed).toEqual(['ns/fresh', 'ns/existing']);
     // And announcements flow again on the new connection.

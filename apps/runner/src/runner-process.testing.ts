@@ -16,7 +16,7 @@ export interface RunnerUnderTest {
   /** The runner's log and asset cache (`<dir>/cache`) live here. */
   dir: string;
   redis: RedisServer;
-  /** A connection to the runner's Redis. */
+  /** A connection to the runner's Redis as its admin user (publishes routes, inspects anything). */
   client: Redis;
   process: ManagedProcess;
   /**
@@ -39,14 +39,14 @@ export async function startRunnerUnderTest(options: { env?: Record<string, strin
     stops.push(() => redis.stop());
     const s3 = await startS3({ bucket: 'assets' });
     stops.push(() => s3.stop());
-    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const client = new Redis(redis.adminUrl, { maxRetriesPerRequest: 1 });
     // Tests that stop Redis on purpose see the failures in what they call.
     client.on('error', () => undefined);
     stops.push(() => client.disconnect());
     const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
     const port = await freePort();
     const runner = await startPlatformService('runner', {
-      REDIS_URL: redis.url, ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+      REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
       HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), ...options.env,
     }, { logDir: dir });
     stops.push(() => runner.stop());

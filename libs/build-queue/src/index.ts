@@ -1,6 +1,8 @@
 // The contract between api-controller (which requests builds) and builder (which runs them).
 
 export const BUILD_QUEUE = 'builds';
+/** BullMQ's key prefix, given explicitly so the Redis users' rules (libs/redis-acl) name the same keys. */
+export const BUILD_QUEUE_PREFIX = 'bull';
 
 export interface LambdaRef {
   namespace: string;

@@ -1,7 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { REDIS_USERS, aclLines, redisUrlFor, type RedisUser, type ServiceUser } from '@kublambda/redis-acl';
 import { debianBinary } from './binaries.ts';
 import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
 import { withFreshPorts } from './with-fresh-ports.ts';
@@ -16,7 +18,13 @@ export interface RedisOptions {
 export interface RedisServer {
   host: string;
   port: number;
-  url: string;
+  /** REDIS_URL for one service: its own user and password (libs/redis-acl says what each may do). */
+  urlFor(user: ServiceUser): string;
+  /**
+   * A user that may do everything, for tests that inspect Redis and the local all-in-one's
+   * operator; never for a lambda or a platform service.
+   */
+  adminUrl: string;
   dir: string;
   /** Stops and starts the server again on the same port, data directory and options. */
   restart(): Promise<void>;
@@ -26,7 +34,10 @@ export interface RedisServer {
 
 const HOST = '127.0.0.1';
 
-/** redis-server on a free loopback port, set up as BullMQ wants it (noeviction). */
+/**
+ * redis-server on a free loopback port, set up as BullMQ wants it (noeviction), with a user per
+ * service and the `default` user off: a connection without credentials can do nothing.
+ */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const ownsDir = !options.dir;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kublambda-redis-')));
@@ -42,7 +53,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   try {
     await mkdir(dir, { recursive: true });
     const command = await debianBinary('redis-server', 'redis-server');
-    const start = (port: number) => startRedisProcess(command, port, dir, options.appendOnly ?? false);
+    // Fresh passwords for every server; restart() keeps the file, so the users stay the same.
+    const passwords = generatePasswords();
+    const aclFile = path.join(dir, 'users.acl');
+    await writeFile(aclFile, `${aclLines(passwords).join('\n')}\n`, { mode: 0o600 });
+    const admin = { username: 'admin', password: passwords.admin };
+    const start = (port: number) => startRedisProcess(command, port, dir, aclFile, options.appendOnly ?? false, admin);
     const port = await withFreshPorts(1, async ([port]) => {
       server = await start(port!);
       return port!;
@@ -50,7 +66,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     return {
       host: HOST,
       port,
-      url: `redis://${HOST}:${port}`,
+      urlFor: (user) => redisUrlFor(user, passwords[user], HOST, port),
+      adminUrl: redisUrlFor('admin', passwords.admin, HOST, port),
       dir,
       restart: async () => {
         await server?.stop();
@@ -64,7 +81,16 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-function startRedisProcess(command: string, port: number, dir: string, appendOnly: boolean): Promise<ManagedProcess> {
+function generatePasswords(): Record<RedisUser, string> {
+  return Object.fromEntries(REDIS_USERS.map((user) => [user, randomBytes(24).toString('hex')])) as Record<RedisUser, string>;
+}
+
+interface Credentials {
+  username: string;
+  password: string;
+}
+
+function startRedisProcess(command: string, port: number, dir: string, aclFile: string, appendOnly: boolean, admin: Credentials): Promise<ManagedProcess> {
   return startManagedProcess({
     name: 'redis-server',
     command,
@@ -72,6 +98,7 @@ function startRedisProcess(command: string, port: number, dir: string, appendOnl
       '--bind', HOST,
       '--port', String(port),
       '--dir', dir,
+      '--aclfile', aclFile,
       '--save', '',
       '--appendonly', appendOnly ? 'yes' : 'no',
       // BullMQ refuses to run when Redis may evict its keys.
@@ -79,12 +106,12 @@ function startRedisProcess(command: string, port: number, dir: string, appendOnl
       '--daemonize', 'no',
     ],
     logFile: path.join(dir, 'redis.log'),
-    isReady: () => answersPing(port),
+    isReady: () => answersPing(port, admin),
   });
 }
 
-async function answersPing(port: number): Promise<boolean> {
-  const client = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function answersPing(port: number, credentials: Credentials): Promise<boolean> {
+  const client = new Redis({ host: HOST, port, ...credentials, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   // Refused connections are expected while the server starts; unheard, ioredis would log each one.
   client.on('error', () => {});
   try {

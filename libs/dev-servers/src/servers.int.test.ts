@@ -26,7 +26,7 @@ describe('startRedis', () => {
   it('serves a Redis set up for BullMQ, and stops completely', async () => {
     const redis = await startRedis();
     try {
-      await withRedisClient(redis.url, async (client) => {
+      await withRedisClient(redis.adminUrl, async (client) => {
         await client.set('greeting', 'hello');
         expect(await client.get('greeting')).toBe('hello');
         expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
@@ -42,12 +42,12 @@ describe('startRedis', () => {
   it('keeps data across a restart with append-only persistence', async () => {
     const redis = await startRedis({ appendOnly: true });
     try {
-      await withRedisClient(redis.url, async (client) => {
+      await withRedisClient(redis.adminUrl, async (client) => {
         await client.incrby('visits', 41);
         await client.incr('visits');
       });
       await redis.restart();
-      await withRedisClient(redis.url, async (client) => expect(await client.get('visits')).toBe('42'));
+      await withRedisClient(redis.adminUrl, async (client) => expect(await client.get('visits')).toBe('42'));
     } finally {
       await redis.stop();
     }
@@ -56,9 +56,9 @@ describe('startRedis', () => {
   it('loses data across a restart without persistence', async () => {
     const redis = await startRedis();
     try {
-      await withRedisClient(redis.url, (client) => client.set('k', 'v'));
+      await withRedisClient(redis.adminUrl, (client) => client.set('k', 'v'));
       await redis.restart();
-      await withRedisClient(redis.url, async (client) => expect(await client.get('k')).toBeNull());
+      await withRedisClient(redis.adminUrl, async (client) => expect(await client.get('k')).toBeNull());
     } finally {
       await redis.stop();
     }

@@ -8,7 +8,7 @@ let server: RedisServer;
 let redis: Redis;
 beforeAll(async () => {
   server = await startRedis();
-  redis = new Redis(server.url);
+  redis = new Redis(server.urlFor('api-controller'));
 });
 afterAll(async () => {
   redis?.disconnect();

@@ -50,6 +50,9 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return previous
 `;
 
+/** Both scripts, for checks of what they call (the Redis users' rules in libs/redis-acl). */
+export const ROUTE_CLAIM_SCRIPTS = [CLAIM_SCRIPT, RELEASE_SCRIPT];
+
 /**
  * Claims host+path for the lambda, giving up any other claim it held, also when the new one is
  * refused: a lambda that asks for a path it cannot have must not keep one it no longer asks for.

@@ -1,7 +1,9 @@
 // State tables: named, durable key-value tables of a namespace, in Redis. The runner performs
 // operations for lambdas with executeStateOperation; api-controller removes tables with
-// deleteTables. Key layout, versions, TTL and limits: docs/state-tables.md.
-export { createStateStore, deleteTables, type StateStore, type TableStore, type StateRedis } from './state-store.ts';
+// deleteTables; the CLI reads them with createReadOnlyStateStore. Key layout, versions, TTL and
+// limits: docs/state-tables.md.
+export { createStateStore, createReadOnlyStateStore, deleteTables, type StateStore, type ReadOnlyStateStore, type TableStore, type StateRedis } from './state-store.ts';
+export { STATE_SCRIPTS } from './scripts.ts';
 export {
   executeStateOperation, describeStateOperation,
   type StateOperation, type StateResults, type StateResult, type StateFailure, type StateOutcome,

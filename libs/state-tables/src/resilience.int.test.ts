@@ -14,7 +14,7 @@ let store: StateStore;
 
 beforeAll(async () => {
   server = await startRedis({ appendOnly: true });
-  redis = await connectStateRedis(server.url, () => {}, COMMAND_TIMEOUT_MS);
+  redis = await connectStateRedis(server.urlFor('runner'), () => {}, COMMAND_TIMEOUT_MS);
   store = createStateStore(redis);
 });
 afterAll(async () => {
@@ -24,7 +24,7 @@ afterAll(async () => {
 
 /** Another client, as an operator would use: shuts Redis down or freezes its clients. */
 async function withAdmin<T>(use: (admin: Redis) => Promise<T>): Promise<T> {
-  const admin = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const admin = new Redis(server.adminUrl, { maxRetriesPerRequest: 0, retryStrategy: () => null });
   admin.on('error', () => {});
   try {
     return await use(admin);

@@ -105,15 +105,17 @@ return {'ok', text, version}
 
 /**
  * KEYS: index, expiries. ARGV: entry prefix, range start, key prefix ('' for all), limit, most
- * index members to look at. Reply: {more (0/1), last key looked at or '', {key, json, version,
- * expiresAt or -1}...}. Index members whose entry is gone are removed on the way.
+ * index members to look at, 'read-only' or ''. Reply: {more (0/1), last key looked at or '',
+ * {key, json, version, expiresAt or -1}...}. Index members whose entry is gone are removed on the
+ * way, unless 'read-only' (for EVAL_RO, by a reader that may not write): then only skipped.
  */
 export const LIST_SCRIPT = `${COMMON}
 local limit = tonumber(ARGV[4])
 local budget = tonumber(ARGV[5])
+local prune = ARGV[6] ~= 'read-only'
 local stop = '+'
 if ARGV[3] ~= '' then stop = '[' .. ARGV[3] .. '\\255' end
-prune_expired(KEYS[1], KEYS[2], now_ms(), budget)
+if prune then prune_expired(KEYS[1], KEYS[2], now_ms(), budget) end
 local entries = {}
 local start = ARGV[2]
 local last = ''
@@ -126,7 +128,7 @@ while #entries < limit and budget > 0 do
     local fields = redis.call('HMGET', entry, 'v', 'n')
     if fields[1] then
       entries[#entries + 1] = {key, fields[1], tonumber(fields[2]), redis.call('PEXPIRETIME', entry)}
-    else
+    elseif prune then
       redis.call('ZREM', KEYS[1], key)
       redis.call('ZREM', KEYS[2], key)
     end
@@ -149,3 +151,6 @@ if #keys > 0 then redis.call('ZREM', KEYS[1], unpack(keys)) end
 if #keys < batch then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
 return #keys
 `;
+
+/** Every script, for checks of what they call (the Redis users' rules in libs/redis-acl). */
+export const STATE_SCRIPTS = [GET_SCRIPT, PUT_SCRIPT, DELETE_SCRIPT, INCREMENT_SCRIPT, LIST_SCRIPT, DELETE_TABLE_BATCH_SCRIPT];

@@ -1,21 +1,25 @@
 // executeStateOperation as the runner calls it for a worker, against a real redis-server.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '@kublambda/dev-servers';
 import { connectStateRedis, createStateStore, executeStateOperation, type StateOperation, type StateOutcome, type StateStore } from './index.ts';
 import { freshNamespace } from './state.testing.ts';
 
 let server: RedisServer;
 let redis: Redis;
+/** Looks at the keys themselves, which the runner's user may not. */
+let admin: Redis;
 let store: StateStore;
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = await connectStateRedis(server.url, () => {});
+  redis = await connectStateRedis(server.urlFor('runner'), () => {});
+  admin = new Redis(server.adminUrl);
   store = createStateStore(redis);
 });
 afterAll(async () => {
   redis?.disconnect();
+  admin?.disconnect();
   await server?.stop();
 });
 
@@ -58,7 +62,7 @@ describe('executeStateOperation', () => {
       ok: false,
       error: { code: 'TableNotDeclared', message: 'state table "orders" is not declared by this lambda: it declares none (spec.stateTables)' },
     });
-    expect(await redis.keys(`*${namespace}*`)).toEqual([]);
+    expect(await admin.keys(`*${namespace}*`)).toEqual([]);
   });
 
   it('keeps the tables of two namespaces apart even when both lambdas declare the same name', async () => {

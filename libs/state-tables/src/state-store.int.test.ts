@@ -1,6 +1,6 @@
 // Against a real redis-server on loopback.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { startRedis, waitUntil, type RedisServer } from '@kublambda/dev-servers';
 import type { StateEntry } from '@kublambda/lambda-api';
 import { createStateStore, deleteTables, encodeCursor, STATE_KEY_PREFIX, STATE_LIMITS, connectStateRedis, tableKeys, type StateStore } from './index.ts';
@@ -8,16 +8,19 @@ import { freshNamespace, stateErrorOf } from './state.testing.ts';
 
 let server: RedisServer;
 let redis: Redis;
+/** Looks at the keys themselves, which the runner's user may not (KEYS, ZCARD, PTTL ...). */
+let admin: Redis;
 let store: StateStore;
 const connections: Redis[] = [];
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = await connectStateRedis(server.url, () => {});
+  redis = await connectStateRedis(server.urlFor('runner'), () => {});
+  admin = new Redis(server.adminUrl);
   store = createStateStore(redis);
 });
 afterAll(async () => {
-  for (const connection of [redis, ...connections]) connection?.disconnect();
+  for (const connection of [redis, admin, ...connections]) connection?.disconnect();
   await server?.stop();
 });
 
@@ -25,7 +28,7 @@ afterAll(async () => {
 async function storesOnOwnConnections(count: number): Promise<StateStore[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
-      const connection = await connectStateRedis(server.url, () => {});
+      const connection = await connectStateRedis(server.urlFor('runner'), () => {});
       connections.push(connection);
       return createStateStore(connection);
     }),
@@ -34,7 +37,7 @@ async function storesOnOwnConnections(count: number): Promise<StateStore[]> {
 
 /** Every key Redis holds for a table, by the documented layout. */
 async function redisKeysOf(namespace: string, table: string): Promise<string[]> {
-  return redis.keys(`${STATE_KEY_PREFIX}{${namespace}/${table}}:*`);
+  return admin.keys(`${STATE_KEY_PREFIX}{${namespace}/${table}}:*`);
 }
 
 async function listAll(namespace: string, table: string, options: { prefix?: string; limit: number }) {
@@ -180,8 +183,8 @@ describe('expiry', () => {
     expect(entry?.expiresAt).toBeLessThanOrEqual(Date.now() + 300 + 50);
     await waitUntil('the entry to expire', async () => (await table.get('short')) === null, { intervalMs: 50, timeoutMs: 10_000 });
     expect((await table.list()).entries.map((e) => e.key)).toEqual(['long']);
-    expect(await redis.zrange(tableKeys(namespace, 'sessions').index, '0', '-1')).toEqual(['long']);
-    expect(await redis.zcard(tableKeys(namespace, 'sessions').expiries)).toBe(0);
+    expect(await admin.zrange(tableKeys(namespace, 'sessions').index, '0', '-1')).toEqual(['long']);
+    expect(await admin.zcard(tableKeys(namespace, 'sessions').expiries)).toBe(0);
   });
 
   it('removes expired keys from the index on later writes, so a table of short-lived keys does not grow', async () => {
@@ -190,7 +193,7 @@ describe('expiry', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => table.put(`s${i}`, i, { ttlSeconds: 0.2 })));
     await waitUntil('the entries to expire', async () => (await table.get('s49')) === null, { intervalMs: 50, timeoutMs: 10_000 });
     await table.put('other', 1);
-    expect(await redis.zrange(tableKeys(namespace, 'sessions').index, '0', '-1')).toEqual(['other']);
+    expect(await admin.zrange(tableKeys(namespace, 'sessions').index, '0', '-1')).toEqual(['other']);
   });
 
   it('removes a TTL when the entry is written again without one', async () => {
@@ -199,8 +202,8 @@ describe('expiry', () => {
     await table.put('k', 1, { ttlSeconds: 60 });
     await table.put('k', 2);
     expect(await table.get('k')).not.toHaveProperty('expiresAt');
-    expect(await redis.pttl(`${tableKeys(namespace, 'sessions').entryPrefix}k`)).toBe(-1);
-    expect(await redis.zcard(tableKeys(namespace, 'sessions').expiries)).toBe(0);
+    expect(await admin.pttl(`${tableKeys(namespace, 'sessions').entryPrefix}k`)).toBe(-1);
+    expect(await admin.zcard(tableKeys(namespace, 'sessions').expiries)).toBe(0);
   });
 
   it('increment keeps the expiry of an existing entry; ttlSeconds applies only when it creates one', async () => {
@@ -219,10 +222,10 @@ describe('expiry', () => {
     const table = store.table(namespace, 'rate');
     await table.put('window', 1, { ttlSeconds: 0.2 });
     // Expired in Redis, but no write has pruned it from the table's expiry list yet.
-    await waitUntil('the entry to expire', async () => (await redis.exists(`${tableKeys(namespace, 'rate').entryPrefix}window`)) === 0, { intervalMs: 50, timeoutMs: 10_000 });
+    await waitUntil('the entry to expire', async () => (await admin.exists(`${tableKeys(namespace, 'rate').entryPrefix}window`)) === 0, { intervalMs: 50, timeoutMs: 10_000 });
     expect(await table.increment('window')).toBe(1);
     expect((await table.list()).entries).toEqual([{ key: 'window', value: 1, version: expect.any(Number) }]);
-    expect(await redis.zrange(tableKeys(namespace, 'rate').index, '0', '-1')).toEqual(['window']);
+    expect(await admin.zrange(tableKeys(namespace, 'rate').index, '0', '-1')).toEqual(['window']);
   });
 });
 

@@ -54,11 +54,42 @@ function withStateCommands(redis: StateRedis): StateRedis & StateCommands {
  */
 export function createStateStore(redis: StateRedis): StateStore {
   const commands = withStateCommands(redis);
+  return { table: (namespace, table) => tableOf(commands, namespace, table) };
+}
+
+export interface ReadOnlyStateStore {
+  table(namespace: string, table: string): Pick<TableStore, 'get' | 'list'>;
+}
+
+/**
+ * The state tables for a reader whose Redis user may only read them (the CLI's): the scripts run
+ * as EVAL_RO, and listing skips the index members of expired entries rather than removing them.
+ */
+export function createReadOnlyStateStore(redis: StateRedis): ReadOnlyStateStore {
+  const commands = readOnlyStateCommands(redis);
   return {
     table: (namespace, table) => {
-      checkTableName(namespace, table);
-      return tableStore(commands, `table "${table}" of namespace "${namespace}"`, tableKeys(namespace, table));
+      const { get, list } = tableOf(commands, namespace, table);
+      return { get, list };
     },
+  };
+}
+
+function tableOf(commands: StateCommands, namespace: string, table: string): TableStore {
+  checkTableName(namespace, table);
+  return tableStore(commands, `table "${table}" of namespace "${namespace}"`, tableKeys(namespace, table));
+}
+
+/** The reading scripts as EVAL_RO (sent whole: a reader runs a few, not thousands); no writing ones. */
+function readOnlyStateCommands(redis: StateRedis): StateCommands {
+  const refused = () => Promise.reject(new Error('a read-only state store was asked to write (a defect)'));
+  return {
+    kublambdaStateGet: (entry) => redis.eval_ro(GET_SCRIPT, 1, entry) as Promise<ScriptReply>,
+    kublambdaStateList: (...args) => redis.eval_ro(LIST_SCRIPT, 2, ...args, 'read-only') as Promise<ScriptReply>,
+    kublambdaStatePut: refused,
+    kublambdaStateDelete: refused,
+    kublambdaStateIncrement: refused,
+    kublambdaStateDeleteTableBatch: refused,
   };
 }
 

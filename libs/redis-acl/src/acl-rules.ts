@@ -1,0 +1,140 @@
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
+import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY } from '@kublambda/route-table';
+import { STATE_KEY_PREFIX } from '@kublambda/state-tables';
+
+// Who may do what in the platform's Redis: one user per service, each with only the keys,
+// channels and commands it uses; the `default` user is off, so a connection without
+// credentials (a lambda reaching the Redis port, say) can do nothing. Every key family the
+// platform uses appears here; acl-rules.test.ts fails when one is added without a rule.
+//
+// Redis checks the commands a Lua script calls against the caller's rules too, so a user that
+// runs a script also needs the commands inside it.
+
+export const SERVICE_USERS = ['runner', 'api-controller', 'builder', 'cli'] as const;
+export type ServiceUser = (typeof SERVICE_USERS)[number];
+/** `admin` may do everything: for tests and the local all-in-one's operator, never for a lambda or a platform service. */
+export type RedisUser = ServiceUser | 'admin';
+export const REDIS_USERS: readonly RedisUser[] = [...SERVICE_USERS, 'admin'];
+
+export interface AccessRule {
+  /** Glob patterns of keys the user may read and write. */
+  readWriteKeys: readonly string[];
+  /** Glob patterns of keys the user may read only (Redis 7 `%R~`). */
+  readOnlyKeys: readonly string[];
+  /** Pub/sub channels the user may publish or subscribe to. */
+  channels: readonly string[];
+  /** Commands (lowercase; `command|subcommand` for one subcommand); everything else is refused. */
+  commands: readonly string[];
+}
+
+export const STATE_KEYS = `${STATE_KEY_PREFIX}*`;
+/** BullMQ keeps every key of a queue under `<prefix>:<queue>:`. */
+export const BUILD_QUEUE_KEYS = `${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:*`;
+
+/**
+ * ioredis asks INFO when it connects (its ready check) and BullMQ reads the server's version
+ * and eviction policy from it. INFO shows server statistics, never keys or values.
+ */
+const CONNECTION_COMMANDS = ['info'];
+
+/** What the state-table scripts (libs/state-tables/src/scripts.ts) call, beside running them. */
+const STATE_SCRIPT_COMMANDS = [
+  'time', 'hget', 'hmget', 'hset', 'del', 'incr', 'pexpireat', 'pexpiretime', 'persist',
+  'zadd', 'zrem', 'zrange', 'zrangebylex', 'zrangebyscore',
+];
+/** What listing a table calls when it runs read-only (no pruning of the index). */
+const STATE_LIST_READ_COMMANDS = ['hmget', 'pexpiretime', 'zrangebylex'];
+
+/** What the route-claim scripts (libs/route-table/src/route-claims.ts) call. */
+const ROUTE_CLAIM_SCRIPT_COMMANDS = ['hget', 'hset', 'hdel'];
+
+/**
+ * What BullMQ's queues, workers and queue events call: directly, and inside its Lua scripts
+ * (node_modules/bullmq/dist/esm/commands and its includes). Left out on purpose: SCAN (obliterate; it would list
+ * every key name in Redis) and CLIENT LIST (getWorkers; it shows every connection), which the
+ * platform does not use.
+ */
+const BULLMQ_COMMANDS = [
+  'client|setname', 'eval', 'evalsha', 'multi', 'exec', 'bzpopmin', 'time', 'type', 'exists', 'rename',
+  'get', 'set', 'del', 'unlink', 'incr', 'incrby', 'pexpire', 'pexpireat', 'persist', 'pttl',
+  'hdel', 'hexists', 'hget', 'hgetall', 'hincrby', 'hlen', 'hmget', 'hmset', 'hset',
+  'lindex', 'llen', 'lpop', 'lpos', 'lpush', 'lrange', 'lrem', 'lset', 'ltrim', 'rpop', 'rpoplpush', 'rpush',
+  'sadd', 'scard', 'sismember', 'smembers', 'srem',
+  'xadd', 'xdel', 'xlen', 'xrange', 'xread', 'xtrim',
+  'zadd', 'zcard', 'zcount', 'zlexcount', 'zpopmin', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrem', 'zremrangebyrank', 'zremrangebyscore',
+  'zrevrange', 'zrevrangebyscore', 'zscore',
+];
+
+export const ACL_RULES: Record<ServiceUser, AccessRule> = {
+  // Serves routes and performs lambdas' state operations: reads routes (never writes them),
+  // follows their announcements, runs the state scripts. No build queue, no route claims.
+  runner: {
+    readWriteKeys: [STATE_KEYS],
+    readOnlyKeys: [ROUTES_KEY],
+    channels: [ROUTE_CHANGES_CHANNEL],
+    commands: [...CONNECTION_COMMANDS, 'hget', 'hgetall', 'subscribe', 'evalsha', 'eval', ...STATE_SCRIPT_COMMANDS],
+  },
+  // Publishes routes (a transaction with the announcement), holds route claims, requests builds
+  // and reads their outcome, and removes state tables of deleted lambdas (stateRetention: Delete).
+  'api-controller': {
+    readWriteKeys: [ROUTES_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, BUILD_QUEUE_KEYS, STATE_KEYS],
+    readOnlyKeys: [],
+    channels: [ROUTE_CHANGES_CHANNEL],
+    commands: [...CONNECTION_COMMANDS, 'hget', 'hset', 'hdel', 'multi', 'exec', 'publish', ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS],
+  },
+  // Takes build jobs and reports their outcome: the build queue and nothing else.
+  builder: {
+    readWriteKeys: [BUILD_QUEUE_KEYS],
+    readOnlyKeys: [],
+    channels: [],
+    commands: [...CONNECTION_COMMANDS, ...BULLMQ_COMMANDS],
+  },
+  // `kublambda state` reads tables through REDIS_URL for now. The design moves it behind the
+  // platform's API server (Kubernetes RBAC, no Redis credential outside the cluster); until then
+  // it gets this read-only user: read-only scripts (EVAL_RO) over the state keys.
+  cli: {
+    readWriteKeys: [],
+    readOnlyKeys: [STATE_KEYS],
+    channels: [],
+    commands: [...CONNECTION_COMMANDS, 'eval_ro', 'evalsha_ro', ...STATE_LIST_READ_COMMANDS],
+  },
+};
+
+/**
+ * The default user is off: no connection can authenticate as it, so one without credentials
+ * gets NOAUTH for everything. Its rules still allow everything because Redis 7.0 replays the
+ * append-only file as the default user and checks its rules at every EXEC there (scripts are
+ * persisted as MULTI/EXEC); with `-@all`, a restart would drop every script's writes.
+ */
+export const DEFAULT_USER_LINE = 'user default off resetpass ~* &* +@all';
+
+/** The ACL file lines (`aclfile` format) for every user. */
+export function aclLines(passwords: Record<RedisUser, string>): string[] {
+  for (const user of REDIS_USERS) checkPassword(user, passwords[user]);
+  return [
+    DEFAULT_USER_LINE,
+    ...SERVICE_USERS.map((user) => serviceAclLine(user, ACL_RULES[user], passwords[user])),
+    `user admin on >${passwords.admin} ~* &* +@all`,
+  ];
+}
+
+function serviceAclLine(user: ServiceUser, rule: AccessRule, password: string): string {
+  return [
+    `user ${user} on resetpass >${password} resetkeys resetchannels`,
+    ...rule.readWriteKeys.map((pattern) => `~${pattern}`),
+    ...rule.readOnlyKeys.map((pattern) => `%R~${pattern}`),
+    ...rule.channels.map((channel) => `&${channel}`),
+    '-@all',
+    ...[...new Set(rule.commands)].map((command) => `+${command}`),
+  ].join(' ');
+}
+
+// An ACL file is read line by line and split at spaces: a password must be one word.
+function checkPassword(user: RedisUser, password: string | undefined): void {
+  if (!password || !/^[\x21-\x7e]+$/.test(password)) throw new Error(`the Redis password for user "${user}" must be printable ASCII without spaces, and not empty`);
+}
+
+/** redis://user:password@host:port, for REDIS_URL. */
+export function redisUrlFor(user: RedisUser, password: string, host: string, port: number): string {
+  return `redis://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}`;
+}

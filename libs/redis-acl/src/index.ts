@@ -1,0 +1,5 @@
+// The platform's Redis users: what each service may read, write, publish and call, in one place.
+export {
+  ACL_RULES, BUILD_QUEUE_KEYS, REDIS_USERS, SERVICE_USERS, STATE_KEYS, aclLines, redisUrlFor,
+  type AccessRule, type RedisUser, type ServiceUser,
+} from './acl-rules.ts';
