@@ -32,7 +32,8 @@ function lambdaEnv(route: RouteRecord, keys: EnvKeyRing): Record<string, string>
     return decryptRouteEnv(route, keys);
   } catch (error) {
     if (!(error instanceof EnvDecryptionError)) throw error;
-    throw new LambdaWorkerError('LoadFailed', `${error.message}; the lambda cannot start without it`, { cause: error });
+    // The message says it all; the cipher's own error ("unable to authenticate data") adds nothing.
+    throw new LambdaWorkerError('LoadFailed', `${error.message}; the lambda cannot start without it`);
   }
 }
 
