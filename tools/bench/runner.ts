@@ -23,7 +23,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { createS3ArtifactStore } from '@kublambda/artifact-store';
 import { freePort, startPlatformService, startRedis, startS3 } from '@kublambda/dev-servers';
-import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+import { generateEnvEncryptionKey, publishRoute, type RouteRecord } from '@kublambda/route-table';
 
 const { values } = parseArgs({
   options: { connections: { type: 'string', default: '50' }, seconds: { type: 'string', default: '10' }, cold: { type: 'string', default: '30' } },
@@ -178,7 +178,7 @@ try {
       'runner',
       {
         REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-        HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'),
+        HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'cache'), ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('bench'),
       },
       { logDir: dir, bundled: true },
     ),

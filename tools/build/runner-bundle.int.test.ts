@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { createS3ArtifactStore } from '@kublambda/artifact-store';
 import { startRedis, startS3, type RedisServer, type S3Server } from '@kublambda/dev-servers';
-import { publishRoute } from '@kublambda/route-table';
+import { generateEnvEncryptionKey, publishRoute } from '@kublambda/route-table';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const bundleDir = path.join(root, 'dist/apps/runner');
@@ -75,7 +75,7 @@ beforeAll(async () => {
   // PORT 0: the runner logs the port it got, so no other test can take it in between.
   const port = await startBundledRunner({
     REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-    HOST: '127.0.0.1', PORT: '0', ASSET_CACHE_DIR: path.join(dir, 'cache'),
+    HOST: '127.0.0.1', PORT: '0', ASSET_CACHE_DIR: path.join(dir, 'cache'), ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('test'),
   });
   base = `http://127.0.0.1:${port}`;
 }, 120_000);

@@ -40,7 +40,10 @@ describe('workspace', () => {
       expect(run.exitCode).toBe(1);
       const line = JSON.parse(run.stdout) as { level: string; message: string; component: string };
       expect(line).toMatchObject({ component: app, level: 'error' });
-      expect(line.message).toBe(`${app}: invalid configuration:\n  - REDIS_URL is required\n  - invalid artifact store configuration: ARTIFACT_STORE_URL is not set`);
+      const missing = ['REDIS_URL is required', 'invalid artifact store configuration: ARTIFACT_STORE_URL is not set'];
+      // The builder never holds the keys that encrypt Secret values in route records.
+      if (app !== 'builder') missing.push('ENV_ENCRYPTION_KEYS is required: <key id>:<base64 of 32 random bytes>, comma-separated, the first one encrypting (for example from `openssl rand -base64 32`)');
+      expect(line.message).toBe(`${app}: invalid configuration:\n  - ${missing.join('\n  - ')}`);
     } else {
       // Unfinished services refuse to start, with a structured log line saying so.
       expect(run.exitCode).toBe(2);

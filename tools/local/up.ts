@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
+import { generateEnvEncryptionKey } from '@kublambda/route-table';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
@@ -39,12 +40,18 @@ try {
     LEADER_ELECTION_NAMESPACE: platformNamespace,
     BUILDER_CACHE_DIR: path.join(dir, 'builder-cache'),
   };
+  // A key of this run's own for the Secret values in route records (a Kubernetes Secret in a
+  // cluster): only api-controller, which encrypts, and the runner, which decrypts, get it.
+  const envKeys = { ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('local') };
   const runnerPort = await freePort();
-  const runnerEnv = { HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') };
+  const appEnv = {
+    builder: serviceEnv,
+    'api-controller': { ...serviceEnv, ...envKeys },
+    runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
+  };
   for (const app of ['builder', 'api-controller', 'runner'] as const) {
     // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
-    const env = { ...serviceEnv, REDIS_URL: redis.urlFor(app), ...(app === 'runner' ? runnerEnv : {}) };
-    const service = await startPlatformService(app, env, { logDir: dir });
+    const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir });
     stops.push(() => service.stop());
   }
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;

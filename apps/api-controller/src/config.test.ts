@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { parseApiControllerConfig } from './config.ts';
 
-const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets' };
+const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets', ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('k1') };
 
 describe('parseApiControllerConfig: HTTP exposure', () => {
   it('defaults to the platform namespace of the pod, no ingress class, no annotations and no base URL', () => {
@@ -41,5 +42,20 @@ describe('parseApiControllerConfig: HTTP exposure', () => {
     ['EXTERNAL_BASE_URL', 'http://lambdas.example.com/fn', 'EXTERNAL_BASE_URL must be an http:// or https:// URL'],
   ])('refuses %s=%s', (name, value, message) => {
     expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
+  });
+});
+
+describe('parseApiControllerConfig: env encryption keys', () => {
+  it('encrypts with the first key of ENV_ENCRYPTION_KEYS and keeps the others for reading', () => {
+    const config = parseApiControllerConfig({ ...required, ENV_ENCRYPTION_KEYS: `${generateEnvEncryptionKey('new')},${generateEnvEncryptionKey('old')}` });
+    expect(config.envKeys.current.id).toBe('new');
+    expect(config.envKeys.ids).toEqual(['new', 'old']);
+  });
+
+  it.each([
+    ['unset', undefined, 'api-controller: invalid configuration:\n  - ENV_ENCRYPTION_KEYS is required'],
+    ['a short key', 'k1:AAAA', 'ENV_ENCRYPTION_KEYS entry 1 (key id "k1"): the key is 3 bytes, AES-256 needs 32'],
+  ])('refuses ENV_ENCRYPTION_KEYS %s', (_label, value, message) => {
+    expect(() => parseApiControllerConfig({ ...required, ENV_ENCRYPTION_KEYS: value })).toThrow(message);
   });
 });

@@ -1,11 +1,14 @@
 import os from 'node:os';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, type Env } from '@kublambda/config';
+import { parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 import type { HttpExposureConfig } from './http-exposure.ts';
 
 export interface ApiControllerConfig {
   redisUrl: string;
   artifactStore: ArtifactStoreConfig;
+  /** Encrypts env values taken from Secrets in route records (and reads the previous ones). */
+  envKeys: EnvKeyRing;
   /** This replica's name in the leader-election Lease and in Events. */
   identity: string;
   leaseNamespace: string;
@@ -25,6 +28,7 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
   const config = {
     redisUrl: read.string('REDIS_URL'),
     artifactStore: read.nested(parseArtifactStoreConfig)!,
+    envKeys: read.nested((env) => parseEnvKeyRing(env.ENV_ENCRYPTION_KEYS))!,
     identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
     leaseNamespace: read.string('LEADER_ELECTION_NAMESPACE', read.string('POD_NAMESPACE', 'kublambda-system')),
     leaseName: read.string('LEADER_ELECTION_LEASE', 'kublambda-api-controller'),

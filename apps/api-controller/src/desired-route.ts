@@ -2,7 +2,7 @@ import type { Lambda } from '@kublambda/crd-types';
 import { routeClaim, routeKey, type RouteRecord } from '@kublambda/route-table';
 import { lambdaPath } from './http-exposure.ts';
 
-/** The route a lambda should have once its asset exists, with its env already resolved. */
+/** The route a lambda should have once its asset exists, with its env already resolved (and Secret values encrypted). */
 export function desiredRoute(lambda: Lambda, artifact: { digest: string; size: number }, env: RouteRecord['env']): RouteRecord {
   const namespace = lambda.metadata.namespace!;
   const name = lambda.metadata.name!;

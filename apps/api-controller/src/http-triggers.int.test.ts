@@ -224,6 +224,13 @@ describe('env from Secrets and ConfigMaps', () => {
     { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } },
   ];
 
+  /** Reads the routes hash raw, as anyone allowed into Redis would. */
+  const expectNoPlaintext = async (secretValue: string) => {
+    const raw = await platform.rawRoutes();
+    expect(raw[`${platform.namespace}/configured`]).toBeDefined();
+    expect(JSON.stringify(raw)).not.toContain(secretValue);
+  };
+
   it('reports a missing reference, and serves the values once the Secret and ConfigMap exist', async () => {
     expect((await kubectl(['create', 'configmap', 'settings', '-n', platform.namespace, '--from-literal=other=x'])).exitCode).toBe(0);
     await platform.apply('configured', { source, env, triggers: { http: { path: '/configured' } } });
@@ -239,11 +246,13 @@ describe('env from Secrets and ConfigMaps', () => {
     // No nudge: the controller looks again with backoff (capped at 30 s) until they appear.
     await platform.waitFor('configured', 'Ready', isReady, 60_000);
     const route = (await platform.routes()).find((r) => r.name === 'configured');
+    // The Secret's value is encrypted, with the id of the key beside it; the rest stays plain.
     expect(route!.env).toEqual([
       { name: 'PLAIN', value: 'p' },
-      { name: 'TOKEN', value: 's3cret' },
+      { name: 'TOKEN', encrypted: { keyId: 'test', iv: expect.any(String), ciphertext: expect.any(String), tag: expect.any(String) } },
       { name: 'MODE', value: 'fast' },
     ]);
+    await expectNoPlaintext('s3cret');
     await answers('/configured', JSON.stringify({ token: 's3cret', mode: 'fast', plain: 'p' }));
   }, 90_000);
 
@@ -256,6 +265,7 @@ describe('env from Secrets and ConfigMaps', () => {
       intervalMs: 500,
       timeoutMs: 60_000,
     });
+    await expectNoPlaintext('rotated');
   }, 90_000);
 
   it('keeps serving the values it had when a Secret goes away, and says so', async () => {

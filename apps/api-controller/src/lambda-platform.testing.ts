@@ -22,7 +22,7 @@ import {
 } from '@kublambda/dev-servers';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
 import { isNotFound } from '@kublambda/reconcile-runtime';
-import { loadRoutes, type RouteRecord } from '@kublambda/route-table';
+import { generateEnvEncryptionKey, loadRoutes, ROUTES_KEY, type RouteRecord } from '@kublambda/route-table';
 import { createS3ArtifactStore, type ArtifactStore } from '@kublambda/artifact-store';
 
 export const ASSET_BUCKET = 'assets';
@@ -38,7 +38,9 @@ export interface LambdaPlatform {
   startController(name?: string, extraEnv?: Record<string, string>): Promise<ManagedProcess>;
   startBuilder(name?: string, extraEnv?: Record<string, string>): Promise<ManagedProcess>;
   /** A runner on a free loopback port, reading the platform's Redis and S3; returns its base URL. */
-  startRunner(name?: string): Promise<string>;
+  startRunner(name?: string, extraEnv?: Record<string, string>): Promise<string>;
+  /** The ENV_ENCRYPTION_KEYS api-controller and the runner get unless told otherwise (the builder never). */
+  envEncryptionKeys: string;
   /** kubectl apply of a Lambda in the platform's namespace. */
   apply(name: string, spec: Record<string, unknown>): Promise<void>;
   /** One kubectl apply of many Lambdas. */
@@ -51,6 +53,8 @@ export interface LambdaPlatform {
   assetKeys(): Promise<string[]>;
   redisKeys(): Promise<string[]>;
   routes(): Promise<RouteRecord[]>;
+  /** The routes hash as Redis holds it (HGETALL): lambda key to the record's JSON. */
+  rawRoutes(): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +97,7 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     BUILD_STALLED_INTERVAL_MS: '1000',
     BUILDER_CACHE_DIR: path.join(logDir, 'builder-cache'),
   };
+  const envEncryptionKeys = generateEnvEncryptionKey('test');
   let serial = 0;
   const applyAll = async (lambdas: Array<[string, Record<string, unknown>]>) => {
     const manifests = lambdas.map(([name, spec]) => ({ apiVersion: `${LAMBDA_GROUP}/${LAMBDA_VERSION}`, kind: 'Lambda', metadata: { name, namespace: namespace.name }, spec }));
@@ -116,15 +121,17 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     s3,
     assets: createS3ArtifactStore({ client: s3.client(), bucket: ASSET_BUCKET }),
     logDir,
+    envEncryptionKeys,
     startController: async (name = `api-controller-${++serial}`, extraEnv = {}) =>
-      track(await startPlatformService('api-controller', { ...env, REDIS_URL: redis.urlFor('api-controller'), POD_NAME: name, ...extraEnv }, { logDir, name })),
+      track(await startPlatformService('api-controller', { ...env, REDIS_URL: redis.urlFor('api-controller'), ENV_ENCRYPTION_KEYS: envEncryptionKeys, POD_NAME: name, ...extraEnv }, { logDir, name })),
     startBuilder: async (name = `builder-${++serial}`, extraEnv = {}) =>
       track(await startPlatformService('builder', { ...env, REDIS_URL: redis.urlFor('builder'), ...extraEnv }, { logDir, name })),
-    startRunner: async (name = `runner-${++serial}`) => {
+    startRunner: async (name = `runner-${++serial}`, extraEnv = {}) => {
       const port = await freePort();
       const { ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } = env;
       const runnerEnv = { REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } as Record<string, string>;
-      track(await startPlatformService('runner', { ...runnerEnv, HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(logDir, `${name}-cache`) }, { logDir, name }));
+      const ownEnv = { HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(logDir, `${name}-cache`), ENV_ENCRYPTION_KEYS: envEncryptionKeys };
+      track(await startPlatformService('runner', { ...runnerEnv, ...ownEnv, ...extraEnv }, { logDir, name }));
       return `http://127.0.0.1:${port}`;
     },
     apply: (name, spec) => applyAll([[name, spec]]),
@@ -153,6 +160,7 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     },
     redisKeys: async () => (await redisClient.keys('*')).sort(),
     routes: () => loadRoutes(redisClient),
+    rawRoutes: () => redisClient.hgetall(ROUTES_KEY),
     stop: async () => {
       for (const started of processes.reverse()) await started.stop();
       redisClient.disconnect();

@@ -77,6 +77,7 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
     lambdas: kubeLambdas(kubeConfig, () => lambdas.cache.list()),
     readConfigMap: kubeConfigMaps(kubeConfig),
     readSecret: kubeSecrets(kubeConfig),
+    envKeys: config.envKeys,
     builds: bullmqBuilds(buildQueue),
     assets,
     routes: {

@@ -2,11 +2,11 @@ import type { Condition, Lambda, LambdaStatus } from '@kublambda/crd-types';
 import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
-import { routeClaim, type ClaimOutcome, type RouteRecord } from '@kublambda/route-table';
+import { routeClaim, type ClaimOutcome, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
 import { conditionOf, conditionTransitions, readiness, setCondition, type ConditionUpdate } from './conditions.ts';
 import { describeClaim, desiredClaim, desiredRoute } from './desired-route.ts';
 import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
-import { EnvReferenceError, resolveEnv, type ReadSecret } from './lambda-env.ts';
+import { encryptSecretValues, EnvReferenceError, resolveEnv, type ReadSecret, type ResolvedEnvEntry } from './lambda-env.ts';
 import { resolveSource, sourceDigest, SourceUnavailableError, type ReadConfigMap } from './source.ts';
 import { tablesToDelete } from './state-retention.ts';
 
@@ -37,6 +37,8 @@ export interface LambdaReconcilerDeps {
   };
   readConfigMap: ReadConfigMap;
   readSecret: ReadSecret;
+  /** Encrypts the values taken from Secrets in route records. */
+  envKeys: EnvKeyRing;
   builds: {
     state(jobId: string): Promise<BuildState>;
     request(jobId: string, data: BuildJobData): Promise<void>;
@@ -164,7 +166,7 @@ async function reconcileRoute(
   const outcome = { url: exposure?.url, released: claim.released };
   const through = exposure ? ` through Ingress ${exposure.ingress}` : '';
 
-  let env: RouteRecord['env'];
+  let env: ResolvedEnvEntry[];
   try {
     env = await resolveEnv(lambda, { secret: deps.readSecret, configMap: deps.readConfigMap });
   } catch (error) {
@@ -182,8 +184,8 @@ async function reconcileRoute(
     const condition: ConditionUpdate = { type: 'Routed', status: built.status === 'False' ? 'False' : 'Unknown', reason: 'NotBuilt', message: 'no asset has been built for this lambda yet' };
     return { ...outcome, condition, published: false };
   }
-  const route = desiredRoute(lambda, artifact, env);
   const published = await deps.routes.read(key);
+  const route = desiredRoute(lambda, artifact, encryptSecretValues(env, key, deps.envKeys, published?.env));
   if (!published || JSON.stringify(published) !== JSON.stringify(route)) await deps.routes.publish(route);
   return {
     ...outcome,

@@ -1,9 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { parseRunnerConfig } from './config.ts';
 
-const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets' };
+const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets', ENV_ENCRYPTION_KEYS: `${generateEnvEncryptionKey('new')},${generateEnvEncryptionKey('old')}` };
 
 describe('parseRunnerConfig', () => {
   it('has defaults for everything but Redis and the artifact store', () => {
@@ -19,6 +20,7 @@ describe('parseRunnerConfig', () => {
       workerPoolSize: 2,
       workerIdleMs: 300_000,
     });
+    expect(config.envKeys.ids).toEqual(['new', 'old']);
   });
 
   it('reads every setting', () => {
@@ -38,6 +40,7 @@ describe('parseRunnerConfig', () => {
         'runner: invalid configuration:',
         '  - REDIS_URL is required',
         '  - invalid artifact store configuration: ARTIFACT_STORE_URL is not set',
+        '  - ENV_ENCRYPTION_KEYS is required: <key id>:<base64 of 32 random bytes>, comma-separated, the first one encrypting (for example from `openssl rand -base64 32`)',
         '  - PORT must be a whole number from 0 to 65535, not "70000"',
         '  - MAX_WORKERS_PER_LAMBDA must be a whole number from 1 to 64, not "0"',
         '  - WORKER_POOL_SIZE must be a whole number from 0 to 64, not "two"',

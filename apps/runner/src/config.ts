@@ -2,10 +2,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, type Env } from '@kublambda/config';
+import { parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 
 export interface RunnerConfig {
   redisUrl: string;
   artifactStore: ArtifactStoreConfig;
+  /** Decrypts the env values route records hold encrypted; never handed to a worker. */
+  envKeys: EnvKeyRing;
   host: string;
   port: number;
   assetCacheDir: string;
@@ -21,6 +24,7 @@ export function parseRunnerConfig(env: Env): RunnerConfig {
   const config = {
     redisUrl: read.string('REDIS_URL'),
     artifactStore: read.nested(parseArtifactStoreConfig)!,
+    envKeys: read.nested((env) => parseEnvKeyRing(env.ENV_ENCRYPTION_KEYS))!,
     host: read.string('HOST', '0.0.0.0'),
     port: read.integer('PORT', 8080, { min: 0, max: 65_535 }),
     assetCacheDir: read.string('ASSET_CACHE_DIR', path.join(os.tmpdir(), 'kublambda-runner', 'assets')),

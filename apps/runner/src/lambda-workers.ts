@@ -1,6 +1,6 @@
 import { forLambda, type Logger } from '@kublambda/logging';
 import { describeError } from '@kublambda/reconcile-runtime';
-import type { RouteRecord } from '@kublambda/route-table';
+import { decryptRouteEnv, EnvDecryptionError, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
 import { executeStateOperation, type StateOutcome, type StateStore } from '@kublambda/state-tables';
 import type { AssetCache } from './asset-cache.ts';
 import type { RunnerMetrics } from './metrics.ts';
@@ -26,8 +26,18 @@ interface Running {
 /** How often a request its worker never began is handed to another worker. */
 const MAX_REDISPATCHES = 3;
 
-function lambdaEnv(route: RouteRecord): Record<string, string> {
-  return Object.fromEntries(route.env.map((entry) => [entry.name, entry.value]));
+/**
+ * The worker's env, Secret values decrypted. A value that cannot be decrypted fails the start
+ * (LoadFailed, with the reason): the lambda must not run with a value missing.
+ */
+function lambdaEnv(route: RouteRecord, keys: EnvKeyRing): Record<string, string> {
+  try {
+    return decryptRouteEnv(route, keys);
+  } catch (error) {
+    if (!(error instanceof EnvDecryptionError)) throw error;
+    // The message says it all; the cipher's own error ("unable to authenticate data") adds nothing.
+    throw new LambdaWorkerError('LoadFailed', `${error.message}; the lambda cannot start without it`);
+  }
 }
 
 export interface LambdaWorkersOptions {
@@ -38,6 +48,8 @@ export interface LambdaWorkersOptions {
   pool: WorkerPool;
   /** Where the lambdas' state tables live; the runner performs their operations. */
   state: StateStore;
+  /** Decrypts the env values route records hold encrypted. */
+  envKeys: EnvKeyRing;
   /** Most worker processes one lambda gets on this runner. */
   maxWorkersPerLambda: number;
   /** The lambda's route as the runner knows it now. */
@@ -59,6 +71,7 @@ export class LambdaWorkers {
   readonly #metrics: RunnerMetrics;
   readonly #pool: WorkerPool;
   readonly #state: StateStore;
+  readonly #envKeys: EnvKeyRing;
   readonly #maxWorkersPerLambda: number;
   readonly #routeOf: (key: string) => RouteRecord | undefined;
   readonly #workerIdleMs: number;
@@ -70,6 +83,7 @@ export class LambdaWorkers {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#state = options.state;
+    this.#envKeys = options.envKeys;
     this.#maxWorkersPerLambda = options.maxWorkersPerLambda;
     this.#routeOf = options.routeOf;
     this.#workerIdleMs = options.workerIdleMs;
@@ -158,6 +172,8 @@ export class LambdaWorkers {
     const log = forLambda(this.#logger, route);
     const worker = (async () => {
       const coldStart = this.#metrics.coldStarts.startTimer({ namespace: route.namespace, lambda: route.name });
+      // Before the asset is fetched: a lambda whose env cannot be decrypted fails at once.
+      const env = lambdaEnv(route, this.#envKeys);
       const assetPath = await this.#cache.path(route.artifact.digest);
       const started = await this.#pool.take({
         assetPath,
@@ -169,7 +185,7 @@ export class LambdaWorkers {
           timeoutSeconds: route.timeoutSeconds,
           concurrency: route.concurrency,
         },
-        env: lambdaEnv(route),
+        env,
         lambda: { namespace: route.namespace, name: route.name },
         onLog: (line) => log.info(line.text, { stream: line.stream, requestId: line.requestId, source: 'lambda' }),
         performStateOperation: (operation, requestId) => this.#performStateOperation(route, operation, requestId),

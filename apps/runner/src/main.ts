@@ -29,6 +29,7 @@ const workers = new LambdaWorkers({
   logger,
   pool,
   state: createStateStore(stateRedis),
+  envKeys: config.envKeys,
   maxWorkersPerLambda: config.maxWorkersPerLambda,
   workerIdleMs: config.workerIdleMs,
   routeOf: (key) => routes.get(key),

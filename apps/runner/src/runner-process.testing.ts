@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createS3ArtifactStore } from '@kublambda/artifact-store';
 import { freePort, startPlatformService, startRedis, startS3, waitUntil, type ManagedProcess, type RedisOptions, type RedisServer } from '@kublambda/dev-servers';
-import { publishRoute, type RouteRecord } from '@kublambda/route-table';
+import { generateEnvEncryptionKey, parseEnvKeyRing, publishRoute, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
 import { testRoute } from './route.testing.ts';
 
 export interface RunnerUnderTest {
@@ -19,6 +19,8 @@ export interface RunnerUnderTest {
   /** A connection to the runner's Redis as its admin user (publishes routes, inspects anything). */
   client: Redis;
   process: ManagedProcess;
+  /** The runner's ENV_ENCRYPTION_KEYS, for tests to encrypt env values as api-controller does. */
+  envKeys: EnvKeyRing;
   /**
    * Stores the source as an asset and publishes its route (other fields default as in
    * testRoute); resolves once the runner has a new route (an update is the caller's to await).
@@ -45,9 +47,10 @@ export async function startRunnerUnderTest(options: { env?: Record<string, strin
     stops.push(() => client.disconnect());
     const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
     const port = await freePort();
+    const envKeys = options.env?.ENV_ENCRYPTION_KEYS ?? generateEnvEncryptionKey('test');
     const runner = await startPlatformService('runner', {
       REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-      HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), ...options.env,
+      HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), ENV_ENCRYPTION_KEYS: envKeys, ...options.env,
     }, { logDir: dir });
     stops.push(() => runner.stop());
     const base = `http://127.0.0.1:${port}`;
@@ -59,6 +62,7 @@ export async function startRunnerUnderTest(options: { env?: Record<string, strin
       redis,
       client,
       process: runner,
+      envKeys: parseEnvKeyRing(envKeys),
       publish: async (source, route) => {
         const artifact = await store.put(Buffer.from(source));
         const key = `${route.namespace}/${route.name}`;

@@ -55,7 +55,7 @@ describe('runner', () => {
     expect(headers.get('x-custom')).toBe('one, two');
     expect(headers.get('x-forwarded-prefix')).toBe('/echo');
     expect(headers.get('x-forwarded-for')).toBe('127.0.0.1');
-    // The lambda sees its own env, none of the runner's (Redis, S3 credentials).
+    // The lambda sees its own env, none of the runner's (Redis, S3 credentials, the env encryption keys).
     expect(seen.greeting).toBe('hi');
     expect(seen.env).toEqual(['GREETING']);
   });

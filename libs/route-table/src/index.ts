@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 // Route records tell runners which asset serves which path. api-controller writes them;
 // runners load them all at start and follow the change announcements.
 
+export { ENV_ENCRYPTION_KEYS, EnvDecryptionError, EnvKeyRing, decryptRouteEnv, generateEnvEncryptionKey, parseEnvKeyRing, type EnvEncryptionKey, type EnvValueContext } from './env-encryption.ts';
 export { ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIM_SCRIPTS, claimRoute, releaseRouteClaim, routeClaim, type ClaimOutcome } from './route-claims.ts';
 
 export const ROUTES_KEY = 'kublambda:routes';
@@ -26,10 +27,26 @@ export interface RouteRecord {
   /** 'none': the lambda's workers run without network access (spec.network). */
   network: 'outbound' | 'none';
   stateTables: string[];
-  /** Plain values: api-controller resolves the spec's valueFrom references before publishing. */
-  env: Array<{ name: string; value: string }>;
+  /** api-controller resolves the spec's valueFrom references before publishing. */
+  env: RouteEnvEntry[];
   /** The Lambda generation this record was made from. */
   generation: number;
+}
+
+/**
+ * One env variable of a lambda: literal values and ConfigMap values in plaintext, Secret values
+ * encrypted (see EnvKeyRing).
+ */
+export type RouteEnvEntry = { name: string; value: string } | { name: string; encrypted: EncryptedEnvValue };
+
+/** AES-256-GCM, each part base64; authenticated together with the lambda key and the env name. */
+export interface EncryptedEnvValue {
+  /** Which key of ENV_ENCRYPTION_KEYS encrypted it, so keys can rotate. */
+  keyId: string;
+  /** 12 random bytes, fresh for every value. */
+  iv: string;
+  ciphertext: string;
+  tag: string;
 }
 
 export interface RouteChange {
