@@ -3,7 +3,19 @@ import type { Redis } from 'ioredis';
 // Route records tell runners which asset serves which path. api-controller writes them;
 // runners load them all at start and follow the change announcements.
 
-export { ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, claimRoute, releaseRouteClaim, routeClaim, type ClaimOutcome } from './route-claims.ts';
+export {
+  ROUTE_CLAIMS_BY_LAMBDA_KEY,
+  ROUTE_CLAIMS_KEY,
+  ancestorClaims,
+  claimParts,
+  claimRoute,
+  isClaimAtOrBelow,
+  normalizePathPrefix,
+  releaseRouteClaim,
+  routeClaim,
+  type ClaimOptions,
+  type ClaimOutcome,
+} from './route-claims.ts';
 
 export const ROUTES_KEY = 'kublambda:routes';
 export const ROUTE_CHANGES_CHANNEL = 'kublambda:route-changes';
