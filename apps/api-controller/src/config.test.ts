@@ -59,3 +59,51 @@ describe('parseApiControllerConfig: env encryption keys', () => {
     expect(() => parseApiControllerConfig({ ...required, ENV_ENCRYPTION_KEYS: value })).toThrow(message);
   });
 });
+
+describe('parseApiControllerConfig: route grants', () => {
+  it('has no grants and grants-only off by default', () => {
+    expect(parseApiControllerConfig(required).paths).toEqual({ grants: [], grantsOnly: false });
+  });
+
+  it('reads hosts, host path prefixes and path prefixes, normalising trailing slashes', () => {
+    const config = parseApiControllerConfig({
+      ...required,
+      ROUTE_GRANTS: '{"shop":["shop.example.com","api.example.com/shop/","/shop"],"tenants":["*.tenants.example.com/"],"root":["/"],"none":[]}',
+      ROUTE_GRANTS_ONLY: 'true',
+    });
+    expect(config.paths).toEqual({
+      grants: [
+        { namespace: 'shop', host: 'shop.example.com', pathPrefix: '/' },
+        { namespace: 'shop', host: 'api.example.com', pathPrefix: '/shop' },
+        { namespace: 'shop', host: '', pathPrefix: '/shop' },
+        { namespace: 'tenants', host: '*.tenants.example.com', pathPrefix: '/' },
+        { namespace: 'root', host: '', pathPrefix: '/' },
+      ],
+      grantsOnly: true,
+    });
+  });
+
+  it('takes the same place granted twice to one namespace once, and a name without a slash as a host', () => {
+    expect(parseApiControllerConfig({ ...required, ROUTE_GRANTS: '{"shop":["/shop","/shop/","intranet"]}' }).paths.grants).toEqual([
+      { namespace: 'shop', host: '', pathPrefix: '/shop' },
+      { namespace: 'shop', host: 'intranet', pathPrefix: '/' },
+    ]);
+  });
+
+  it.each([
+    ['ROUTE_GRANTS', '{"shop":', 'ROUTE_GRANTS must be a JSON object of namespace -> list of hosts and paths, for example {"shop":'],
+    ['ROUTE_GRANTS', '["/shop"]', 'ROUTE_GRANTS must be a JSON object of namespace -> list of hosts and paths, for example'],
+    ['ROUTE_GRANTS', '{"Shop":["/shop"]}', 'ROUTE_GRANTS: "Shop" is not a namespace name'],
+    ['ROUTE_GRANTS', '{"shop":"/shop"}', 'ROUTE_GRANTS: the grants of namespace shop must be a list of strings'],
+    ['ROUTE_GRANTS', '{"shop":[1]}', 'ROUTE_GRANTS: the grants of namespace shop must be a list of strings'],
+    ['ROUTE_GRANTS', '{"shop":["Shop.example.com"]}', 'ROUTE_GRANTS: "Shop.example.com" (namespace shop) is not "host", "host/path-prefix" or "/path-prefix"'],
+    ['ROUTE_GRANTS', '{"shop":["/shop?x=1"]}', 'ROUTE_GRANTS: "/shop?x=1" (namespace shop) is not'],
+    ['ROUTE_GRANTS', '{"shop":["/a//b"]}', 'ROUTE_GRANTS: "/a//b" (namespace shop) is not'],
+    ['ROUTE_GRANTS', '{"shop":[""]}', 'ROUTE_GRANTS: "" (namespace shop) is not'],
+    ['ROUTE_GRANTS', '{"shop":["https://shop.example.com"]}', 'ROUTE_GRANTS: "https://shop.example.com" (namespace shop) is not'],
+    ['ROUTE_GRANTS', '{"shop":["/shop"],"evil":["/shop/"]}', 'ROUTE_GRANTS: /shop is granted to both namespace shop and namespace evil'],
+    ['ROUTE_GRANTS_ONLY', 'yes', 'ROUTE_GRANTS_ONLY must be true or false, not "yes"'],
+  ])('refuses %s=%s', (name, value, message) => {
+    expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
+  });
+});

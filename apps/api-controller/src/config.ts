@@ -1,8 +1,9 @@
 import os from 'node:os';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, type Env } from '@kublambda/config';
-import { parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
+import { normalizePathPrefix, parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 import type { HttpExposureConfig } from './http-exposure.ts';
+import { formatGrant, isNamespaceName, type PathPolicy, type RouteGrant } from './path-ownership.ts';
 
 export interface ApiControllerConfig {
   redisUrl: string;
@@ -21,6 +22,8 @@ export interface ApiControllerConfig {
   /** Reconcile only lambdas in this namespace; all namespaces when unset. */
   watchNamespace?: string;
   http: HttpExposureConfig;
+  /** Which namespaces own which hosts and paths (ROUTE_GRANTS, ROUTE_GRANTS_ONLY). */
+  paths: PathPolicy;
 }
 
 export function parseApiControllerConfig(env: Env): ApiControllerConfig {
@@ -44,6 +47,10 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
       ingressClassName: read.string('INGRESS_CLASS_NAME', ''),
       ingressAnnotations: read.nested(parseIngressAnnotations)!,
       externalBaseUrl: read.nested(parseExternalBaseUrl),
+    },
+    paths: {
+      grants: read.nested(parseRouteGrants) ?? [],
+      grantsOnly: read.nested(parseRouteGrantsOnly) ?? false,
     },
   };
   read.finish('api-controller');
@@ -74,4 +81,62 @@ function parseExternalBaseUrl(env: Env): string | undefined {
     throw new Error(`EXTERNAL_BASE_URL must be an http:// or https:// URL with no path, query or credentials, for example http://lambdas.example.com, not "${raw}"`);
   }
   return url.origin;
+}
+
+// The same patterns the CRD holds for spec.triggers.http.host and .path, so a grant can name
+// exactly what a lambda can ask for.
+const HOST = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const PATH = /^\/([A-Za-z0-9_~-][A-Za-z0-9._~-]*(\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*\/?)?$/;
+const GRANTS_EXAMPLE = '{"shop":["shop.example.com","api.example.com/shop","/shop"]}';
+
+/**
+ * ROUTE_GRANTS: a JSON object, namespace -> list of "host" (the whole host), "host/path-prefix"
+ * or "/path-prefix" (on any host). Two namespaces may not be granted the same place.
+ */
+function parseRouteGrants(env: Env): RouteGrant[] {
+  const raw = env.ROUTE_GRANTS?.trim();
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`ROUTE_GRANTS must be a JSON object of namespace -> list of hosts and paths, for example ${GRANTS_EXAMPLE}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`ROUTE_GRANTS must be a JSON object of namespace -> list of hosts and paths, for example ${GRANTS_EXAMPLE}, not ${raw}`);
+  }
+  const grants: RouteGrant[] = [];
+  const holders = new Map<string, string>();
+  for (const [namespace, places] of Object.entries(parsed)) {
+    if (!isNamespaceName(namespace)) throw new Error(`ROUTE_GRANTS: "${namespace}" is not a namespace name`);
+    if (!Array.isArray(places) || !places.every((place) => typeof place === 'string')) {
+      throw new Error(`ROUTE_GRANTS: the grants of namespace ${namespace} must be a list of strings ("host", "host/path-prefix" or "/path-prefix"), not ${JSON.stringify(places)}`);
+    }
+    for (const place of places) {
+      const grant = { namespace, ...parseGrantedPlace(namespace, place) };
+      const where = formatGrant(grant);
+      const holder = holders.get(where);
+      if (holder && holder !== namespace) throw new Error(`ROUTE_GRANTS: ${where} is granted to both namespace ${holder} and namespace ${namespace}`);
+      if (!holder) grants.push(grant);
+      holders.set(where, namespace);
+    }
+  }
+  return grants;
+}
+
+function parseGrantedPlace(namespace: string, place: string): { host: string; pathPrefix: string } {
+  const slash = place.indexOf('/');
+  const host = slash === -1 ? place : place.slice(0, slash);
+  const path = slash === -1 ? '/' : place.slice(slash);
+  if ((host && !HOST.test(host)) || host.length > 253 || !PATH.test(path) || place === '') {
+    throw new Error(`ROUTE_GRANTS: "${place}" (namespace ${namespace}) is not "host", "host/path-prefix" or "/path-prefix", for example "shop.example.com", "api.example.com/shop" or "/shop"`);
+  }
+  return { host, pathPrefix: normalizePathPrefix(path) };
+}
+
+function parseRouteGrantsOnly(env: Env): boolean {
+  const raw = env.ROUTE_GRANTS_ONLY?.trim().toLowerCase();
+  if (!raw || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new Error(`ROUTE_GRANTS_ONLY must be true or false, not "${env.ROUTE_GRANTS_ONLY}"`);
 }

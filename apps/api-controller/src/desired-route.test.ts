@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Lambda } from '@kublambda/crd-types';
-import { desiredRoute } from './desired-route.ts';
+import { describeClaimConflict, desiredRoute } from './desired-route.ts';
 
 function lambda(spec: Partial<Lambda['spec']>): Lambda {
   return {
@@ -19,5 +19,17 @@ describe('desiredRoute', () => {
       key: 'shop/hello', pathPrefix: '/shop/hello', timeoutSeconds: 30, memoryMiB: 128, concurrency: 50, cpuMillis: 10_000, network: 'outbound', generation: 4,
     });
     expect(desiredRoute(lambda({ network: 'none', cpuMillis: 250, memoryMiB: 64 }), artifact, [])).toMatchObject({ network: 'none', cpuMillis: 250, memoryMiB: 64 });
+  });
+});
+
+describe('describeClaimConflict', () => {
+  const at = (path: string, host?: string) => lambda({ triggers: { http: { path, ...(host ? { host } : {}) } } });
+  it.each([
+    ['the same path, same namespace: the holder by name', at('/cart/'), { holder: 'shop/basket', heldClaim: '/cart' }, 'path /cart/ (any host) is held by lambda shop/basket'],
+    ['the same path, another namespace: only its namespace', at('/cart'), { holder: 'evil/x', heldClaim: '/cart' }, 'path /cart (any host) is held by a lambda of namespace evil'],
+    ['a path above, another namespace', at('/hello/admin'), { holder: 'default/hello', heldClaim: '/hello' }, 'path /hello/admin (any host) is below /hello, held by a lambda of namespace default'],
+    ['on a host', at('/a/b', 'api.example.com'), { holder: 'default/root', heldClaim: 'api.example.com/' }, 'host api.example.com path /a/b is below /, held by a lambda of namespace default'],
+  ])('%s', (_case, requester, conflict, message) => {
+    expect(describeClaimConflict(requester, conflict)).toBe(message);
   });
 });

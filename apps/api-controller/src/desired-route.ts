@@ -1,5 +1,5 @@
 import type { Lambda } from '@kublambda/crd-types';
-import { routeClaim, routeKey, type RouteRecord } from '@kublambda/route-table';
+import { claimParts, routeClaim, routeKey, type RouteRecord } from '@kublambda/route-table';
 import { lambdaPath } from './http-exposure.ts';
 
 /** The route a lambda should have once its asset exists, with its env already resolved (and Secret values encrypted). */
@@ -36,4 +36,15 @@ export function desiredClaim(lambda: Lambda): string {
 export function describeClaim(lambda: Lambda): string {
   const host = lambda.spec.triggers?.http?.host;
   return host ? `host ${host} path ${lambdaPath(lambda)}` : `path ${lambdaPath(lambda)} (any host)`;
+}
+
+/**
+ * Why a claim was refused, naming the holder's namespace; the holder's name only when it is in
+ * the lambda's own namespace (nothing of another namespace's lambdas beyond where they are).
+ */
+export function describeClaimConflict(lambda: Lambda, conflict: { holder: string; heldClaim: string }): string {
+  const [holderNamespace] = conflict.holder.split('/');
+  const holder = holderNamespace === lambda.metadata.namespace ? `lambda ${conflict.holder}` : `a lambda of namespace ${holderNamespace}`;
+  if (conflict.heldClaim === desiredClaim(lambda)) return `${describeClaim(lambda)} is held by ${holder}`;
+  return `${describeClaim(lambda)} is below ${claimParts(conflict.heldClaim).path}, held by ${holder}`;
 }

@@ -75,6 +75,22 @@ export function kubeConfigMaps(kubeConfig: k8s.KubeConfig) {
   };
 }
 
+/** Whether a namespace exists: "/<namespace>/" belongs to it (path-ownership.ts). */
+export function kubeNamespaces(kubeConfig: k8s.KubeConfig): LambdaReconcilerDeps['namespaces'] {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  return {
+    exists: async (name) => {
+      try {
+        await core.readNamespace({ name });
+        return true;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw new Error(`reading Namespace ${name}`, { cause: error });
+      }
+    },
+  };
+}
+
 /**
  * Kubernetes Events (events.k8s.io/v1) about lambdas, so `kubectl describe` tells their story.
  * Best effort: an event that cannot be written is logged, never a reason to fail a reconcile.

@@ -49,6 +49,8 @@ export interface LambdaPlatform {
   remove(name: string): Promise<void>;
   /** Polls the Lambda until the check passes; fails with the last state seen. */
   waitFor(name: string, what: string, check: (lambda: Lambda | undefined) => boolean, timeoutMs?: number): Promise<Lambda | undefined>;
+  /** apply, get, waitFor and remove for Lambdas in another namespace, for tests across namespaces. */
+  lambdasIn(namespace: string): Pick<LambdaPlatform, 'apply' | 'get' | 'waitFor' | 'remove'>;
   /** Every object in the asset bucket, whatever its key. */
   assetKeys(): Promise<string[]>;
   redisKeys(): Promise<string[]>;
@@ -99,20 +101,42 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
   };
   const envEncryptionKeys = generateEnvEncryptionKey('test');
   let serial = 0;
-  const applyAll = async (lambdas: Array<[string, Record<string, unknown>]>) => {
-    const manifests = lambdas.map(([name, spec]) => ({ apiVersion: `${LAMBDA_GROUP}/${LAMBDA_VERSION}`, kind: 'Lambda', metadata: { name, namespace: namespace.name }, spec }));
+  const applyAllIn = async (lambdaNamespace: string, lambdas: Array<[string, Record<string, unknown>]>) => {
+    const manifests = lambdas.map(([name, spec]) => ({ apiVersion: `${LAMBDA_GROUP}/${LAMBDA_VERSION}`, kind: 'Lambda', metadata: { name, namespace: lambdaNamespace }, spec }));
     const result = await kubectl(['apply', '-f', '-'], { input: manifests.map((m) => YAML.stringify(m)).join('---\n') });
     if (result.exitCode !== 0) throw new Error(`kubectl apply ${lambdas.map(([name]) => name).join(', ')}: ${result.stderr}`);
   };
   const track = (started: ManagedProcess) => (processes.push(started), started);
 
-  const get = async (name: string) =>
+  const getIn = async (lambdaNamespace: string, name: string) =>
     (await api
-      .getNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: namespace.name, name })
+      .getNamespacedCustomObject({ group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL, namespace: lambdaNamespace, name })
       .catch((error: unknown) => {
         if (isNotFound(error)) return undefined;
         throw error;
       })) as Lambda | undefined;
+  const lambdasIn = (lambdaNamespace: string): Pick<LambdaPlatform, 'apply' | 'get' | 'waitFor' | 'remove'> => ({
+    apply: (name, spec) => applyAllIn(lambdaNamespace, [[name, spec]]),
+    get: (name) => getIn(lambdaNamespace, name),
+    remove: async (name) => {
+      const result = await kubectl(['delete', 'lambda', name, '-n', lambdaNamespace, '--wait=false']);
+      if (result.exitCode !== 0) throw new Error(`kubectl delete ${name}: ${result.stderr}`);
+    },
+    waitFor: async (name, what, check, timeoutMs = 60_000) => {
+      let last: Lambda | undefined;
+      const seen = await waitUntil(
+        `${name} to be ${what}`,
+        async () => {
+          last = await getIn(lambdaNamespace, name);
+          return check(last) && { lambda: last };
+        },
+        { timeoutMs, describe: () => JSON.stringify(last?.status ?? last ?? 'absent') },
+      );
+      return seen.lambda;
+    },
+  });
+  const own = lambdasIn(namespace.name);
+  const applyAll = (lambdas: Array<[string, Record<string, unknown>]>) => applyAllIn(namespace.name, lambdas);
 
   return {
     namespace: namespace.name,
@@ -134,25 +158,9 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
       track(await startPlatformService('runner', { ...runnerEnv, ...ownEnv, ...extraEnv }, { logDir, name }));
       return `http://127.0.0.1:${port}`;
     },
-    apply: (name, spec) => applyAll([[name, spec]]),
+    ...own,
     applyAll,
-    get,
-    remove: async (name) => {
-      const result = await kubectl(['delete', 'lambda', name, '-n', namespace.name, '--wait=false']);
-      if (result.exitCode !== 0) throw new Error(`kubectl delete ${name}: ${result.stderr}`);
-    },
-    waitFor: async (name, what, check, timeoutMs = 60_000) => {
-      let last: Lambda | undefined;
-      const seen = await waitUntil(
-        `${name} to be ${what}`,
-        async () => {
-          last = await get(name);
-          return check(last) && { lambda: last };
-        },
-        { timeoutMs, describe: () => JSON.stringify(last?.status ?? last ?? 'absent') },
-      );
-      return seen.lambda;
-    },
+    lambdasIn,
     assetKeys: async () => {
       const keys: string[] = [];
       for await (const item of s3.client().listObjectsV2(ASSET_BUCKET, '', true)) keys.push((item as { name: string }).name);

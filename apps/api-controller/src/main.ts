@@ -7,14 +7,14 @@ import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { LeaderElector, WorkQueue, describeError, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
-import { claimRoute, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
+import { claimRoute, isClaimAtOrBelow, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
 import { ensureRunnerService } from './ensure-http-exposure.ts';
 import { lambdaKeyOfOwned } from './http-exposure.ts';
-import { kubeConfigMaps, kubeEvents, kubeLambdas, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
+import { kubeConfigMaps, kubeEvents, kubeLambdas, kubeNamespaces, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
 import { kubeIngresses, kubeSecrets, kubeServices, ownedObjectLists } from './kube-owned-objects.ts';
 import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
@@ -84,12 +84,15 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
       read: (key) => readRoute(redis, key),
       publish: (route) => publishRoute(redis, route),
       remove: (key) => removeRoute(redis, key),
-      claim: (key, claim) => claimRoute(redis, key, claim),
+      claim: (key, claim, options) => claimRoute(redis, key, claim, options),
       release: (key) => releaseRouteClaim(redis, key),
+      // Lambdas refused a path below the freed one (another namespace's) may have theirs now too.
       onReleased: (claim) => {
-        for (const lambda of lambdas.cache.list()) if (desiredClaim(lambda) === claim) queue.add(objectKey(lambda));
+        for (const lambda of lambdas.cache.list()) if (isClaimAtOrBelow(desiredClaim(lambda), claim)) queue.add(objectKey(lambda));
       },
     },
+    paths: config.paths,
+    namespaces: kubeNamespaces(kubeConfig),
     http: { config: config.http, ingresses: kubeIngresses(kubeConfig, () => ingresses.cache), services: kubeServices(kubeConfig, () => services.cache) },
     state: { deleteTables: (namespace, tables) => deleteTables(stateRedis, namespace, tables) },
     events: kubeEvents(kubeConfig, config.identity, logger),

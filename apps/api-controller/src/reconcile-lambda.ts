@@ -2,11 +2,13 @@ import type { Condition, Lambda, LambdaStatus } from '@kublambda/crd-types';
 import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
-import { routeClaim, type ClaimOutcome, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
+import { normalizePathPrefix, routeClaim, type ClaimOptions, type ClaimOutcome, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
 import { conditionOf, conditionTransitions, readiness, setCondition, type ConditionUpdate } from './conditions.ts';
-import { describeClaim, desiredClaim, desiredRoute } from './desired-route.ts';
+import { describeClaim, describeClaimConflict, desiredClaim, desiredRoute } from './desired-route.ts';
 import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
+import { lambdaPath } from './http-exposure.ts';
 import { encryptSecretValues, EnvReferenceError, resolveEnv, type ReadSecret, type ResolvedEnvEntry } from './lambda-env.ts';
+import { decidePath, firstPathSegment, isNamespaceName, type PathDecision, type PathPolicy } from './path-ownership.ts';
 import { resolveSource, sourceDigest, SourceUnavailableError, type ReadConfigMap } from './source.ts';
 import { tablesToDelete } from './state-retention.ts';
 
@@ -51,13 +53,16 @@ export interface LambdaReconcilerDeps {
     read(key: string): Promise<RouteRecord | undefined>;
     publish(route: RouteRecord): Promise<void>;
     remove(key: string): Promise<void>;
-    /** Claims host+path for the lambda (see claimRoute); refused while another lambda holds it. */
-    claim(key: string, claim: string): Promise<ClaimOutcome>;
+    /** Claims host+path for the lambda (see claimRoute); refused while another lambda holds it, or a path above it of another namespace. */
+    claim(key: string, claim: string, options: ClaimOptions): Promise<ClaimOutcome>;
     /** Gives up the lambda's claim; returns the claim released. */
     release(key: string): Promise<string | undefined>;
-    /** Called once a claim is free, so lambdas that were refused it try again. */
+    /** Called once a claim is free, so lambdas that were refused it (or paths below it) try again. */
     onReleased(claim: string): void;
   };
+  /** Which namespaces own which hosts and paths, from platform configuration. */
+  paths: PathPolicy;
+  namespaces: { exists(name: string): Promise<boolean> };
   http: HttpExposureDeps;
   /** Removes state tables and all their entries; removing an absent table does nothing. */
   state: { deleteTables(namespace: string, tables: readonly string[]): Promise<void> };
@@ -149,12 +154,12 @@ async function reconcileRoute(
   built: ConditionUpdate,
   deps: LambdaReconcilerDeps,
 ): Promise<RouteOutcome> {
-  const claim = await deps.routes.claim(key, desiredClaim(lambda));
+  const claim = await claimLambdaPath(lambda, key, deps);
   if (!claim.held) {
     if (await deps.routes.read(key)) await deps.routes.remove(key);
     await removeHttpExposure(lambda, deps.http);
     return {
-      condition: { type: 'Routed', status: 'False', reason: 'PathConflict', message: `${describeClaim(lambda)} is held by lambda ${claim.holder}` },
+      condition: { type: 'Routed', status: 'False', reason: 'PathConflict', message: claim.conflict },
       published: false,
       released: claim.released,
       // A safety net: the holder letting go requeues this lambda at once (onReleased).
@@ -194,6 +199,29 @@ async function reconcileRoute(
     // Secrets and ConfigMaps are not watched: values taken from them are looked at again.
     pollAgain: lambda.spec.env?.some((entry) => entry.valueFrom) ?? false,
   };
+}
+
+type PathClaim = { held: true; released?: string } | { held: false; conflict: string; released?: string };
+
+/**
+ * Claims the lambda's host+path if the rules let its namespace have it. A lambda the rules
+ * refuse gives up what it held: rules change (a grant, a namespace created) and then win over
+ * claims made before.
+ */
+async function claimLambdaPath(lambda: Lambda, key: string, deps: LambdaReconcilerDeps): Promise<PathClaim> {
+  const decision = await decideLambdaPath(lambda, deps);
+  if (!decision.allowed) return { held: false, conflict: `${describeClaim(lambda)} ${decision.why}`, released: await deps.routes.release(key) };
+  const outcome = await deps.routes.claim(key, desiredClaim(lambda), { namespaceOwnsPath: decision.owned });
+  return outcome.held ? outcome : { held: false, conflict: describeClaimConflict(lambda, outcome), released: outcome.released };
+}
+
+async function decideLambdaPath(lambda: Lambda, deps: LambdaReconcilerDeps): Promise<PathDecision> {
+  const namespace = lambda.metadata.namespace!;
+  const path = normalizePathPrefix(lambdaPath(lambda));
+  const segment = firstPathSegment(path);
+  // Asked every pass, not cached: a namespace created later takes its prefix back at the next pass.
+  const firstSegmentIsNamespace = segment !== undefined && (segment === namespace || (isNamespaceName(segment) && (await deps.namespaces.exists(segment))));
+  return decidePath({ namespace, host: lambda.spec.triggers?.http?.host ?? '', path, firstSegmentIsNamespace }, deps.paths);
 }
 
 async function removeRouteAndClaim(key: string, deps: LambdaReconcilerDeps): Promise<void> {

@@ -4,7 +4,20 @@ import type { Redis } from 'ioredis';
 // runners load them all at start and follow the change announcements.
 
 export { ENV_ENCRYPTION_KEYS, EnvDecryptionError, EnvKeyRing, decryptRouteEnv, generateEnvEncryptionKey, parseEnvKeyRing, type EnvEncryptionKey, type EnvValueContext } from './env-encryption.ts';
-export { ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIM_SCRIPTS, claimRoute, releaseRouteClaim, routeClaim, type ClaimOutcome } from './route-claims.ts';
+export {
+  ROUTE_CLAIMS_BY_LAMBDA_KEY,
+  ROUTE_CLAIMS_KEY,
+  ROUTE_CLAIM_SCRIPTS,
+  ancestorClaims,
+  claimParts,
+  claimRoute,
+  isClaimAtOrBelow,
+  normalizePathPrefix,
+  releaseRouteClaim,
+  routeClaim,
+  type ClaimOptions,
+  type ClaimOutcome,
+} from './route-claims.ts';
 
 export const ROUTES_KEY = 'kublambda:routes';
 export const ROUTE_CHANGES_CHANNEL = 'kublambda:route-changes';
