@@ -1,33 +1,16 @@
 // Runs the local all-in-one as a child process, as `npm run up` does, with its own control plane.
 import { describe, expect, it } from '@jest/globals';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { kubectl, portAcceptsConnections } from '@kublambda/dev-servers';
+import { kubectl, portAcceptsConnections, rawRedisReplies } from '@kublambda/dev-servers';
 
 const acceptsConnections = (url: string) => {
   const { hostname, port } = new URL(url);
   return portAcceptsConnections(Number(port), hostname);
 };
-
-/** What Redis answers a plain connection without credentials, one reply line per command. */
-async function repliesWithoutCredentials(url: string, commands: string[]): Promise<string[]> {
-  const { hostname, port } = new URL(url);
-  const socket = net.connect(Number(port), hostname);
-  await once(socket, 'connect');
-  socket.write(commands.map((command) => `${command}\r\n`).join(''));
-  let received = '';
-  for await (const chunk of socket) {
-    received += String(chunk);
-    if (received.split('\r\n').length > commands.length) break;
-  }
-  socket.destroy();
-  return received.split('\r\n').slice(0, commands.length);
-}
 
 describe('npm run up', () => {
   it('brings up the platform, serves the example lambda and stops everything on Ctrl-C', async () => {
@@ -63,7 +46,7 @@ describe('npm run up', () => {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }
       // Its Redis serves no one without a password; the operator's admin URL sees the routes.
-      expect(await repliesWithoutCredentials(endpoints[1]!, ['PING', 'HGETALL kublambda:routes'])).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
+      expect(await rawRedisReplies(Number(new URL(endpoints[1]!).port), ['PING', 'HGETALL kublambda:routes'], new URL(endpoints[1]!).hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
       expect(endpoints[1]).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
       const admin = new Redis(output.match(/^  Redis admin\s+(\S+)/m)![1]!, { maxRetriesPerRequest: 0 });
       try {

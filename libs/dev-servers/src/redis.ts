@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -120,4 +122,21 @@ async function answersPing(port: number, credentials: Credentials): Promise<bool
   } finally {
     client.disconnect();
   }
+}
+
+/**
+ * Sends raw RESP command lines over a plain socket, as any program reaching the port could
+ * (no client library, no credentials), and returns Redis's first reply line for each.
+ */
+export async function rawRedisReplies(port: number, commands: string[], host = HOST): Promise<string[]> {
+  const socket = net.connect(port, host);
+  await once(socket, 'connect');
+  socket.write(commands.map((command) => `${command}\r\n`).join(''));
+  let received = '';
+  for await (const chunk of socket) {
+    received += String(chunk);
+    if (received.split('\r\n').length > commands.length) break;
+  }
+  socket.destroy();
+  return received.split('\r\n').slice(0, commands.length);
 }

@@ -1,10 +1,9 @@
 // The users' rules as a real redis-server (started by libs/dev-servers) enforces them.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import net from 'node:net';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
-import { startRedis, type RedisServer } from '@kublambda/dev-servers';
+import { rawRedisReplies, startRedis, type RedisServer } from '@kublambda/dev-servers';
 import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIMS_KEY, ROUTES_KEY } from '@kublambda/route-table';
 import { createReadOnlyStateStore, createStateStore, tableKeys } from '@kublambda/state-tables';
 import type { ServiceUser } from './acl-rules.ts';
@@ -41,29 +40,15 @@ async function outcome(command: Promise<unknown>): Promise<string> {
   );
 }
 
-/** Sends raw RESP lines over a plain socket, as any program reaching the port could, and returns Redis's reply lines. */
-async function rawReplies(port: number, commands: string[]): Promise<string[]> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.write(commands.map((command) => `${command}\r\n`).join(''));
-  let received = '';
-  for await (const chunk of socket) {
-    received += String(chunk);
-    if (received.split('\r\n').length > commands.length) break;
-  }
-  socket.destroy();
-  return received.split('\r\n').slice(0, commands.length);
-}
-
 describe('the platform Redis', () => {
   it('answers a connection without credentials with NOAUTH only', async () => {
-    const replies = await rawReplies(server.port, ['PING', 'KEYS *', `HGETALL ${ROUTES_KEY}`, `HSET ${ROUTES_KEY} evil x`]);
+    const replies = await rawRedisReplies(server.port, ['PING', 'KEYS *', `HGETALL ${ROUTES_KEY}`, `HSET ${ROUTES_KEY} evil x`]);
     expect(replies).toEqual(Array(4).fill('-NOAUTH Authentication required.'));
     expect(await admin.hkeys(ROUTES_KEY)).toEqual(['shop/cart']);
   });
 
   it('refuses the default user even with a guessed password', async () => {
-    expect(await rawReplies(server.port, ['AUTH default ""', 'AUTH nopass'])).toEqual([
+    expect(await rawRedisReplies(server.port, ['AUTH default ""', 'AUTH nopass'])).toEqual([
       '-WRONGPASS invalid username-password pair or user is disabled.',
       '-WRONGPASS invalid username-password pair or user is disabled.',
     ]);
