@@ -119,9 +119,9 @@ describe('tenant limits', () => {
 
   it('a blocked event loop: the blocked request gets 504, the 50 sent meanwhile never see the dying worker, the next is 200', async () => {
     await deploy('blocker', `export default (request) => {
-      if (new URL(request.url).pathname === '/block') { const until = Date.now() + 4000; while (Date.now() < until); }
+      if (new URL(request.url).pathname === '/block') { const until = Date.now() + 10_000; while (Date.now() < until); }
       return Response.json('fine');
-    };`, { timeoutSeconds: 1 });
+    };`, { timeoutSeconds: 2 });
     expect((await get('/blocker/')).status).toBe(200);
     const blocked = fetch(`${runner.base}/blocker/block`);
     // Wait for the request to be inside the worker, so the others arrive behind it.
