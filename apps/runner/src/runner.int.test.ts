@@ -31,7 +31,8 @@ const echo = `export default async (request, context) => {
 beforeAll(async () => {
   runner = await startRunnerUnderTest({ env: { MAX_BODY_MIB: '16', MAX_WORKERS_PER_LAMBDA: '2' } });
   base = runner.base;
-  await deploy('echo', '/echo', echo);
+  // Uploads of 10-17 MB take a while on a busy machine: the echo's timeout is no test's subject.
+  await deploy('echo', '/echo', echo, 1, { timeoutSeconds: 30 });
   await deploy('thrower', '/throw', 'export default async () => { throw new Error("kaboom"); }');
   await deploy('versioned', '/version', 'export default async () => new Response("v1")');
   await deploy('spinner', '/spin', 'export default async () => { while (true) {} }');
