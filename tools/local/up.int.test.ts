@@ -45,6 +45,12 @@ describe('npm run up', () => {
       for (const endpoint of endpoints.slice(1)) {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }
+      // Its registry takes no push without the credentials it printed, and takes them.
+      const registry = endpoints[3]!;
+      const [, user, password] = /^  registry\s+\S+\s+\(user (\S+), password (\S+);/m.exec(output)!;
+      expect((await fetch(`${registry}/v2/kublambda/evil/blobs/uploads/`, { method: 'POST' })).status).toBe(401);
+      const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      expect((await fetch(`${registry}/v2/kublambda/ok/blobs/uploads/`, { method: 'POST', headers: { authorization } })).status).toBe(202);
       // Its Redis serves no one without a password; the operator's admin URL sees the routes.
       expect(await rawRedisReplies(Number(new URL(endpoints[1]!).port), ['PING', 'HGETALL kublambda:routes'], new URL(endpoints[1]!).hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
       expect(endpoints[1]).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);

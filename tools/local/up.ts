@@ -78,7 +78,7 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   Redis admin ${redis.adminUrl}  (everything: for you, never for a lambda)
   CLI         REDIS_URL=${redis.urlFor('cli')} node apps/cli/src/main.ts state visits visits
   S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
-  registry    ${registry.url}
+  registry    ${registry.url}  (user ${registry.username}, password ${registry.password}; nothing without them)
   logs        ${dir}
 
 Running: api-controller and builder (they build each lambda into an asset in S3 and publish

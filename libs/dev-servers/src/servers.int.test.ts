@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import * as Minio from 'minio';
-import { portAcceptsConnections, startRedis, startRegistry, startS3 } from './index.ts';
+import { portAcceptsConnections, startRedis, startRegistry, startS3, type OciRegistry } from './index.ts';
 
 async function expectStoppedAndRemoved(port: number, dir: string): Promise<void> {
   expect(await portAcceptsConnections(port)).toBe(false);
@@ -119,13 +119,17 @@ describe('startS3', () => {
 describe('startRegistry', () => {
   const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-  async function pushBlob(url: string, repository: string, data: Buffer): Promise<string> {
+  /** fetch as the registry's user. */
+  const fetchAs = (registry: OciRegistry, url: string | URL, init: RequestInit = {}) =>
+    fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: registry.authorization } });
+
+  async function pushBlob(registry: OciRegistry, repository: string, data: Buffer): Promise<string> {
     const digest = sha256(data);
-    const started = await fetch(`${url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+    const started = await fetchAs(registry, `${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
     expect(started.status).toBe(202);
-    const location = new URL(started.headers.get('location')!, url);
+    const location = new URL(started.headers.get('location')!, registry.url);
     location.searchParams.set('digest', digest);
-    const finished = await fetch(location, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' } });
+    const finished = await fetchAs(registry, location, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' } });
     expect(finished.status).toBe(201);
     return digest;
   }
@@ -136,8 +140,8 @@ describe('startRegistry', () => {
       const repository = 'kublambda/default-hello';
       const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
       const layer = randomBytes(1024);
-      const configDigest = await pushBlob(registry.url, repository, config);
-      const layerDigest = await pushBlob(registry.url, repository, layer);
+      const configDigest = await pushBlob(registry, repository, config);
+      const layerDigest = await pushBlob(registry, repository, layer);
       const manifest = Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
@@ -147,28 +151,43 @@ describe('startRegistry', () => {
         }),
       );
       const mediaType = 'application/vnd.oci.image.manifest.v1+json';
-      const pushed = await fetch(`${registry.url}/v2/${repository}/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'content-type': mediaType } });
+      const pushed = await fetchAs(registry, `${registry.url}/v2/${repository}/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'content-type': mediaType } });
       expect(pushed.status).toBe(201);
       const digest = pushed.headers.get('docker-content-digest');
       expect(digest).toBe(sha256(manifest));
 
       for (const reference of ['v1', digest]) {
-        const fetched = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, { headers: { accept: mediaType } });
+        const fetched = await fetchAs(registry, `${registry.url}/v2/${repository}/manifests/${reference}`, { headers: { accept: mediaType } });
         expect(fetched.status).toBe(200);
         expect(fetched.headers.get('content-type')).toBe(mediaType);
         expect(fetched.headers.get('docker-content-digest')).toBe(digest);
         expect(Buffer.from(await fetched.arrayBuffer()).equals(manifest)).toBe(true);
       }
-      const blob = await fetch(`${registry.url}/v2/${repository}/blobs/${layerDigest}`);
+      const blob = await fetchAs(registry, `${registry.url}/v2/${repository}/blobs/${layerDigest}`);
       expect(Buffer.from(await blob.arrayBuffer()).equals(layer)).toBe(true);
 
-      const deleted = await fetch(`${registry.url}/v2/${repository}/manifests/${digest}`, { method: 'DELETE' });
+      const deleted = await fetchAs(registry, `${registry.url}/v2/${repository}/manifests/${digest}`, { method: 'DELETE' });
       expect(deleted.status).toBe(202);
-      expect((await fetch(`${registry.url}/v2/${repository}/manifests/${digest}`, { headers: { accept: mediaType } })).status).toBe(404);
+      expect((await fetchAs(registry, `${registry.url}/v2/${repository}/manifests/${digest}`, { headers: { accept: mediaType } })).status).toBe(404);
     } finally {
       await registry.stop();
       await registry.stop();
     }
     await expectStoppedAndRemoved(Number(new URL(registry.url).port), registry.dir);
+  });
+
+  it('refuses pushes and reads without its credentials, or with a wrong password', async () => {
+    const registry = await startRegistry();
+    try {
+      const wrong = `Basic ${Buffer.from(`${registry.username}:not-${registry.password}`).toString('base64')}`;
+      for (const headers of [{}, { authorization: wrong }]) {
+        expect((await fetch(`${registry.url}/v2/`, { headers })).status).toBe(401);
+        expect((await fetch(`${registry.url}/v2/kublambda/evil/blobs/uploads/`, { method: 'POST', headers })).status).toBe(401);
+        expect((await fetch(`${registry.url}/v2/kublambda/evil/manifests/latest`, { method: 'PUT', body: '{}', headers })).status).toBe(401);
+      }
+      expect((await fetchAs(registry, `${registry.url}/v2/`)).status).toBe(200);
+    } finally {
+      await registry.stop();
+    }
   });
 });
