@@ -16,8 +16,8 @@ export interface InvocationLimits {
    */
   timeoutMs: number;
   /**
-   * Called when the head did not come in time: the worker's event loop may be blocked. It
-   * decides what follows, timeOut() or failUnstarted() (or, for a worker that recovers, timeOut()).
+   * Called when the head did not come in time: the worker's event loop may be blocked. The
+   * invocation waits for what it decides: timeOut(), or failUnstarted() once the worker is gone.
    */
   onHeadTimeout: (invocation: Invocation) => void;
   /** Names the lambda in error messages. */
@@ -103,11 +103,9 @@ export class Invocation {
    */
   failUnstarted(error: LambdaWorkerError) {
     if (this.#done) return;
-    this.#done = true;
-    clearTimeout(this.#headTimer);
+    this.#finish({ keepRequestBody: true });
     this.#failure = error;
     this.#head.reject(error);
-    this.#channel.finished(this.id);
   }
 
   /** Gives up on the request: the worker is told to abort it, later messages for it are ignored. */
@@ -145,11 +143,11 @@ export class Invocation {
     return this.#pendingChunk.promise.finally(() => clearTimeout(idle));
   }
 
-  #finish() {
+  #finish(options: { keepRequestBody?: boolean } = {}) {
     this.#done = true;
     clearTimeout(this.#headTimer);
     // Stops the request body's source; its own failure to stop concerns nobody here.
-    Promise.resolve(this.#requestBody?.return?.()).catch(() => undefined);
+    if (!options.keepRequestBody) Promise.resolve(this.#requestBody?.return?.()).catch(() => undefined);
     this.#channel.finished(this.id);
   }
 }

@@ -28,7 +28,6 @@ import {
   LambdaWorkerError,
   messageOf,
   profileKey,
-  type LambdaWorkerErrorKind,
   type LambdaWorkerOptions,
   type WorkerLogLine,
   type WorkerProfile,
@@ -147,8 +146,8 @@ export class LambdaWorker {
   readonly #stderrTail: string[] = [];
   #state: State = 'unloaded';
   #killReason: string | undefined;
-  /** Set when the runner kills the worker for one of its limits, so its requests learn which. */
-  #killKind: LambdaWorkerErrorKind | undefined;
+  /** Set when the worker went over its memory limit (found by the runner or by its own allocation failing), so its requests learn it. */
+  #overMemory = false;
   #pinging = false;
   /** Requests that timed out before the host reported them begun: decided by the ping's outcome. */
   readonly #parked = new Set<Invocation>();
@@ -240,11 +239,6 @@ export class LambdaWorker {
   /** Spawned, not exited, and no lambda loaded yet: load() may be called. */
   get unloaded(): boolean {
     return this.#state === 'unloaded';
-  }
-
-  /** Stopped (SIGSTOP) until its next request: it has nothing to do. */
-  get frozen(): boolean {
-    return this.#frozen;
   }
 
   get profile(): WorkerProfile {
@@ -505,15 +499,18 @@ export class LambdaWorker {
     if (used <= 0 || this.inFlight === 0 || budget === undefined) return;
     // Which request the CPU went to is known only inside the worker; each is charged its share.
     const share = used / this.inFlight;
+    let overBudget = false;
     for (const invocation of [...this.#invocations.values()]) {
       invocation.cpuMillis += share;
       if (invocation.cpuMillis <= budget) continue;
+      overBudget = true;
       invocation.cancel(new LambdaWorkerError('CpuLimit', `${this.#label}: the request used more than its CPU budget of ${budget} ms (spec.cpuMillis)`));
-      // Code that spins cannot be stopped from outside but by ending its process: this worker
-      // takes no more requests, finishes the others, and goes (at once, if its event loop is stuck).
-      void this.stop();
-      void this.#killIfBlocked();
     }
+    if (!overBudget) return;
+    // Code that spins cannot be stopped from outside but by ending its process: this worker
+    // takes no more requests, finishes the others, and goes (at once, if its event loop is stuck).
+    void this.stop();
+    void this.#killIfBlocked();
   }
 
   #overMemoryLimit(memory: MemoryUsage): boolean {
@@ -521,7 +518,7 @@ export class LambdaWorker {
   }
 
   #killForMemory(memory: MemoryUsage | undefined, how: string) {
-    this.#killKind = 'MemoryLimit';
+    this.#overMemory = true;
     const figures = memory
       ? `; above its boot footprint it had allocated ${mib(memory.dataKiB - this.#bootDataKiB)} MiB, its resident size peaked at ${mib(memory.peakResidentKiB - this.#bootResidentKiB)} MiB`
       : '';
@@ -534,16 +531,23 @@ export class LambdaWorker {
    * next request, which continues the process. One timer at a time, checked when it fires.
    */
   #scheduleFreeze() {
-    if (this.#freezeTimer || this.#state !== 'ready' || this.#frozen || this.inFlight > 0) return;
-    const allowanceMs = this.#backgroundPending ? this.#loaded.limits.timeoutSeconds * 1000 : FREEZE_GRACE_MS;
-    const remainingMs = Math.max(0, this.#idleSinceMs + allowanceMs - Date.now());
+    if (this.#freezeTimer || !this.#mayFreeze()) return;
     this.#freezeTimer = setTimeout(() => {
       this.#freezeTimer = undefined;
-      if (this.#state !== 'ready' || this.#frozen || this.inFlight > 0) return;
-      const allowedUntil = this.#idleSinceMs + (this.#backgroundPending ? this.#loaded.limits.timeoutSeconds * 1000 : FREEZE_GRACE_MS);
-      if (Date.now() < allowedUntil) return this.#scheduleFreeze();
+      if (!this.#mayFreeze()) return;
+      // A request came and went, or waitUntil work started, since the timer was set.
+      if (Date.now() < this.#freezeAt()) return this.#scheduleFreeze();
       this.#freeze();
-    }, remainingMs).unref();
+    }, Math.max(0, this.#freezeAt() - Date.now())).unref();
+  }
+
+  #mayFreeze(): boolean {
+    return this.#state === 'ready' && !this.#frozen && this.inFlight === 0;
+  }
+
+  /** When an idle worker is stopped: after the grace, or after the lambda's timeout while waitUntil work is pending. */
+  #freezeAt(): number {
+    return this.#idleSinceMs + (this.#backgroundPending ? this.#loaded.limits.timeoutSeconds * 1000 : FREEZE_GRACE_MS);
   }
 
   #freeze() {
@@ -600,7 +604,7 @@ export class LambdaWorker {
 
   #rememberStderr(line: string) {
     // V8's out-of-memory report is followed by a native stack longer than the tail.
-    if (ALLOCATION_FAILED.test(line)) this.#killKind ??= 'MemoryLimit';
+    if (ALLOCATION_FAILED.test(line)) this.#overMemory = true;
     this.#stderrTail.push(line);
     if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
   }
@@ -612,7 +616,7 @@ export class LambdaWorker {
   }
 
   #exitError(): LambdaWorkerError {
-    if (this.#killKind === 'MemoryLimit') {
+    if (this.#overMemory) {
       const how = this.#killReason ?? 'the worker ran out of memory';
       return new LambdaWorkerError('MemoryLimit', `${this.#label}: the worker went over its memory limit of ${this.#profile.memoryMiB} MiB (${how})`);
     }
