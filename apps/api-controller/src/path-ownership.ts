@@ -13,6 +13,8 @@
 // any host, then the longest prefix; a namespace's own prefix before a grant of the same prefix.
 // This is a pure function; claims held in Redis (routeClaim) settle the rest.
 
+import { isPathAtOrBelow } from '@kublambda/route-table';
+
 export interface RouteGrant {
   namespace: string;
   /** "" for any host; "*.example.com" covers one more label, as an Ingress wildcard does. */
@@ -96,7 +98,7 @@ function mostSpecificRule(rules: PathRule[], request: PathRequest): PathRule | u
   let best: { rule: PathRule; rank: [number, number, number] } | undefined;
   for (const rule of rules) {
     const tier = hostTier(rule.host, request.host);
-    if (tier === undefined || !prefixCovers(rule.pathPrefix, request.path)) continue;
+    if (tier === undefined || !isPathAtOrBelow(request.path, rule.pathPrefix)) continue;
     const rank: [number, number, number] = [tier, rule.pathPrefix.length, rule.source === 'namespace' ? 1 : 0];
     if (!best || isHigher(rank, best.rank)) best = { rule, rank };
   }
@@ -122,6 +124,3 @@ function hostTier(ruleHost: string, requestHost: string): number | undefined {
   return firstDot > 0 && requestHost.slice(firstDot) === ruleHost.slice(1) ? 1 : undefined;
 }
 
-function prefixCovers(prefix: string, path: string): boolean {
-  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
-}

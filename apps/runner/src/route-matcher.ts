@@ -1,15 +1,9 @@
-import type { RouteRecord } from '@kublambda/route-table';
+import { normalizePathPrefix, type RouteRecord } from '@kublambda/route-table';
 
 export interface RouteMatch {
   route: RouteRecord;
   /** The request path below the route's prefix, always starting with "/". */
   pathBelowPrefix: string;
-}
-
-/** Strips a trailing slash, so "/shop/" and "/shop" are one prefix; "/" stays "/", and so does "". */
-function normalizePrefix(prefix: string): string {
-  if (prefix === '') return '/';
-  return prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
 }
 
 /** Routes by normalized path prefix; the first route given a prefix keeps it. */
@@ -27,7 +21,7 @@ function indexRoutes(routes: Iterable<RouteRecord>): RouteIndex {
   const tierOf = (tiers: Map<string, RoutesByPrefix>, key: string) => tiers.get(key) ?? tiers.set(key, new Map()).get(key)!;
   for (const route of routes) {
     const byPrefix = !route.host ? index.any : route.host.startsWith('*.') ? tierOf(index.wildcard, route.host.slice(1)) : tierOf(index.exact, route.host);
-    const prefix = normalizePrefix(route.pathPrefix);
+    const prefix = normalizePathPrefix(route.pathPrefix);
     if (!byPrefix.has(prefix)) byPrefix.set(prefix, route);
   }
   return index;

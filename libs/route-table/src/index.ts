@@ -12,6 +12,7 @@ export {
   claimParts,
   claimRoute,
   isClaimAtOrBelow,
+  isPathAtOrBelow,
   normalizePathPrefix,
   releaseRouteClaim,
   routeClaim,

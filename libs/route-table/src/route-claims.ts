@@ -47,11 +47,16 @@ export function ancestorClaims(claim: string): string[] {
   return ancestors;
 }
 
+/** Whether a normalised path is the prefix itself or below it, as the runner matches prefixes. */
+export function isPathAtOrBelow(path: string, prefix: string): boolean {
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
+}
+
 /** Whether `claim` is `above` itself or a path below it on the same host. */
 export function isClaimAtOrBelow(claim: string, above: string): boolean {
   const a = claimParts(above);
   const c = claimParts(claim);
-  return a.host === c.host && (a.path === '/' || c.path === a.path || c.path.startsWith(`${a.path}/`));
+  return a.host === c.host && isPathAtOrBelow(c.path, a.path);
 }
 
 export type ClaimOutcome =
