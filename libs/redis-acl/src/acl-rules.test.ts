@@ -1,3 +1,4 @@
+import { watcherKeys } from '@kublambda/watch-triggers';
 import { describe, expect, it } from '@jest/globals';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -49,6 +50,7 @@ async function kublambdaLiterals(): Promise<Array<{ file: string; literal: strin
 describe('the Redis users', () => {
   const state = tableKeys('shop', 'orders');
   const stateKeys = [state.entryPrefix + 'order/1', state.index, state.expiries, state.version];
+  const watcher = watcherKeys({ namespace: 'shop', name: 'on-order' });
   const queueKeys = ['wait', 'active', 'id', 'events', 'meta', 'marker', 'stalled-check', 'default/hello/abc'].map((suffix) => `${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:${suffix}`);
 
   it.each<[string, string[], ServiceUser[], ServiceUser[]]>([
@@ -57,6 +59,8 @@ describe('the Redis users', () => {
     ['route claims', [ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY], ['api-controller'], ['api-controller']],
     ['state tables', stateKeys, ['runner', 'api-controller', 'cli'], ['runner', 'api-controller']],
     ['the build queue', queueKeys, ['api-controller', 'builder'], ['api-controller', 'builder']],
+    // Each watcher reads and writes its own through a user of its own (watcher-users.ts).
+    ['event-watcher checkpoints and dead letters', [watcher.lease, watcher.objects('abc'), watcher.deadLetters], ['api-controller'], ['api-controller']],
   ])('%s: read by exactly the users that need them, written by fewer', (_family, keys, readers, writers) => {
     for (const key of keys) {
       expect({ key, readers: usersReading(key) }).toEqual({ key, readers });

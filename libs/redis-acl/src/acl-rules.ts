@@ -1,6 +1,7 @@
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
 import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY } from '@kublambda/route-table';
 import { STATE_KEY_PREFIX } from '@kublambda/state-tables';
+import { WATCHER_KEY_PREFIX } from '@kublambda/watch-triggers';
 
 // Who may do what in the platform's Redis: one user per service, each with only the keys,
 // channels and commands it uses; the `default` user is off, so a connection without
@@ -28,6 +29,8 @@ export interface AccessRule {
 }
 
 export const STATE_KEYS = `${STATE_KEY_PREFIX}*`;
+/** Every lambda's event-watcher keys (each watcher's own user sees only its lambda's). */
+export const WATCHER_KEYS = `${WATCHER_KEY_PREFIX}*`;
 /** BullMQ keeps every key of a queue under `<prefix>:<queue>:`. */
 export const BUILD_QUEUE_KEYS = `${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:*`;
 
@@ -76,11 +79,14 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
   },
   // Publishes routes (a transaction with the announcement), holds route claims, requests builds
   // and reads their outcome, and removes state tables of deleted lambdas (stateRetention: Delete).
+  // It makes each watcher's Redis user (ACL SETUSER, watcher-users.ts) and removes the watcher's
+  // keys when its triggers or its lambda go. Making users is a power over all of Redis: it is
+  // the platform's controller, trusted as its Kubernetes role is.
   'api-controller': {
-    readWriteKeys: [ROUTES_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, BUILD_QUEUE_KEYS, STATE_KEYS],
+    readWriteKeys: [ROUTES_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, BUILD_QUEUE_KEYS, STATE_KEYS, WATCHER_KEYS],
     readOnlyKeys: [],
     channels: [ROUTE_CHANGES_CHANNEL],
-    commands: [...CONNECTION_COMMANDS, 'hget', 'hset', 'hdel', 'multi', 'exec', 'publish', ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS],
+    commands: [...CONNECTION_COMMANDS, 'hget', 'hset', 'hdel', 'multi', 'exec', 'publish', 'acl|setuser', 'acl|deluser', 'smembers', 'lrange', 'llen', ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS],
   },
   // Takes build jobs and reports their outcome: the build queue and nothing else.
   builder: {

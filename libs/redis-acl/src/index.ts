@@ -3,3 +3,4 @@ export {
   ACL_RULES, BUILD_QUEUE_KEYS, REDIS_USERS, SERVICE_USERS, STATE_KEYS, aclLines, redisUrlFor,
   type AccessRule, type RedisUser, type ServiceUser,
 } from './acl-rules.ts';
+export * from './watcher-users.ts';
