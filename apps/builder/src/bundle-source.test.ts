@@ -119,6 +119,29 @@ export default async (request: Request) => new Response(greet(new URL(request.ur
     expect(error.message).toMatch(/^index\.ts:3:\d+: Object literal may only specify known properties, and 'ttl' does not exist in type 'PutOptions'\.$/);
   });
 
+  it('bundles readResourceEvent from the lambda API into a lambda that imports it', async () => {
+    const source =
+      `import { readResourceEvent, NotAResourceEvent } from '@kublambda/lambda-api';\n` +
+      `export default async (request: Request) => {\n` +
+      `  try {\n` +
+      `    const event = await readResourceEvent(request);\n` +
+      `    return new Response(\`\${event.type} \${event.subject} \${event.object.metadata?.name} \${event.oldObject?.metadata?.name}\`);\n` +
+      `  } catch (error) {\n` +
+      `    if (error instanceof NotAResourceEvent) return new Response(error.message, { status: 400 });\n` +
+      `    throw error;\n` +
+      `  }\n` +
+      `};\n`;
+    const handler = (await defaultExport((await bundleFiles({ 'index.ts': source }, { typeCheck: true })).asset)) as Handler;
+    const event = new Request('http://x/', {
+      method: 'POST',
+      headers: { 'ce-type': 'io.kublambda.resource.modified', 'ce-id': 'u/2', 'ce-subject': 'shop/settings', 'ce-oldobject': '{%22metadata%22:{%22name%22:%22before%22}}' },
+      body: JSON.stringify({ metadata: { name: 'settings' } }),
+    });
+    expect(await (await handler(event)).text()).toBe('MODIFIED shop/settings settings before');
+    const plain = await handler(new Request('http://x/'));
+    expect({ status: plain.status, body: await plain.text() }).toEqual({ status: 400, body: 'the request has no ce-type header: it is not a CloudEvent' });
+  });
+
   it('reports type errors in every file the entrypoint imports, relative to the source root', async () => {
     const files = {
       'index.ts': "import { twice } from './lib/twice.ts';\nexport default () => new Response(String(twice('2')));\n",

@@ -3,7 +3,7 @@ import { mkdir, realpath, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CompileError, fileDiagnostic, formatDiagnostic, type Diagnostic } from './compile-error.ts';
 import { installDependencies } from './install-dependencies.ts';
-import { checkTypes } from './type-check.ts';
+import { checkTypes, lambdaApi } from './type-check.ts';
 
 export interface SourceBundleRequest {
   /** Relative path -> content. A top-level package.json brings npm dependencies. */
@@ -110,6 +110,9 @@ function confineTo(sourceRoot: string): Plugin {
   return {
     name: 'confine-to-source-root',
     setup(build) {
+      // The platform's own lambda API (readResourceEvent, StateError) is the one import from
+      // outside the source: a file without imports of its own, bundled in like a dependency.
+      build.onResolve({ filter: /^@kublambda\/lambda-api$/ }, () => ({ path: lambdaApi }));
       build.onResolve({ filter: /.*/ }, async ({ path: importPath, pluginData, ...args }) => {
         if (pluginData === resolvingForConfinement) return undefined;
         const resolved = await build.resolve(importPath, { ...args, pluginData: resolvingForConfinement });

@@ -6,8 +6,8 @@ import { CompileError, type Diagnostic } from './compile-error.ts';
 // apps/builder/src, and equally from dist/apps/builder where the app is bundled.
 const workspaceRoot = path.resolve(import.meta.dirname, '../../..');
 const typeRoots = [path.join(workspaceRoot, 'node_modules/@types')];
-/** What lambdas import with `import type` (the bundler erases it, so only the checker needs it). */
-const lambdaApi = path.join(workspaceRoot, 'libs/lambda-api/src/index.ts');
+/** What lambdas import: types (erased by the bundler) and the few values the bundler includes. */
+export const lambdaApi = path.join(workspaceRoot, 'libs/lambda-api/src/index.ts');
 
 // Matches what the bundler accepts: extensionless, .js and .ts relative imports, JSON imports, and
 // per-file compilation (isolatedModules flags what esbuild cannot compile file by file).

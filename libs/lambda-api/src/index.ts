@@ -1,6 +1,8 @@
 // What a lambda sees: the handler shapes, its context, and the state-table API.
-// Lambda source uses these with `import type`; at run time the runner's worker provides them.
-// The one runtime value here is StateError, which the worker throws (see docs/state-tables.md).
+// Lambda source uses the types with `import type`; at run time the runner's worker provides them.
+// The runtime values are StateError, which the worker throws (see docs/state-tables.md), and
+// readResourceEvent, which the builder bundles into a lambda that imports it: so this file
+// imports nothing.
 
 /** A JSON value: what a state table stores. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -122,4 +124,89 @@ export class StateError extends Error {
 
 export function isStateErrorCode(code: unknown): code is StateErrorCode {
   return (STATE_ERROR_CODES as readonly unknown[]).includes(code);
+}
+
+// Resource-watch triggers (docs/watch-triggers.md): each matching change to a watched
+// Kubernetes object reaches the lambda as a POST carrying a CloudEvent in HTTP binary mode.
+
+export type ResourceEventKind = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** The CloudEvent `type` of each kind of change. */
+export const RESOURCE_EVENT_TYPES: Readonly<Record<ResourceEventKind, string>> = {
+  ADDED: 'io.kublambda.resource.added',
+  MODIFIED: 'io.kublambda.resource.modified',
+  DELETED: 'io.kublambda.resource.deleted',
+};
+
+/** A Kubernetes object as JSON; `T` narrows it for the kind a trigger watches. */
+export interface KubernetesObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+export interface ResourceEvent<T extends KubernetesObject = KubernetesObject> {
+  /** The CloudEvent id: `<uid>/<resourceVersion>`, or `<uid>/deleted`; a redelivery carries the same id. */
+  id: string;
+  type: ResourceEventKind;
+  /** The API server and the resource path, for example https://10.0.0.1/api/v1/namespaces/shop/configmaps. */
+  source: string;
+  /** `<namespace>/<name>` of the object. */
+  subject: string;
+  /** When the watcher saw the change (RFC 3339). */
+  time: string;
+  /** Which of `spec.triggers.watch` matched, by position. */
+  triggerIndex: number;
+  /** The object after the change; for DELETED, its last state. */
+  object: T;
+  /** The object before the change (MODIFIED, DELETED); null for ADDED, or when it was too large to send (see oldObjectOmitted). */
+  oldObject: T | null;
+  /** True when the object before the change was larger than 256 KiB and left out. */
+  oldObjectOmitted: boolean;
+}
+
+/** The request is not a resource event: it lacks the CloudEvent headers a watch trigger sends. */
+export class NotAResourceEvent extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotAResourceEvent';
+  }
+}
+
+/**
+ * Reads a watch trigger's request as a ResourceEvent. Throws NotAResourceEvent for any other
+ * request (an HTTP call, a malformed event), so one handler can serve both.
+ */
+export async function readResourceEvent<T extends KubernetesObject = KubernetesObject>(request: Request): Promise<ResourceEvent<T>> {
+  const header = (name: string) => {
+    const value = request.headers.get(`ce-${name}`);
+    // The CloudEvents HTTP binding percent-encodes attribute values.
+    return value === null ? undefined : decodeURIComponent(value);
+  };
+  const cloudEventType = header('type');
+  const type = (Object.keys(RESOURCE_EVENT_TYPES) as ResourceEventKind[]).find((kind) => RESOURCE_EVENT_TYPES[kind] === cloudEventType);
+  if (!type) throw new NotAResourceEvent(cloudEventType ? `ce-type ${cloudEventType} is not a resource event (io.kublambda.resource.added|modified|deleted)` : 'the request has no ce-type header: it is not a CloudEvent');
+  const id = header('id');
+  if (!id) throw new NotAResourceEvent('the request has no ce-id header');
+  let object: T;
+  let oldObject: T | null = null;
+  try {
+    object = (await request.json()) as T;
+    const old = header('oldobject');
+    if (old !== undefined) oldObject = JSON.parse(old) as T;
+  } catch (error) {
+    throw new NotAResourceEvent(`the resource event ${id} does not carry JSON: ${(error as Error).message}`);
+  }
+  return {
+    id,
+    type,
+    source: header('source') ?? '',
+    subject: header('subject') ?? '',
+    time: header('time') ?? '',
+    triggerIndex: Number(header('kublambdatrigger') ?? 0),
+    object,
+    oldObject,
+    oldObjectOmitted: header('oldobjectomitted') !== undefined,
+  };
 }

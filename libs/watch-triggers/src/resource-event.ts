@@ -1,14 +1,11 @@
 import { CloudEvent, HTTP } from 'cloudevents';
+import { RESOURCE_EVENT_TYPES } from '@kublambda/lambda-api';
 import type { WatchEventType } from './watcher-config.ts';
 
 // The CloudEvent a lambda receives for a resource change, in HTTP binary mode: attributes in
 // ce-* headers, the object as the JSON body. libs/lambda-api reads it back (readResourceEvent).
 
-export const RESOURCE_EVENT_TYPES: Record<WatchEventType, string> = {
-  ADDED: 'io.kublambda.resource.added',
-  MODIFIED: 'io.kublambda.resource.modified',
-  DELETED: 'io.kublambda.resource.deleted',
-};
+export { RESOURCE_EVENT_TYPES };
 
 /** Old objects larger than this (encoded) are left out of the event, and `ce-oldobjectomitted` says so. */
 export const OLD_OBJECT_HEADER_LIMIT = 256 * 1024;
