@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the test servers pinned by the modules beside this script (etcd/, versitygw/) into
+# Builds the test servers pinned by the modules beside this script (etcd/, versitygw/, kwok/) into
 # $KUBLAMBDA_CACHE/servers/<name>@<version>/ (default ~/.cache/kublambda) and prints the
 # cache directory. Each server has a module of its own so their dependencies never mix.
 # Binaries already in the cache are reused.
@@ -22,4 +22,11 @@ build_server() { # name main-package module
 
 build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
 build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
+build_server kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok
+# kwok's stages (what it does to fake nodes and pods), from the same pinned module.
+kwok_dir="$cache/servers/kwok@$(awk '$1 == "require" && $2 == "sigs.k8s.io/kwok" {print $3; exit}' "$here/kwok/go.mod")"
+if [ ! -s "$kwok_dir/stages.yaml" ]; then
+  (cd "$here/kwok" && go run ./stages > "$kwok_dir/stages.yaml.partial")
+  mv "$kwok_dir/stages.yaml.partial" "$kwok_dir/stages.yaml"
+fi
 echo "$cache/servers"

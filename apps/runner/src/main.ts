@@ -50,7 +50,9 @@ const adminEndpoints: Record<string, (response: http.ServerResponse) => Promise<
   '/metrics': async (response) => void response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics()),
 };
 
-const server = http.createServer((request, response) => {
+// Node's 16 KiB header limit would refuse watch-trigger events, which carry the object before
+// the change in a ce-oldobject header (up to 256 KiB of JSON, percent-encoded: libs/watch-triggers).
+const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, (request, response) => {
   const admin = adminEndpoints[request.url ?? ''];
   if (admin) void admin(response);
   else void serveRequest(request, response, { routes, workers, maxBodyBytes: config.maxBodyBytes, metrics, logger });

@@ -35,14 +35,16 @@ export async function kubeBinary(name: 'kube-apiserver' | 'kube-controller-manag
   return executable(file, 'build it with tools/kube/build.sh');
 }
 
-/** etcd or versitygw, built from the module pinned in tools/servers/<name>/go.mod by tools/servers/build.sh. */
-async function pinnedServerBinary(name: 'etcd' | 'versitygw', modulePath: string): Promise<string> {
+/** etcd, versitygw or kwok, built from the module pinned in tools/servers/<name>/go.mod by tools/servers/build.sh. */
+async function pinnedServerBinary(name: 'etcd' | 'versitygw' | 'kwok', modulePath: string): Promise<string> {
   const version = await pinnedVersion(`tools/servers/${name}/go.mod`, modulePath);
   return executable(path.join(cacheDir(), 'servers', `${name}@${version}`, name), 'build it with tools/servers/build.sh');
 }
 
 export const etcdBinary = () => pinnedServerBinary('etcd', 'go.etcd.io/etcd/server/v3');
 export const versitygwBinary = () => pinnedServerBinary('versitygw', 'github.com/versity/versitygw');
+/** kwok; its stages.yaml lies beside it. */
+export const kwokBinary = () => pinnedServerBinary('kwok', 'sigs.k8s.io/kwok');
 
 /** A server from a Debian package, found on PATH. */
 export async function debianBinary(name: string, debianPackage: string): Promise<string> {

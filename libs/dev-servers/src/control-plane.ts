@@ -5,7 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import { lambdaCrdPath } from '@kublambda/crd-types';
-import { etcdBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
+import { etcdBinary, kubeBinary, kubernetesVersion, kwokBinary } from './binaries.ts';
 import { httpsGet } from './https-probe.ts';
 import { kubectl } from './kubectl.ts';
 import { startManagedProcess, type ManagedProcess } from './managed-process.ts';
@@ -15,8 +15,13 @@ import { withFreshPorts } from './with-fresh-ports.ts';
 export interface ControlPlaneOptions {
   /** Run kube-controller-manager (namespace deletion, garbage collection, service accounts). Default true. */
   controllerManager?: boolean;
-  /** Run kube-scheduler. Default false: no kubelet runs here, so nothing would be scheduled onto a node. */
+  /** Run kube-scheduler. Default false, unless kwok runs. */
   scheduler?: boolean;
+  /**
+   * Run kwok with one fake node (and kube-scheduler): pods are scheduled onto it and become
+   * Ready with loopback IPs, though nothing runs in them. Default false.
+   */
+  kwok?: boolean;
   /** CRD manifests installed once the API server is ready. Default: the Lambda CRD. */
   crdFiles?: string[];
   /** Where certificates, logs and the kubeconfig go. Default: a new temporary directory, removed on stop. */
@@ -26,6 +31,8 @@ export interface ControlPlaneOptions {
 export interface ControlPlane {
   kubernetesVersion: string;
   apiServerUrl: string;
+  /** etcd's client URL (plain HTTP on loopback, no credentials): for tests that compact it. */
+  etcdUrl: string;
   kubeconfigPath: string;
   dir: string;
   processes: ManagedProcess[];
@@ -126,9 +133,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         ], dir),
       );
     }
-    if (options.scheduler) {
+    if (options.scheduler || options.kwok) {
       processes.push(await startKubeComponent('kube-scheduler', [`--kubeconfig=${kubeconfigPath}`, '--leader-elect=false'], dir));
     }
+    if (options.kwok) processes.push(await startKwok(kubeconfigPath, dir));
 
     const kubeConfig = () => {
       const config = new k8s.KubeConfig();
@@ -136,7 +144,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return config;
     };
 
-    return { kubernetesVersion: version, apiServerUrl: apiServer.url, kubeconfigPath, dir, processes, kubeConfig, stop };
+    return { kubernetesVersion: version, apiServerUrl: apiServer.url, etcdUrl: etcd.url, kubeconfigPath, dir, processes, kubeConfig, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -181,6 +189,47 @@ async function startKubeComponent(name: 'kube-controller-manager' | 'kube-schedu
       startTimeoutMs: 60_000,
     }),
   );
+}
+
+/** The fake node's name; pods land on it. */
+export const KWOK_NODE = 'kwok-node-0';
+
+/**
+ * kwok managing one fake node, with every address it hands out on loopback (pod IPs from
+ * 127.1.0.0/16, the node at 127.0.0.1): nothing in the cluster ever points off the machine.
+ */
+async function startKwok(kubeconfigPath: string, dir: string): Promise<ManagedProcess> {
+  const binary = await kwokBinary();
+  const kwok = await withFreshPorts(1, async ([port]) =>
+    startManagedProcess({
+      name: 'kwok',
+      command: binary,
+      args: [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--config=${path.join(path.dirname(binary), 'stages.yaml')}`,
+        '--manage-all-nodes=false',
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--cidr=127.1.0.1/16',
+        '--node-ip=127.0.0.1',
+        `--server-address=127.0.0.1:${port}`,
+        '--node-lease-duration-seconds=0',
+      ],
+      logFile: path.join(dir, 'kwok.log'),
+      isReady: async () => (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok,
+      startTimeoutMs: 60_000,
+    }),
+  );
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: KWOK_NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': KWOK_NODE, type: 'kwok' } },
+  };
+  const kubeconfig = { kubeconfig: kubeconfigPath };
+  const applied = await kubectl(['apply', '-f', '-'], { ...kubeconfig, input: JSON.stringify(node) });
+  if (applied.exitCode !== 0) throw new Error(`creating the kwok node: ${applied.stderr}`);
+  const ready = await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `node/${KWOK_NODE}`], kubeconfig);
+  if (ready.exitCode !== 0) throw new Error(`the kwok node did not become Ready: ${ready.stderr}`);
+  return kwok;
 }
 
 function adminKubeconfig(server: string, caCertificate: string, admin: { certificate: string; privateKey: string }): string {

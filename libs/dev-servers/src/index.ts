@@ -1,4 +1,4 @@
-export { startControlPlane, installCrds, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+export { startControlPlane, installCrds, KWOK_NODE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 export { cacheDir, kubeBinary, kubernetesVersion } from './binaries.ts';
 export { freePort, portAcceptsConnections } from './ports.ts';
 export { rawRedisReplies, startRedis, type RedisServer, type RedisOptions } from './redis.ts';
@@ -9,3 +9,4 @@ export { createTestNamespace, testKubeConfig } from './test-namespace.ts';
 export { startPlatformService, type PlatformApp } from './platform-service.ts';
 export { type ManagedProcess, logTail } from './managed-process.ts';
 export { waitUntil } from './wait-until.ts';
+export { startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
