@@ -1,11 +1,13 @@
 // The local all-in-one: a real control plane with the Lambda CRD, Redis, an S3 server and an
-// OCI registry on loopback, api-controller, builder and runner as local processes, and the
-// example lambdas applied. Runs until Ctrl-C.
+// OCI registry on loopback, kwok with a fake node, api-controller, builder and runner as local
+// processes, an event-watcher process for each lambda with watch triggers, and the example
+// lambdas applied. Runs until Ctrl-C.
 //   node tools/local/up.ts [--dir <state dir>]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
+import { runWatchersLocally } from './local-watchers.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
@@ -17,7 +19,7 @@ async function stopAll(): Promise<void> {
 }
 
 try {
-  const controlPlane = await startControlPlane({ dir });
+  const controlPlane = await startControlPlane({ dir, kwok: true });
   stops.push(controlPlane.stop);
   const redis = await startRedis({ appendOnly: true });
   stops.push(redis.stop);
@@ -55,6 +57,8 @@ try {
     stops.push(() => service.stop());
   }
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+  const watchers = await runWatchersLocally({ kubeConfig: controlPlane.kubeConfig(), runnerUrl, logDir: dir, log: (line) => console.log(`event-watcher: ${line}`) });
+  stops.push(() => watchers.stop());
 
   const applied = await kubectl(['apply', '-f', examples], kubeconfig);
   if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
@@ -70,6 +74,8 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   kubectl wait --for=condition=Ready lam/hello
   curl ${runnerUrl}/hello?name=you     # the hello lambda, through the runner
   curl ${runnerUrl}/visits             # counts in its state table "visits"
+  kubectl create configmap demo --from-literal=enabled=true && kubectl label configmap demo app=demo
+                                        # visits is called on that change too (its watch trigger)
   kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and served anew
 
   runner      ${runnerUrl}
@@ -82,8 +88,10 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   logs        ${dir}
 
 Running: api-controller and builder (they build each lambda into an asset in S3 and publish
-its route in Redis) and the runner (serves each route over HTTP, with state tables in Redis).
-Not running yet: event-watcher and autoscaler.
+its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
+for each lambda with watch triggers the event-watcher its Deployment would run, as a local
+process with that Deployment's env and its ServiceAccount's token (kwok makes the pods Ready;
+nothing runs in them). Not running yet: the autoscaler.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {
