@@ -133,6 +133,7 @@ describe('a lambda with a ConfigMap watch trigger', () => {
   it('receives exactly the matching changes as CloudEvents, and nothing else', async () => {
     await deployRecorder('cm-recorder', [
       { apiVersion: 'v1', kind: 'ConfigMap', labelSelector: 'app=demo', events: ['ADDED', 'MODIFIED', 'DELETED'], condition: 'object.data.enabled == "true"' },
+      { apiVersion: 'v1', kind: 'ConfigMap', labelSelector: 'app=deletions', events: ['DELETED'] },
     ]);
     const namespace = platform.namespace;
     const demo = { app: 'demo' };
@@ -141,6 +142,9 @@ describe('a lambda with a ConfigMap watch trigger', () => {
     await core.createNamespacedConfigMap({ namespace, body: configMap('disabled', demo, { enabled: 'false' }) });
     const modified = await core.replaceNamespacedConfigMap({ namespace, name: 'matching', body: { ...created, data: { enabled: 'true', n: '2' } } });
     await core.deleteNamespacedConfigMap({ namespace, name: 'matching' });
+    const typed = await core.createNamespacedConfigMap({ namespace, body: configMap('only-deletion', { app: 'deletions' }, { v: '1' }) });
+    await core.replaceNamespacedConfigMap({ namespace, name: 'only-deletion', body: { ...typed, data: { v: '2' } } });
+    await core.deleteNamespacedConfigMap({ namespace, name: 'only-deletion' });
     // A last change the lambda must see, so the test knows the earlier ones have been handled.
     await core.createNamespacedConfigMap({ namespace, body: configMap('last', demo, { enabled: 'true' }) });
 
@@ -156,8 +160,9 @@ describe('a lambda with a ConfigMap watch trigger', () => {
       { id: `${uid}/${modified.metadata!.resourceVersion}`, type: 'MODIFIED', data: { enabled: 'true', n: '2' }, old: { enabled: 'true', n: '1' }, ceType: 'io.kublambda.resource.modified' },
       { id: `${uid}/deleted`, type: 'DELETED', data: { enabled: 'true', n: '2' }, old: { enabled: 'true', n: '2' }, ceType: 'io.kublambda.resource.deleted' },
     ]);
-    // The wrong label, the condition false: never delivered. Only `last` besides.
-    expect(events.filter((event) => event.subject !== `${namespace}/matching`).map((event) => `${event.type} ${event.subject}`)).toEqual([`ADDED ${namespace}/last`]);
+    // The wrong label, the condition false, an event type not asked for: never delivered.
+    const others = events.filter((event) => event.subject !== `${namespace}/matching`).map((event) => `${event.trigger} ${event.type} ${event.subject}`);
+    expect(others.sort()).toEqual([`0 ADDED ${namespace}/last`, `1 DELETED ${namespace}/only-deletion`]);
   }, 180_000);
 });
 
