@@ -2,7 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, kubectl, kubernetesVersion, portAcceptsConnections, startControlPlane, testKubeConfig, waitUntil } from './index.ts';
+import { createTestNamespace, KWOK_NODE, kubectl, kubernetesVersion, portAcceptsConnections, startControlPlane, testKubeConfig, waitUntil } from './index.ts';
 
 const kubeConfig = testKubeConfig();
 
@@ -22,6 +22,31 @@ describe('test control plane', () => {
     expect(events.filter((e) => e.type === 'ADDED').map((e) => e.object.metadata.name)).toEqual(expect.arrayContaining(['default', 'kube-system']));
     expect(events.find((e) => e.type === 'BOOKMARK')?.object.metadata.annotations?.['k8s.io/initial-events-end']).toBe('true');
     expect(events.filter((e) => e.type === 'ERROR')).toEqual([]);
+  });
+
+  it("schedules a Deployment's pod onto the kwok node, which makes it Ready with a loopback IP", async () => {
+    const namespace = await createTestNamespace(kubeConfig, 'kwok');
+    try {
+      const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+      await apps.createNamespacedDeployment({
+        namespace: namespace.name,
+        body: {
+          metadata: { name: 'web' },
+          spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'example.invalid/web:1' }] } } },
+        },
+      });
+      const available = await waitUntil('the Deployment to be available', async () => {
+        const deployment = await apps.readNamespacedDeployment({ namespace: namespace.name, name: 'web' });
+        return (deployment.status?.availableReplicas ?? 0) >= 1 && deployment;
+      }, { timeoutMs: 60_000 });
+      expect(available.status?.readyReplicas).toBe(1);
+      const pods = await kubeConfig.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: namespace.name });
+      expect(pods.items.map((pod) => ({ node: pod.spec?.nodeName, phase: pod.status?.phase, loopback: /^127\./.test(pod.status?.podIP ?? '') }))).toEqual([
+        { node: KWOK_NODE, phase: 'Running', loopback: true },
+      ]);
+    } finally {
+      await namespace.delete();
+    }
   });
 
   it('enforces RBAC: a service account without a role is refused', async () => {

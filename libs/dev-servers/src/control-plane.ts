@@ -100,9 +100,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           '--service-cluster-ip-range=10.0.0.0/24',
           '--authorization-mode=RBAC',
           '--allow-privileged=true',
-          // Without kube-controller-manager nothing creates the default ServiceAccounts that
-          // this admission plugin waits for.
-          ...(controllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
+          // TaintNodesByCondition taints new nodes not-ready until the node lifecycle controller,
+          // which has nothing to do here, lifts it; kwok's node would never take a pod. Without
+          // kube-controller-manager nothing creates the default ServiceAccounts that the
+          // ServiceAccount admission plugin waits for.
+          `--disable-admission-plugins=${['TaintNodesByCondition', ...(controllerManager ? [] : ['ServiceAccount'])].join(',')}`,
           '--endpoint-reconciler-type=none',
           '--v=1',
         ],
