@@ -53,8 +53,8 @@ describe('resolveWatchTriggers', () => {
     ['Secrets', { apiVersion: 'v1', kind: 'Secret' }, secrets, 'Forbidden', /v1 Secret \(secrets\) may not be watched; the platform allows configmaps, services, .*kublambda\.io\/lambdas/],
     ['a cluster-scoped kind', { apiVersion: 'v1', kind: 'Namespace' }, namespaces, 'Forbidden', /cluster-scoped kinds cannot be watched/],
     ['another namespace without a grant', { ...cm, namespace: 'payroll' }, configMaps, 'Forbidden', /namespace shop may not watch namespace payroll \(granted: billing; WATCH_NAMESPACE_GRANTS\)/],
-    ['a condition that does not compile', { ...cm, condition: 'object.data.x ==' }, configMaps, 'InvalidCondition', /^spec\.triggers\.watch\[0\]: condition: .*\d+:\d+/],
-    ['a condition with an unknown name', { ...cm, condition: 'obj.x == 1' }, configMaps, 'InvalidCondition', /^spec\.triggers\.watch\[0\]: condition: 1:1: undeclared reference to 'obj'/],
+    ['a condition that does not compile', { ...cm, condition: 'object.data.x ==' }, configMaps, 'InvalidCondition', /^spec\.triggers\.watch\[0\]\.condition: \d+:\d+: /],
+    ['a condition with an unknown name', { ...cm, condition: 'obj.x == 1' }, configMaps, 'InvalidCondition', /^spec\.triggers\.watch\[0\]\.condition: 1:1: undeclared reference to 'obj'/],
   ])('refuses %s', (_what, trigger, found, reason, message) => {
     const resolved = resolveWatchTriggers(lambda([trigger]), [found], config);
     expect(resolved).toMatchObject({ ok: false, reason });

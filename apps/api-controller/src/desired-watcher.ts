@@ -101,7 +101,8 @@ export function resolveWatchTriggers(lambda: Lambda, discovered: ReadonlyArray<D
   const refusals: Array<{ reason: WatchRefusalReason; message: string }> = [];
   const resolved: ResolvedWatchTrigger[] = [];
   for (const [index, trigger] of triggers.entries()) {
-    const refuse = (reason: WatchRefusalReason, message: string) => refusals.push({ reason, message: `spec.triggers.watch[${index}]: ${message}` });
+    const refuse = (reason: WatchRefusalReason, message: string, field = '') =>
+      refusals.push({ reason, message: `spec.triggers.watch[${index}]${field && `.${field}`}: ${message}` });
     const what = `${trigger.apiVersion} ${trigger.kind}`;
     const namespace = trigger.namespace || lambdaNamespace;
     const found = discovered[index];
@@ -116,7 +117,7 @@ export function resolveWatchTriggers(lambda: Lambda, discovered: ReadonlyArray<D
       refuse('Forbidden', `${what} (${groupResource(found.group, found.resource)}) may not be watched; the platform allows ${config.watchableResources.join(', ')}`);
     } else {
       const compiled = trigger.condition === undefined ? undefined : compileCondition(trigger.condition);
-      if (compiled && !compiled.ok) refuse('InvalidCondition', `condition: ${compiled.message}`);
+      if (compiled && !compiled.ok) refuse('InvalidCondition', compiled.message, 'condition');
       else resolved.push(resolveTrigger(trigger, index, found, namespace));
     }
   }
