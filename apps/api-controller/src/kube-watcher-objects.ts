@@ -50,6 +50,9 @@ export function watcherObjectLists(kubeConfig: k8s.KubeConfig, watchNamespace: s
   };
 }
 
+/** What one watcher kind's informer lists and watches. */
+export type WatcherObjectSource = ReturnType<typeof watcherObjectLists>[WatcherKind];
+
 const SERVER_SIDE_APPLY = k8s.PatchStrategy.ServerSideApply;
 
 /** The five kinds, each read from its informer's cache. */

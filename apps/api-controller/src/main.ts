@@ -12,12 +12,12 @@ import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
+import { lambdaKeyOfWatcherObject } from './desired-watcher.ts';
 import { ensureRunnerService } from './ensure-http-exposure.ts';
 import { lambdaKeyOfOwned } from './http-exposure.ts';
 import { kubeConfigMaps, kubeEvents, kubeLambdas, kubeNamespaces, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
-import { lambdaKeyOfWatcherObject } from './desired-watcher.ts';
 import { kubeIngresses, kubeSecrets, kubeServices, ownedObjectLists } from './kube-owned-objects.ts';
-import { kubeWatcherObjects, watcherObjectLists } from './kube-watcher-objects.ts';
+import { kubeWatcherObjects, watcherObjectLists, type WatcherObjectSource } from './kube-watcher-objects.ts';
 import { redisWatchers } from './redis-watchers.ts';
 import { kubeResourceDiscovery } from './resource-discovery.ts';
 import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.ts';
@@ -70,7 +70,7 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   // Watcher objects name their lambda in labels (kublambda-watch-x is not lambda watch-x's
   // Ingress). An object gone between relists comes back as a key only: remember whose it was.
   const watcherOwners = new Map<string, string>();
-  const watchWatcherObjects = (source: ReturnType<typeof watcherObjectLists>[keyof ReturnType<typeof watcherObjectLists>]) => {
+  const watchWatcherObjects = (source: WatcherObjectSource) => {
     const toLambda = (lambda: string | undefined) => {
       // Roles and RoleBindings are watched in every namespace; other controllers' lambdas are not ours.
       if (lambda && (!config.watchNamespace || lambda.startsWith(`${config.watchNamespace}/`))) queue.add(lambda);
