@@ -29,6 +29,9 @@ describe('readiness', () => {
     [at([['Built', 'Unknown', 'Building'], ['Routed', 'True', 'Published']]), 'Unknown', 'Building'],
     [at([['Built', 'True', 'Built']]), 'Unknown', 'RoutedPending'],
     [at([['Built', 'Unknown', 'Building'], ['Routed', 'False', 'PathConflict']]), 'False', 'PathConflict'],
+    [at([['Built', 'True', 'Built'], ['Routed', 'True', 'Published'], ['WatchersReady', 'True', 'Available']]), 'True', 'Serving'],
+    [at([['Built', 'True', 'Built'], ['Routed', 'True', 'Published'], ['WatchersReady', 'Unknown', 'RollingOut']]), 'Unknown', 'RollingOut'],
+    [at([['Built', 'Unknown', 'Building'], ['Routed', 'True', 'Published'], ['WatchersReady', 'False', 'Forbidden']]), 'False', 'Forbidden'],
   ])('summarises %j as Ready=%s (%s)', (conditions, status, reason) => {
     expect(readiness(conditions)).toMatchObject({ type: 'Ready', status, reason });
   });

@@ -1,6 +1,6 @@
 import type { Condition } from '@kublambda/crd-types';
 
-export type ConditionType = 'Built' | 'Routed' | 'Ready';
+export type ConditionType = 'Built' | 'Routed' | 'WatchersReady' | 'Ready';
 export type ConditionStatus = Condition['status'];
 
 export interface ConditionUpdate {
@@ -21,18 +21,25 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, g
   return previous ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
 }
 
+/** The conditions without one type, for a condition that no longer applies (WatchersReady once the watch triggers go). */
+export function removeCondition(conditions: Condition[], type: ConditionType): Condition[] {
+  return conditions.filter((c) => c.type !== type);
+}
+
 export function conditionOf(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 
 /**
- * Ready summarises Built and Routed: true when both are; otherwise it carries the first one
- * that is False (a problem someone has to fix), else the first still Unknown.
+ * Ready summarises Built, Routed and, for a lambda with watch triggers, WatchersReady: true when
+ * all are; otherwise it carries the first one that is False (a problem someone has to fix), else
+ * the first still Unknown.
  */
 export function readiness(conditions: Condition[]): ConditionUpdate {
-  const dependents = (['Built', 'Routed'] as const).map((type) => ({ type, condition: conditionOf(conditions, type) }));
+  const types: ConditionType[] = ['Built', 'Routed', ...(conditionOf(conditions, 'WatchersReady') ? (['WatchersReady'] as const) : [])];
+  const dependents = types.map((type) => ({ type, condition: conditionOf(conditions, type) }));
   const blocking = dependents.find(({ condition }) => condition?.status === 'False') ?? dependents.find(({ condition }) => condition?.status !== 'True');
-  if (!blocking) return { type: 'Ready', status: 'True', reason: 'Serving', message: 'the lambda is built and routed' };
+  if (!blocking) return { type: 'Ready', status: 'True', reason: 'Serving', message: dependents.length > 2 ? 'the lambda is built and routed, and its watchers run' : 'the lambda is built and routed' };
   const { type, condition } = blocking;
   return {
     type: 'Ready',

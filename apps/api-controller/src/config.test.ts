@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { parseApiControllerConfig } from './config.ts';
+import { DEFAULT_WATCHABLE_RESOURCES } from './desired-watcher.ts';
 
 const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets', ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('k1') };
 
@@ -103,6 +104,44 @@ describe('parseApiControllerConfig: route grants', () => {
     ['ROUTE_GRANTS', '{"shop":["https://shop.example.com"]}', 'ROUTE_GRANTS: "https://shop.example.com" (namespace shop) is not'],
     ['ROUTE_GRANTS', '{"shop":["/shop"],"evil":["/shop/"]}', 'ROUTE_GRANTS: /shop is granted to both namespace shop and namespace evil'],
     ['ROUTE_GRANTS_ONLY', 'yes', 'ROUTE_GRANTS_ONLY must be true or false, not "yes"'],
+  ])('refuses %s=%s', (name, value, message) => {
+    expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
+  });
+});
+
+describe('parseApiControllerConfig: event-watchers', () => {
+  it('defaults to the published image, the default watchable resources and no grants', () => {
+    const { watchers } = parseApiControllerConfig(required);
+    expect(watchers).toEqual({ image: 'ghcr.io/kublambda/event-watcher:0.1.0', watchableResources: DEFAULT_WATCHABLE_RESOURCES, namespaceGrants: {}, redisUrl: undefined });
+    expect(watchers.watchableResources).not.toContain('secrets');
+  });
+
+  it('reads every setting', () => {
+    const { watchers } = parseApiControllerConfig({
+      ...required,
+      EVENT_WATCHER_IMAGE: 'registry.example/watcher:2',
+      WATCHABLE_RESOURCES: 'configmaps, apps/deployments,example.com/widgets,configmaps',
+      WATCH_NAMESPACE_GRANTS: '{"ops":["shop","billing"]}',
+      WATCHER_REDIS_URL: 'rediss://redis.kublambda-system:6380',
+    });
+    expect(watchers).toEqual({
+      image: 'registry.example/watcher:2',
+      watchableResources: ['configmaps', 'apps/deployments', 'example.com/widgets'],
+      namespaceGrants: { ops: ['shop', 'billing'] },
+      redisUrl: 'rediss://redis.kublambda-system:6380',
+    });
+  });
+
+  it.each([
+    ['WATCHABLE_RESOURCES', 'configmaps,secrets', 'WATCHABLE_RESOURCES must not list secrets'],
+    ['WATCHABLE_RESOURCES', 'apps/deployments/scale', 'WATCHABLE_RESOURCES: "apps/deployments/scale" is not "group/resource"'],
+    ['WATCHABLE_RESOURCES', 'ConfigMaps', 'WATCHABLE_RESOURCES: "ConfigMaps" is not'],
+    ['WATCH_NAMESPACE_GRANTS', '{"ops":', 'WATCH_NAMESPACE_GRANTS must be a JSON object of namespace -> list of namespaces'],
+    ['WATCH_NAMESPACE_GRANTS', '["ops"]', 'WATCH_NAMESPACE_GRANTS must be a JSON object'],
+    ['WATCH_NAMESPACE_GRANTS', '{"ops":"shop"}', 'WATCH_NAMESPACE_GRANTS: the grants of namespace ops must be a list of namespace names'],
+    ['WATCH_NAMESPACE_GRANTS', '{"Ops":["shop"]}', 'WATCH_NAMESPACE_GRANTS: "Ops" is not a namespace name'],
+    ['WATCHER_REDIS_URL', 'redis://user:pw@redis:6379', 'WATCHER_REDIS_URL must be a redis:// or rediss:// URL without credentials'],
+    ['WATCHER_REDIS_URL', 'http://redis:6379', 'WATCHER_REDIS_URL must be a redis://'],
   ])('refuses %s=%s', (name, value, message) => {
     expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
   });

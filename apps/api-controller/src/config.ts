@@ -2,6 +2,7 @@ import os from 'node:os';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, type Env } from '@kublambda/config';
 import { normalizePathPrefix, parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
+import { DEFAULT_EVENT_WATCHER_IMAGE, DEFAULT_WATCHABLE_RESOURCES, type WatcherPlatformConfig } from './desired-watcher.ts';
 import type { HttpExposureConfig } from './http-exposure.ts';
 import { formatGrant, isNamespaceName, type PathPolicy, type RouteGrant } from './path-ownership.ts';
 
@@ -24,6 +25,8 @@ export interface ApiControllerConfig {
   http: HttpExposureConfig;
   /** Which namespaces own which hosts and paths (ROUTE_GRANTS, ROUTE_GRANTS_ONLY). */
   paths: PathPolicy;
+  /** Event-watchers of lambdas with watch triggers (EVENT_WATCHER_IMAGE, WATCHABLE_RESOURCES, WATCH_NAMESPACE_GRANTS, WATCHER_REDIS_URL). */
+  watchers: WatcherPlatformConfig;
 }
 
 export function parseApiControllerConfig(env: Env): ApiControllerConfig {
@@ -51,6 +54,12 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
     paths: {
       grants: read.nested(parseRouteGrants) ?? [],
       grantsOnly: read.nested(parseRouteGrantsOnly) ?? false,
+    },
+    watchers: {
+      image: read.string('EVENT_WATCHER_IMAGE', DEFAULT_EVENT_WATCHER_IMAGE),
+      watchableResources: read.nested(parseWatchableResources) ?? [],
+      namespaceGrants: read.nested(parseWatchNamespaceGrants) ?? {},
+      redisUrl: read.nested(parseWatcherRedisUrl),
     },
   };
   read.finish('api-controller');
@@ -139,4 +148,61 @@ function parseRouteGrantsOnly(env: Env): boolean {
   if (!raw || raw === 'false') return false;
   if (raw === 'true') return true;
   throw new Error(`ROUTE_GRANTS_ONLY must be true or false, not "${env.ROUTE_GRANTS_ONLY}"`);
+}
+
+const GROUP_RESOURCE = /^(([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * WATCHABLE_RESOURCES: comma-separated "group/resource" (core resources without a group). The
+ * controller's ClusterRole must read each of them, or the Roles it makes are refused as escalation.
+ */
+function parseWatchableResources(env: Env): string[] {
+  const raw = env.WATCHABLE_RESOURCES?.trim();
+  if (!raw) return [...DEFAULT_WATCHABLE_RESOURCES];
+  const resources = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const resource of resources) {
+    if (!GROUP_RESOURCE.test(resource)) {
+      throw new Error(`WATCHABLE_RESOURCES: "${resource}" is not "group/resource" or, for the core group, "resource" (for example configmaps, apps/deployments)`);
+    }
+  }
+  // Watching Secrets hands their values to whoever reads the watcher's deliveries: never.
+  if (resources.includes('secrets')) throw new Error('WATCHABLE_RESOURCES must not list secrets: a watcher would hand every Secret of a namespace to a lambda');
+  return [...new Set(resources)];
+}
+
+const NAMESPACE_GRANTS_EXAMPLE = '{"ops":["shop","billing"]}';
+
+/** WATCH_NAMESPACE_GRANTS: a JSON object, lambda namespace -> the other namespaces its lambdas may watch. */
+function parseWatchNamespaceGrants(env: Env): Record<string, string[]> {
+  const raw = env.WATCH_NAMESPACE_GRANTS?.trim();
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`WATCH_NAMESPACE_GRANTS must be a JSON object of namespace -> list of namespaces, for example ${NAMESPACE_GRANTS_EXAMPLE}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`WATCH_NAMESPACE_GRANTS must be a JSON object of namespace -> list of namespaces, for example ${NAMESPACE_GRANTS_EXAMPLE}, not ${raw}`);
+  }
+  const grants: Record<string, string[]> = {};
+  for (const [namespace, watched] of Object.entries(parsed)) {
+    if (!isNamespaceName(namespace)) throw new Error(`WATCH_NAMESPACE_GRANTS: "${namespace}" is not a namespace name`);
+    if (!Array.isArray(watched) || !watched.every((w) => typeof w === 'string' && isNamespaceName(w))) {
+      throw new Error(`WATCH_NAMESPACE_GRANTS: the grants of namespace ${namespace} must be a list of namespace names, not ${JSON.stringify(watched)}`);
+    }
+    grants[namespace] = [...new Set(watched as string[])];
+  }
+  return grants;
+}
+
+/** WATCHER_REDIS_URL: where watcher pods reach Redis when that differs from the controller's REDIS_URL host. */
+function parseWatcherRedisUrl(env: Env): string | undefined {
+  const raw = env.WATCHER_REDIS_URL?.trim();
+  if (!raw) return undefined;
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (!url || !['redis:', 'rediss:'].includes(url.protocol) || !url.hostname || url.username || url.password) {
+    throw new Error(`WATCHER_REDIS_URL must be a redis:// or rediss:// URL without credentials (each watcher gets its own user), for example redis://redis.kublambda-system:6379, not "${raw}"`);
+  }
+  return raw;
 }

@@ -1,18 +1,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Lambda } from '@kublambda/crd-types';
-import { desiredIngress, desiredLambdaService, desiredRunnerService, holdsApplied, lambdaPath, lambdaUrl, ownedObjectName, type HttpExposureConfig } from './http-exposure.ts';
-import type { OwnedObjects } from './kube-owned-objects.ts';
+import { desiredIngress, desiredLambdaService, desiredRunnerService, lambdaPath, lambdaUrl, ownedObjectName, type HttpExposureConfig } from './http-exposure.ts';
+import { ensureApplied, type OwnedObjects } from './kube-owned-objects.ts';
 
 export interface HttpExposureDeps {
   config: HttpExposureConfig;
   ingresses: OwnedObjects<k8s.V1Ingress>;
   services: OwnedObjects<k8s.V1Service>;
-}
-
-/** Applies the object unless the server already holds what we want; returns the server's copy. */
-async function ensureApplied<T extends k8s.KubernetesObject>(objects: OwnedObjects<T>, desired: T): Promise<T> {
-  const observed = objects.cached(desired.metadata!.namespace!, desired.metadata!.name!);
-  return observed && holdsApplied(observed, desired) ? observed : objects.apply(desired);
 }
 
 /**

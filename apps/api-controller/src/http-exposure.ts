@@ -144,17 +144,18 @@ export function holdsApplied(observed: unknown, desired: unknown): boolean {
   return observed === desired;
 }
 
-function ownedMetadata(lambda: Lambda): k8s.V1ObjectMeta {
+/** Metadata of an object the lambda owns, in its namespace: our labels and a controller owner reference. */
+export function ownedMetadata(lambda: Lambda, objectName = ownedObjectName(lambda.metadata.name!), extraLabels: Record<string, string> = {}): k8s.V1ObjectMeta {
   const { name, namespace, uid } = lambda.metadata;
   return {
-    name: ownedObjectName(name!),
+    name: objectName,
     namespace,
-    labels: { [MANAGED_BY_LABEL]: FIELD_MANAGER, [LAMBDA_LABEL]: name! },
+    labels: { [MANAGED_BY_LABEL]: FIELD_MANAGER, [LAMBDA_LABEL]: name!, ...extraLabels },
     ownerReferences: [{ apiVersion: LAMBDA_API_VERSION, kind: LAMBDA_KIND, name: name!, uid: uid!, controller: true, blockOwnerDeletion: true }],
   };
 }
 
-function withDigest<T extends { metadata?: k8s.V1ObjectMeta }>(object: T): T {
+export function withDigest<T extends { metadata?: k8s.V1ObjectMeta }>(object: T): T {
   const digest = createHash('sha256').update(JSON.stringify(object)).digest('hex').slice(0, 16);
   return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, [APPLIED_DIGEST_ANNOTATION]: digest } } };
 }

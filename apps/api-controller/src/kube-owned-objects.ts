@@ -1,10 +1,12 @@
 import * as k8s from '@kubernetes/client-node';
 import { isNotFound } from '@kublambda/reconcile-runtime';
-import { FIELD_MANAGER, LAMBDA_LABEL, MANAGED_BY_LABEL } from './http-exposure.ts';
+import { FIELD_MANAGER, holdsApplied, LAMBDA_LABEL, MANAGED_BY_LABEL } from './http-exposure.ts';
 
 /** Objects api-controller owns: read from an informer's cache, written by server-side apply. */
 export interface OwnedObjects<T extends k8s.KubernetesObject> {
   cached(namespace: string, name: string): T | undefined;
+  /** Everything the informer holds of this kind. */
+  listCached(): readonly T[];
   /** Server-side apply with our field manager, forcing conflicts; returns what the server holds. */
   apply(object: T): Promise<T>;
   /** Deletes the object; one that is already gone is fine. */
@@ -18,14 +20,28 @@ export const RUNNER_SERVICE_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER},app
 
 const applyPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
+/**
+ * Applies the object unless the server already holds what we want; returns the server's copy.
+ * `beforeApply` runs only when the object is about to be applied: what must exist before the
+ * object changes (a Redis user before the Secret with its password) goes there, so a failure
+ * between the two is retried rather than hidden behind an object that already holds.
+ */
+export async function ensureApplied<T extends k8s.KubernetesObject>(objects: OwnedObjects<T>, desired: T, beforeApply?: () => Promise<void>): Promise<T> {
+  const observed = objects.cached(desired.metadata!.namespace!, desired.metadata!.name!);
+  if (observed && holdsApplied(observed, desired)) return observed;
+  await beforeApply?.();
+  return objects.apply(desired);
+}
+
 /** Reads from the informer's cache; writes and deletes through the kind's own API calls. */
-function ownedObjects<T extends k8s.KubernetesObject>(
+export function ownedObjects<T extends k8s.KubernetesObject>(
   kind: string,
   cache: () => k8s.ObjectCache<T>,
   calls: { apply(namespace: string, name: string, body: T): Promise<T>; delete(namespace: string, name: string): Promise<unknown> },
 ): OwnedObjects<T> {
   return {
     cached: (namespace, name) => cache().get(name, namespace),
+    listCached: () => cache().list(),
     apply: (object) => {
       const { namespace, name } = object.metadata!;
       return withContext(`applying ${kind} ${namespace}/${name}`, () => calls.apply(namespace!, name!, object));

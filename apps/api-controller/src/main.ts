@@ -12,10 +12,14 @@ import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
+import { lambdaKeyOfWatcherObject } from './desired-watcher.ts';
 import { ensureRunnerService } from './ensure-http-exposure.ts';
 import { lambdaKeyOfOwned } from './http-exposure.ts';
 import { kubeConfigMaps, kubeEvents, kubeLambdas, kubeNamespaces, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
 import { kubeIngresses, kubeSecrets, kubeServices, ownedObjectLists } from './kube-owned-objects.ts';
+import { kubeWatcherObjects, watcherObjectLists, type WatcherObjectSource } from './kube-watcher-objects.ts';
+import { redisWatchers } from './redis-watchers.ts';
+import { kubeResourceDiscovery } from './resource-discovery.ts';
 import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 const logger = createLogger('api-controller');
@@ -63,6 +67,35 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   };
   const ingresses = watch<k8s.V1Ingress>(owned.ingresses, toOwner);
   const services = watch<k8s.V1Service>(owned.services, toOwner);
+  // Watcher objects name their lambda in labels (kublambda-watch-x is not lambda watch-x's
+  // Ingress). An object gone between relists comes back as a key only: remember whose it was.
+  const watcherOwners = new Map<string, string>();
+  const watchWatcherObjects = (source: WatcherObjectSource) => {
+    const toLambda = (lambda: string | undefined) => {
+      // Roles and RoleBindings are watched in every namespace; other controllers' lambdas are not ours.
+      if (lambda && (!config.watchNamespace || lambda.startsWith(`${config.watchNamespace}/`))) queue.add(lambda);
+    };
+    return watchResource<k8s.KubernetesObject>({
+      kubeConfig,
+      ...source,
+      onObject: (object) => {
+        const lambda = lambdaKeyOfWatcherObject(object);
+        if (lambda) watcherOwners.set(`${source.path}:${objectKey(object)}`, lambda);
+        toLambda(lambda);
+      },
+      onGone: (key) => toLambda(watcherOwners.get(`${source.path}:${key}`)),
+      logger,
+      relistIntervalMs: config.relistIntervalMs,
+    });
+  };
+  const watcherLists = watcherObjectLists(kubeConfig, config.watchNamespace);
+  const watcherInformers = {
+    serviceAccounts: watchWatcherObjects(watcherLists.serviceAccounts),
+    roles: watchWatcherObjects(watcherLists.roles),
+    roleBindings: watchWatcherObjects(watcherLists.roleBindings),
+    secrets: watchWatcherObjects(watcherLists.secrets),
+    deployments: watchWatcherObjects(watcherLists.deployments),
+  };
   const platformQueue = new WorkQueue();
   const runnerServiceKey = `${config.http.platformNamespace}/runner-service`;
   const runnerService = watch<k8s.V1Service>(owned.runnerService, () => platformQueue.add(runnerServiceKey));
@@ -94,6 +127,21 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
     paths: config.paths,
     namespaces: kubeNamespaces(kubeConfig),
     http: { config: config.http, ingresses: kubeIngresses(kubeConfig, () => ingresses.cache), services: kubeServices(kubeConfig, () => services.cache) },
+    watchers: {
+      config: config.watchers,
+      http: config.http,
+      controllerRedisUrl: config.redisUrl,
+      envKeys: config.envKeys,
+      discovery: kubeResourceDiscovery(kubeConfig),
+      objects: kubeWatcherObjects(kubeConfig, {
+        serviceAccounts: () => watcherInformers.serviceAccounts.cache,
+        roles: () => watcherInformers.roles.cache,
+        roleBindings: () => watcherInformers.roleBindings.cache,
+        secrets: () => watcherInformers.secrets.cache,
+        deployments: () => watcherInformers.deployments.cache,
+      }),
+      redis: redisWatchers(redis),
+    },
     state: { deleteTables: (namespace, tables) => deleteTables(stateRedis, namespace, tables) },
     events: kubeEvents(kubeConfig, config.identity, logger),
     logger,
@@ -103,7 +151,8 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   // The first lists may keep failing (API server starting up); leadership can end meanwhile.
   // Owned objects are listed before the first pass, so it compares with what exists.
-  await Promise.race([Promise.all([lambdas.synced, ingresses.synced, services.synced]), stopLeading]);
+  const informers = [lambdas, ingresses, services, ...Object.values(watcherInformers)];
+  await Promise.race([Promise.all(informers.map((informer) => informer.synced)), stopLeading]);
   const workers = leading.aborted
     ? []
     : [
@@ -117,7 +166,7 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
   buildEvents.off('completed', onBuildFinished);
   buildEvents.off('failed', onBuildFinished);
   await Promise.all(workers.map((w) => w.stop()));
-  await Promise.all([lambdas, ingresses, services, runnerService].map((w) => w.stop()));
+  await Promise.all([...informers, runnerService].map((w) => w.stop()));
 }
 
 const elector = new LeaderElector({

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { kubectl } from '@kublambda/dev-servers';
+import { kubectl, waitUntil } from '@kublambda/dev-servers';
 import { condition, isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
 
 const template = path.resolve(import.meta.dirname, '../../../charts/kublambda/templates/api-controller-rbac.yaml');
@@ -63,4 +63,26 @@ describe("api-controller's RBAC rules", () => {
     expect(log).toContain('"message":"reconciling lambdas"');
     expect(log).not.toMatch(/forbidden|HTTP 403/i);
   }, 60_000);
+
+  it("are enough to make a watcher's ServiceAccount, Role, RoleBinding, Secret and Deployment, and to remove them", async () => {
+    // Apps and core kinds: the Role holds only what the ClusterRole lets the controller grant.
+    await platform.apply('watching', {
+      source: { inline: 'export default () => new Response("ok")' },
+      triggers: { watch: [{ apiVersion: 'v1', kind: 'ConfigMap' }, { apiVersion: 'apps/v1', kind: 'Deployment' }] },
+    });
+    await platform.waitFor('watching', 'rolling out its watcher', (l) => condition(l, 'WatchersReady')?.reason === 'RollingOut', 90_000);
+    for (const kind of ['serviceaccount', 'role', 'rolebinding', 'secret', 'deployment']) {
+      expect((await kubectl(['get', kind, 'kublambda-watch-watching', '-n', platform.namespace])).exitCode).toBe(0);
+    }
+
+    await platform.apply('watching', { source: { inline: 'export default () => new Response("ok")' } });
+    await platform.waitFor('watching', 'without watchers', (l) => l?.status?.observedGeneration === l?.metadata.generation && !condition(l, 'WatchersReady'));
+    await waitUntil('the watcher objects to go', async () => {
+      const left = await kubectl(['get', 'serviceaccount,role,rolebinding,secret,deployment', '-n', platform.namespace, '-l', 'kublambda.io/lambda=watching', '-o', 'name']);
+      return left.exitCode === 0 && left.stdout.trim() === '';
+    });
+    await platform.remove('watching');
+    await platform.waitFor('watching', 'gone', (l) => l === undefined);
+    expect(await readFile(controllerLog, 'utf8')).not.toMatch(/forbidden|HTTP 403/i);
+  }, 120_000);
 });

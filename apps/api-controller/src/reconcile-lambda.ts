@@ -3,9 +3,10 @@ import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } fr
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
 import { normalizePathPrefix, routeClaim, type ClaimOptions, type ClaimOutcome, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
-import { conditionOf, conditionTransitions, readiness, setCondition, type ConditionUpdate } from './conditions.ts';
+import { conditionOf, conditionTransitions, readiness, removeCondition, setCondition, type ConditionUpdate } from './conditions.ts';
 import { describeClaim, describeClaimConflict, desiredClaim, desiredRoute } from './desired-route.ts';
 import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
+import { forgetWatcher, reconcileWatchers, type WatcherDeps } from './ensure-watchers.ts';
 import { lambdaPath } from './http-exposure.ts';
 import { encryptSecretValues, EnvReferenceError, resolveEnv, type ReadSecret, type ResolvedEnvEntry } from './lambda-env.ts';
 import { decidePath, firstPathSegment, isNamespaceName, type PathDecision, type PathPolicy } from './path-ownership.ts';
@@ -64,6 +65,8 @@ export interface LambdaReconcilerDeps {
   paths: PathPolicy;
   namespaces: { exists(name: string): Promise<boolean> };
   http: HttpExposureDeps;
+  /** Event-watchers of lambdas with watch triggers: their Kubernetes objects and Redis users. */
+  watchers: WatcherDeps;
   /** Removes state tables and all their entries; removing an absent table does nothing. */
   state: { deleteTables(namespace: string, tables: readonly string[]): Promise<void> };
   events: { record(lambda: Lambda, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> };
@@ -81,8 +84,9 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   const [namespace, name] = key.split('/') as [string, string];
   const found = await deps.lambdas.get(namespace, name);
   if (!found) {
-    // Deleted after the finalizer ran (or without it): make sure no route or claim outlives it.
+    // Deleted after the finalizer ran (or without it): make sure no route, claim or watcher user outlives it.
     await removeRouteAndClaim(key, deps);
+    await forgetWatcher({ namespace, name }, deps.watchers);
     return;
   }
   if (found.metadata.deletionTimestamp) return cleanUpLambda(found, key, deps);
@@ -113,6 +117,10 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   // next one still sees the old digest in status and deletes it again (a no-op).
   const replaced = before.artifact?.digest;
   if (route.published && replaced && replaced !== status.artifact?.digest) await deleteAssetUnlessServed(replaced, key, deps);
+
+  const watchers = await reconcileWatchers(lambda, conditionOf(before.conditions, 'WatchersReady') !== undefined, deps.watchers);
+  if (watchers.condition) set(watchers.condition);
+  else conditions = removeCondition(conditions, 'WatchersReady');
   set(readiness(conditions));
 
   status.conditions = conditions;
@@ -127,7 +135,7 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   if (build.consumedJobId) await deps.builds.forget(build.consumedJobId);
   // Only now is this lambda's new route in place, so a lambda taking its old path cannot overlap it.
   if (route.released) deps.routes.onReleased(route.released);
-  if (route.waitForEnv) return { backoffUpToMs: POLL_INTERVAL_MS };
+  if (route.waitForEnv || watchers.waitForKind) return { backoffUpToMs: POLL_INTERVAL_MS };
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
 }
 
@@ -296,7 +304,8 @@ async function reconcileBuild(lambda: Lambda, key: string, before: LambdaStatus,
 }
 
 /**
- * What the finalizer guards: builds, the route, its host+path claim, the asset and, with
+ * What the finalizer guards: builds, the route, its host+path claim, the asset, the watcher's
+ * Redis user and keys (and its Role and RoleBinding in other namespaces) and, with
  * stateRetention Delete, state tables. Kubernetes removes the rest.
  */
 async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconcilerDeps): Promise<ReconcileResult | void> {
@@ -312,6 +321,7 @@ async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconciler
   const stateTables = await deleteUnusedStateTables(lambda, deps);
   const digests = new Set([...builtDigests, ...(lambda.status?.artifact ? [lambda.status.artifact.digest] : [])]);
   for (const digest of digests) await deleteAssetUnlessServed(digest, key, deps);
+  await forgetWatcher(lambdaRef, deps.watchers);
   await deps.lambdas.setFinalizers(lambda, finalizers.filter((f) => f !== FINALIZER));
   forLambda(deps.logger, lambdaRef).info('cleaned up deleted lambda', { assets: [...digests], stateTables });
 }
