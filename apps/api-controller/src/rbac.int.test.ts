@@ -70,7 +70,7 @@ describe("api-controller's RBAC rules", () => {
       source: { inline: 'export default () => new Response("ok")' },
       triggers: { watch: [{ apiVersion: 'v1', kind: 'ConfigMap' }, { apiVersion: 'apps/v1', kind: 'Deployment' }] },
     });
-    await platform.waitFor('watching', 'rolling out its watcher', (l) => condition(l, 'WatchersReady')?.reason === 'RollingOut', 90_000);
+    await platform.waitFor('watching', 'with its watcher available', (l) => condition(l, 'WatchersReady')?.reason === 'Available', 90_000);
     for (const kind of ['serviceaccount', 'role', 'rolebinding', 'secret', 'deployment']) {
       expect((await kubectl(['get', kind, 'kublambda-watch-watching', '-n', platform.namespace])).exitCode).toBe(0);
     }

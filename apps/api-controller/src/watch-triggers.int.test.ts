@@ -1,8 +1,9 @@
 // Watch triggers, the controller's half: api-controller runs as a local process against the
 // real API server (with kube-controller-manager, so Deployments get ReplicaSets and owner
-// references are garbage-collected for real) and a real Redis. No kubelet runs here, so the
-// watcher pods never start: WatchersReady stays RollingOut, and what the watcher's
-// ServiceAccount may do is asked of the API server with a token of its own (TokenRequest).
+// references are garbage-collected for real, kube-scheduler and kwok, which makes the watcher's
+// pod Ready though nothing runs in it) and a real Redis. The watcher process itself is not run
+// here (apps/event-watcher's tests do); what its ServiceAccount may do is asked of the API
+// server with a token of its own (TokenRequest).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
@@ -63,10 +64,10 @@ function watchersAre(status: string, reason: string) {
     lambda?.status?.observedGeneration === lambda?.metadata.generation && condition(lambda, 'WatchersReady')?.status === status && condition(lambda, 'WatchersReady')?.reason === reason;
 }
 
-/** Applies a lambda with these watch triggers and waits until its watcher is rolling out. */
+/** Applies a lambda with these watch triggers and waits until its watcher Deployment is available. */
 async function watchingLambda(name: string, watch: unknown[]): Promise<Lambda> {
   await platform.apply(name, { source: hello, triggers: { watch } });
-  return (await platform.waitFor(name, 'rolling out its watcher', watchersAre('Unknown', 'RollingOut'), 90_000))!;
+  return (await platform.waitFor(name, 'with its watcher available', watchersAre('True', 'Available'), 90_000))!;
 }
 
 async function objectsOf(lambda: string): Promise<Record<WatcherKind, Record<string, any> | undefined>> {
@@ -115,7 +116,7 @@ describe('a Lambda with watch triggers', () => {
       target: { host: '', path: `/${platform.namespace}/cm-watch` },
       triggers: [{ index: 0, apiVersion: 'v1', kind: 'ConfigMap', resource: 'configmaps', namespace: platform.namespace, labelSelector: 'app=demo', events: ['ADDED', 'MODIFIED', 'DELETED'] }],
     });
-    expect(condition(lambda, 'WatchersReady')!.message).toContain(`Deployment ${watcherName('cm-watch')} is rolling out`);
+    expect(condition(lambda, 'WatchersReady')!.message).toContain(`Deployment ${watcherName('cm-watch')} is available`);
 
     expect(await redisUserExists('cm-watch')).toBe(true);
     const watcherUrl = Buffer.from(objects.secret!.data.REDIS_URL, 'base64').toString();
@@ -209,7 +210,7 @@ describe('a Lambda with watch triggers', () => {
     const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(crd) });
     expect(applied.stderr).toBe('');
     // The lambda is retried with backoff (at most 30 s apart), and discovery looks again on a miss.
-    await platform.waitFor('watch-widgets', 'watching widgets', watchersAre('Unknown', 'RollingOut'), 120_000);
+    await platform.waitFor('watch-widgets', 'watching widgets', watchersAre('True', 'Available'), 120_000);
     expect((await read('role', watcherName('watch-widgets')))!.rules).toEqual([{ apiGroups: [widgetGroup], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }]);
 
     await watchingLambda('watch-deployments', [{ apiVersion: 'apps/v1', kind: 'Deployment' }, { apiVersion: 'apps/v1', kind: 'StatefulSet' }, configMapTrigger]);
