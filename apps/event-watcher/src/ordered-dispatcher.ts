@@ -12,6 +12,8 @@ export interface OrderedDispatcherOptions<T> {
    */
   supersedes?: (next: T, queued: T) => boolean;
   onError: (error: unknown, item: T) => void;
+  /** Called once per item when it leaves: handled, superseded or dropped on close. */
+  onDone?: (item: T) => void;
 }
 
 export class OrderedDispatcher<T> {
@@ -64,6 +66,7 @@ export class OrderedDispatcher<T> {
     const lastStarted = this.#running.has(key) && queue.length === 1;
     if (last !== undefined && !lastStarted && this.#options.supersedes?.(item, last)) {
       queue[queue.length - 1] = item;
+      this.#options.onDone?.(last);
     } else {
       queue.push(item);
       this.#pending++;
@@ -75,8 +78,9 @@ export class OrderedDispatcher<T> {
   close(): void {
     this.#closed = true;
     for (const [key, queue] of this.#queues) {
-      const dropped = this.#running.has(key) ? queue.splice(1).length : queue.splice(0).length;
-      this.#pending -= dropped;
+      const dropped = this.#running.has(key) ? queue.splice(1) : queue.splice(0);
+      this.#pending -= dropped.length;
+      for (const item of dropped) this.#options.onDone?.(item);
       if (queue.length === 0) this.#queues.delete(key);
     }
     this.#ready.length = 0;
@@ -100,6 +104,7 @@ export class OrderedDispatcher<T> {
         const queue = this.#queues.get(key)!;
         queue.shift();
         this.#pending--;
+        this.#options.onDone?.(item);
         if (queue.length === 0) this.#queues.delete(key);
         else if (!this.#closed) this.#ready.push(key);
         this.#wake();
