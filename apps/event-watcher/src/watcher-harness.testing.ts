@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { freePort, startPlatformService, type ManagedProcess, type RedisServer } from '@kublambda/dev-servers';
+import { freePort, logTail, startPlatformService, waitUntil, type ManagedProcess, type RedisServer } from '@kublambda/dev-servers';
 import { watcherAclSetUserArgs } from '@kublambda/redis-acl';
 import { watchTriggerId, watcherRedisUser, type LambdaName, type ResolvedWatchTrigger, type WatcherConfig } from '@kublambda/watch-triggers';
 
@@ -113,10 +113,13 @@ export async function writeWatcherKubeconfig(admin: k8s.KubeConfig, options: { n
   });
   const token = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
   const cluster = admin.getCurrentCluster()!;
+  // client-node sends a token over plain HTTP (the loopback test proxy) only with this set; there is no TLS to verify.
+  const plainHttp = options.server?.startsWith('http:');
+  const trust = plainHttp ? { 'insecure-skip-tls-verify': true } : cluster.caData ? { 'certificate-authority-data': cluster.caData } : { 'certificate-authority': cluster.caFile };
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'test', cluster: { server: options.server ?? cluster.server, ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : { 'certificate-authority': cluster.caFile }) } }],
+    clusters: [{ name: 'test', cluster: { server: options.server ?? cluster.server, ...trust } }],
     users: [{ name, user: { token: token.status!.token } }],
     contexts: [{ name: 'test', context: { cluster: 'test', user: name, namespace } }],
     'current-context': 'test',
@@ -130,6 +133,8 @@ export interface WatcherUnderTest {
   /** http://127.0.0.1:<port> of /healthz, /readyz, /metrics. */
   base: string;
   readiness(): Promise<{ status: number; body: { status: string; reason?: string } }>;
+  /** Waits until /readyz says ready; a timeout shows the end of the watcher's log. */
+  ready(timeoutMs?: number): Promise<void>;
   /** The sum of a metric's samples whose labels include `labels`. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
@@ -165,12 +170,16 @@ export async function startWatcher(options: StartWatcherOptions): Promise<Watche
     { logDir: options.logDir, name: options.name },
   );
   const base = `http://127.0.0.1:${port}`;
+  const readiness = async () => {
+    const response = await fetch(`${base}/readyz`);
+    return { status: response.status, body: (await response.json()) as { status: string; reason?: string } };
+  };
   return {
     process,
     base,
-    readiness: async () => {
-      const response = await fetch(`${base}/readyz`);
-      return { status: response.status, body: (await response.json()) as { status: string; reason?: string } };
+    readiness,
+    ready: async (timeoutMs = 30_000) => {
+      await waitUntil(`${options.name} to be ready`, async () => (await readiness()).status === 200, { timeoutMs, describe: () => logTail(process.logFile) });
     },
     metric: async (name, labels = {}) => {
       const text = await (await fetch(`${base}/metrics`)).text();
@@ -192,6 +201,8 @@ export interface ApiServerProxy {
   url: string;
   /** The next watch request is answered with HTTP 410 Gone. */
   answerNextWatchWithGone(): void;
+  /** Ends every open watch now, as a closed connection would; returns how many. */
+  endWatches(): number;
   /** Ends every open watch now with an ERROR event carrying a 410 Status, as an expired watch does. */
   endWatchesWithGoneEvent(): number;
   /** Watch requests seen so far. */
@@ -213,16 +224,18 @@ export async function startApiServerProxy(admin: k8s.KubeConfig): Promise<ApiSer
   const agent = new https.Agent({ ca: tls.ca, keepAlive: true });
   const openWatches = new Set<http.ServerResponse>();
   let goneNext = false;
+  const endOpenWatches = (last: string) => {
+    const count = openWatches.size;
+    for (const response of openWatches) response.end(last);
+    openWatches.clear();
+    return count;
+  };
   const proxy: ApiServerProxy = {
     url: '',
     watches: 0,
     answerNextWatchWithGone: () => void (goneNext = true),
-    endWatchesWithGoneEvent: () => {
-      const count = openWatches.size;
-      for (const response of openWatches) response.end(`${JSON.stringify({ type: 'ERROR', object: GONE_STATUS })}\n`);
-      openWatches.clear();
-      return count;
-    },
+    endWatches: () => endOpenWatches(''),
+    endWatchesWithGoneEvent: () => endOpenWatches(`${JSON.stringify({ type: 'ERROR', object: GONE_STATUS })}\n`),
     stop: async () => {
       server.closeAllConnections();
       agent.destroy();
