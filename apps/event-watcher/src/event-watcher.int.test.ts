@@ -4,7 +4,7 @@
 // Redis user that may only touch its lambda's keys. The delivery target is the test's own
 // HTTP server standing in for the runner; the end-to-end path through api-controller and the
 // runner is tested elsewhere.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -83,7 +83,7 @@ async function deadLetters(lambda: LambdaName): Promise<DeadLetter[]> {
 
 describe('event-watcher', () => {
   it('delivers exactly the changes that match label, event type and condition', async () => {
-    const { namespace, target, start } = await setUp('filters', [
+    const { namespace, lambda, target, start } = await setUp('filters', [
       { labelSelector: 'app=demo', condition: 'object.data.enabled == "true"' },
       { labelSelector: 'app=other', events: ['DELETED'] },
     ]);
@@ -116,6 +116,12 @@ describe('event-watcher', () => {
     expect(await watcher.metric('kublambda_watcher_events_seen_total', { trigger: '0' })).toBeGreaterThanOrEqual(5);
     expect(await watcher.metric('kublambda_watcher_relists_total', { reason: 'start' })).toBe(2);
     expect(await watcher.metric('kublambda_watcher_lease_held')).toBe(1);
+
+    // SIGTERM: a clean stop gives the lease back at once.
+    expect(await admin.get(watcherKeys(lambda).lease)).toBe(`${namespace}-w`);
+    await watcher.process.stop();
+    expect(await admin.exists(watcherKeys(lambda).lease)).toBe(0);
+    expect(await readFile(watcher.process.logFile, 'utf8')).toContain('"message":"stopped"');
   });
 
   it('retries 503, dead-letters what keeps failing with 500 and at once what gets a 400', async () => {

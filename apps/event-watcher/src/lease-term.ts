@@ -73,10 +73,12 @@ export async function runWhileHoldingLease(options: LeaseOptions, work: (term: L
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
 
+    let failed = false;
     try {
       await work({ watching: watching.signal, delivering: delivering.signal, lose });
     } catch (error) {
-      logger.error('the watcher stopped with an error', { error: describeError(error) });
+      failed = !delivering.signal.aborted;
+      if (failed) logger.error('the watcher stopped with an error', { error: describeError(error) });
     }
     stop.removeEventListener('abort', onStop);
     delivering.abort(new Error('term over'));
@@ -85,6 +87,8 @@ export async function runWhileHoldingLease(options: LeaseOptions, work: (term: L
     options.onHeldChange(false);
     // Given back at once (if still ours), so a successor need not wait for the expiry.
     await store.releaseLease().catch((error: unknown) => logger.warn('releasing the lease failed', { error: describeError(error) }));
+    // A term that failed on its own must not be retried in a tight loop.
+    if (failed) await sleep(options.renewMs, undefined, { signal: stop }).catch(() => undefined);
   }
 }
 

@@ -106,7 +106,7 @@ export class EventWatcher {
     try {
       const syncs = config.watcher.triggers.map(async (trigger, i) => {
         const triggerLogger = logger.child({ trigger: trigger.index });
-        const known = await store.loadObjects(trigger.id);
+        const known = await untilAborted(store.loadObjects(trigger.id), term.watching);
         await syncTrigger({
           trigger,
           kubeConfig: this.#deps.kubeConfig,
