@@ -92,6 +92,8 @@ describe('event-watcher', () => {
 
     await core.createNamespacedConfigMap({ namespace, body: configMap('off', { app: 'demo' }, { enabled: 'false' }) });
     await core.createNamespacedConfigMap({ namespace, body: configMap('stranger', {}, { enabled: 'true' }) });
+    // Without data.enabled the condition fails to evaluate: counted, logged, not delivered.
+    await core.createNamespacedConfigMap({ namespace, body: configMap('incomplete', { app: 'demo' }, { other: 'x' }) });
     await core.createNamespacedConfigMap({ namespace, body: configMap('other', { app: 'other' }, {}) });
     const on = await core.createNamespacedConfigMap({ namespace, body: configMap('on', { app: 'demo' }, { enabled: 'true' }) });
     await waitUntil('ADDED on', () => byName(target.accepted(), 'on').length === 1);
@@ -116,12 +118,24 @@ describe('event-watcher', () => {
     expect(await watcher.metric('kublambda_watcher_events_seen_total', { trigger: '0' })).toBeGreaterThanOrEqual(5);
     expect(await watcher.metric('kublambda_watcher_relists_total', { reason: 'start' })).toBe(2);
     expect(await watcher.metric('kublambda_watcher_lease_held')).toBe(1);
+    expect(await watcher.metric('kublambda_watcher_condition_errors_total', { trigger: '0' })).toBe(1);
+    expect(await readFile(watcher.process.logFile, 'utf8')).toMatch(/"message":"the condition failed on an object; counted as not matched".*"object":"[^"]+\/incomplete"/);
 
     // SIGTERM: a clean stop gives the lease back at once.
     expect(await admin.get(watcherKeys(lambda).lease)).toBe(`${namespace}-w`);
     await watcher.process.stop();
     expect(await admin.exists(watcherKeys(lambda).lease)).toBe(0);
     expect(await readFile(watcher.process.logFile, 'utf8')).toContain('"message":"stopped"');
+  });
+
+  it('reports a trigger it may not watch clearly and stays unready', async () => {
+    // The watcher's Role allows ConfigMaps only.
+    const { namespace, start } = await setUp('denied', [{ apiVersion: 'v1', kind: 'Secret', resource: 'secrets' }]);
+    const watcher = await start('w');
+    await waitUntil('the denial to be logged', async () => (await readFile(watcher.process.logFile, 'utf8')).includes("not allowed to list/watch the resource"));
+    const log = await readFile(watcher.process.logFile, 'utf8');
+    expect(log).toMatch(new RegExp(`"error":"HTTP 403: [^"]*secrets[^"]*".*"resource":"secrets".*"resourceNamespace":"${namespace}"`));
+    expect(await watcher.readiness()).toEqual({ status: 503, body: { status: 'not ready', reason: 'syncing trigger 0' } });
   });
 
   it('retries 503, dead-letters what keeps failing with 500 and at once what gets a 400', async () => {
