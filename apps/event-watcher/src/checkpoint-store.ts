@@ -51,7 +51,7 @@ export function connectCheckpointStore(options: { url: string; lambda: LambdaNam
   const keys = watcherKeys(options.lambda);
   // Commands wait through a reconnect rather than fail fast: the lease deadline, not Redis'
   // availability, decides when the watcher stops delivering.
-  const redis = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false });
+  const redis = new Redis(options.url, { maxRetriesPerRequest: null });
   redis.on('error', options.onError);
   const fenced = async (script: string, keyList: string[], args: Array<string | number>) => {
     try {
