@@ -41,6 +41,8 @@ export interface CheckpointStore {
   renewLease(): Promise<boolean>;
   releaseLease(): Promise<void>;
   loadObjects(triggerId: string): Promise<Map<string, KubeObject>>;
+  /** The resourceVersion up to which everything was handled, if one was recorded. */
+  loadResourceVersion(triggerId: string): Promise<string | undefined>;
   /** The object's event was handled: remember its state (or forget it, after a deletion), with its dead letter if it failed. */
   recordHandled(triggerId: string, uid: string, object: KubeObject | null, deadLetter?: DeadLetter): Promise<void>;
   recordResourceVersion(triggerId: string, resourceVersion: string): Promise<void>;
@@ -76,6 +78,7 @@ export function connectCheckpointStore(options: { url: string; lambda: LambdaNam
       } while (cursor !== '0');
       return objects;
     },
+    loadResourceVersion: async (triggerId) => (await redis.get(keys.resourceVersion(triggerId))) ?? undefined,
     recordHandled: (triggerId, uid, object, deadLetter) =>
       fenced(RECORD_HANDLED, [keys.lease, keys.objects(triggerId), keys.triggerIds, keys.deadLetters], [
         options.holder, triggerId, uid, object ? JSON.stringify(object) : '', deadLetter ? JSON.stringify(deadLetter) : '', DEAD_LETTER_LIMIT,

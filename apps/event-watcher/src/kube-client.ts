@@ -96,6 +96,7 @@ export async function* watchEvents(
   path: string,
   query: { labelSelector?: string; fieldSelector?: string; resourceVersion: string; timeoutSeconds: number },
   signal: AbortSignal,
+  onOpen: () => void = () => undefined,
 ): AsyncGenerator<WatchEvent> {
   const response = await get(
     kubeConfig,
@@ -105,6 +106,7 @@ export async function* watchEvents(
     // Bookmarks come about every minute; a watch silent for much longer than its timeout is dead.
     (query.timeoutSeconds + 60) * 1_000,
   );
+  onOpen();
   const lines = createInterface({ input: response, crlfDelay: Infinity });
   try {
     for await (const line of lines) {

@@ -19,8 +19,16 @@ export interface TriggerSyncOptions {
   known: Map<string, KubeObject>;
   /** Takes one change; waiting here pauses reading the watch (back-pressure). */
   onChange: (change: ResourceChange) => Promise<void>;
-  /** Everything up to this resourceVersion has been handed to onChange (after a list or a bookmark). */
-  onProgress: (resourceVersion: string, reason: 'list' | 'bookmark') => void;
+  /**
+   * The checkpoint's resourceVersion: watching resumes from it, so what happened while no
+   * watcher ran (even an object created and deleted meanwhile) is replayed; a 410 (history
+   * compacted) falls back to a relist. Absent: start with a list.
+   */
+  resumeFrom?: string;
+  /** Everything up to this resourceVersion has been handed to onChange. */
+  onProgress: (resourceVersion: string) => void;
+  /** The trigger is in sync: after a list, or once a resumed watch is open. */
+  onSynced: () => void;
   onRelist: (reason: 'start' | 'gone') => void;
   logger: Logger;
   signal: AbortSignal;
@@ -35,7 +43,7 @@ export async function syncTrigger(options: TriggerSyncOptions): Promise<void> {
   const { trigger, logger, signal } = options;
   const path = resourcePath(trigger);
   const selectors = { labelSelector: trigger.labelSelector, fieldSelector: trigger.fieldSelector };
-  let resourceVersion: string | undefined;
+  let resourceVersion = options.resumeFrom;
   let relistReason: 'start' | 'gone' = 'start';
   let failures = 0;
   while (!signal.aborted) {
@@ -44,17 +52,18 @@ export async function syncTrigger(options: TriggerSyncOptions): Promise<void> {
         options.onRelist(relistReason);
         resourceVersion = await relist(options, path, selectors);
         failures = 0;
-        options.onProgress(resourceVersion, 'list');
+        options.onSynced();
+        options.onProgress(resourceVersion);
       }
       const timeoutSeconds = WATCH_TIMEOUT_SECONDS + Math.floor(Math.random() * WATCH_TIMEOUT_JITTER_SECONDS);
-      for await (const event of watchEvents(options.kubeConfig, path, { ...selectors, resourceVersion, timeoutSeconds }, signal)) {
+      for await (const event of watchEvents(options.kubeConfig, path, { ...selectors, resourceVersion, timeoutSeconds }, signal, options.onSynced)) {
         failures = 0;
         resourceVersion = resourceVersionOf(event.object) || resourceVersion;
-        if (event.type === 'BOOKMARK') options.onProgress(resourceVersion, 'bookmark');
-        else {
+        if (event.type !== 'BOOKMARK') {
           const change = applyWatchEvent(options.known, event.type, event.object);
           if (change) await options.onChange(change);
         }
+        options.onProgress(resourceVersion);
       }
       // A normal end (the timeout, a closed connection): watch again from where it stopped.
     } catch (error) {
@@ -108,12 +117,22 @@ async function relist(options: TriggerSyncOptions, path: string, selectors: { la
 export function applyWatchEvent(known: Map<string, KubeObject>, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): ResourceChange | undefined {
   const uid = uidOf(object);
   const before = known.get(uid) ?? null;
-  // The same version again (a re-watch overlapping what a list already gave): nothing changed.
-  if (type !== 'DELETED' && before && resourceVersionOf(before) === resourceVersionOf(object)) return undefined;
+  // The same version again, or an older one (a watch resumed from the checkpoint replays what
+  // was handled after it): nothing new for this object.
+  if (type !== 'DELETED' && before && !isNewer(resourceVersionOf(object), resourceVersionOf(before))) return undefined;
   if (type === 'DELETED') {
     known.delete(uid);
     return { type, object, oldObject: before };
   }
   known.set(uid, object);
   return before ? { type: 'MODIFIED', object, oldObject: before } : { type: 'ADDED', object, oldObject: null };
+}
+
+/**
+ * Whether a resourceVersion is later than another. They are opaque by contract, but the API
+ * server's are etcd revisions (decimal integers); anything else counts as newer when different.
+ */
+export function isNewer(candidate: string, than: string): boolean {
+  if (/^\d+$/.test(candidate) && /^\d+$/.test(than)) return BigInt(candidate) > BigInt(than);
+  return candidate !== than;
 }

@@ -106,7 +106,7 @@ export class EventWatcher {
     try {
       const syncs = config.watcher.triggers.map(async (trigger, i) => {
         const triggerLogger = logger.child({ trigger: trigger.index });
-        const known = await untilAborted(store.loadObjects(trigger.id), term.watching);
+        const [known, resumeFrom] = await untilAborted(Promise.all([store.loadObjects(trigger.id), store.loadResourceVersion(trigger.id)]), term.watching);
         await syncTrigger({
           trigger,
           kubeConfig: this.#deps.kubeConfig,
@@ -114,11 +114,13 @@ export class EventWatcher {
           logger: triggerLogger,
           signal: term.watching,
           onRelist: (reason) => this.#deps.metrics.relists.inc({ trigger: trigger.index, reason }),
-          onProgress: (resourceVersion, reason) => {
-            if (reason === 'list') {
-              this.#listed.add(trigger.index);
-              triggerLogger.info('listed', { resourceVersion, objects: known.size });
-            }
+          resumeFrom,
+          onSynced: () => {
+            if (this.#listed.has(trigger.index)) return;
+            this.#listed.add(trigger.index);
+            triggerLogger.info('in sync', { resumedFrom: resumeFrom, objects: known.size });
+          },
+          onProgress: (resourceVersion) => {
             progressByTrigger.set(trigger.index, resourceVersion);
             recordProgressIfCaughtUp(trigger);
           },
