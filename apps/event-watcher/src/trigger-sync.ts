@@ -35,9 +35,10 @@ export interface TriggerSyncOptions {
 }
 
 /**
- * One trigger's list/watch loop, as client-go's reflector: list, hand over what differs from
- * what is known, watch from the list's resourceVersion, re-watch from the last one seen when a
- * watch ends, relist and diff on 410 Gone, back off (1 s to 30 s, jittered) on other errors.
+ * One trigger's list/watch loop, as client-go's reflector: list (or resume from the
+ * checkpoint's resourceVersion), hand over what differs from what is known, watch from the
+ * list's resourceVersion, re-watch from the last one seen when a watch ends, relist and diff on
+ * 410 Gone, back off (1 s to 30 s, jittered) on other errors.
  */
 export async function syncTrigger(options: TriggerSyncOptions): Promise<void> {
   const { trigger, logger, signal } = options;

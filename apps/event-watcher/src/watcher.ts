@@ -43,7 +43,7 @@ export class EventWatcher {
   readonly #deps: WatcherDependencies;
   readonly #source = new Map<number, string>();
   #held = false;
-  #listed = new Set<number>();
+  #synced = new Set<number>();
   #dispatcher: OrderedDispatcher<PendingEvent> | undefined;
 
   constructor(deps: WatcherDependencies) {
@@ -58,12 +58,12 @@ export class EventWatcher {
 
   setLeaseHeld(held: boolean): void {
     this.#held = held;
-    if (!held) this.#listed = new Set();
+    if (!held) this.#synced = new Set();
   }
 
   readiness(): Readiness {
     if (!this.#held) return { ready: false, reason: 'waiting for the lease' };
-    const syncing = this.#deps.config.watcher.triggers.find((trigger) => !this.#listed.has(trigger.index));
+    const syncing = this.#deps.config.watcher.triggers.find((trigger) => !this.#synced.has(trigger.index));
     return syncing ? { ready: false, reason: `syncing trigger ${syncing.index}` } : { ready: true };
   }
 
@@ -116,8 +116,8 @@ export class EventWatcher {
           onRelist: (reason) => this.#deps.metrics.relists.inc({ trigger: trigger.index, reason }),
           resumeFrom,
           onSynced: () => {
-            if (this.#listed.has(trigger.index)) return;
-            this.#listed.add(trigger.index);
+            if (this.#synced.has(trigger.index)) return;
+            this.#synced.add(trigger.index);
             triggerLogger.info('in sync', { resumedFrom: resumeFrom, objects: known.size });
           },
           onProgress: (resourceVersion) => {
