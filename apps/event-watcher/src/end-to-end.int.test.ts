@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { freePort, kubectl, startDeploymentLocally, waitUntil, type LocalDeployment } from '@kublambda/dev-servers';
+import { freePort, kubectl, startDeploymentLocally, UNCACHED_TEST_RESOURCE, waitUntil, type LocalDeployment } from '@kublambda/dev-servers';
 import { watcherKeys, type DeadLetter } from '@kublambda/watch-triggers';
 import { isReady, startLambdaPlatform, type LambdaPlatform } from '../../api-controller/src/lambda-platform.testing.ts';
 
@@ -20,27 +20,33 @@ const watchers: LocalDeployment[] = [];
 
 // A custom resource of the test's own, which the platform's configuration makes watchable.
 const WIDGET_GROUP = 'watch-e2e.kublambda.test';
-const widgetCrd = {
+const crd = (plural: string, group: string, kind: string) => ({
   apiVersion: 'apiextensions.k8s.io/v1',
   kind: 'CustomResourceDefinition',
-  metadata: { name: `widgets.${WIDGET_GROUP}` },
+  metadata: { name: `${plural}.${group}` },
   spec: {
-    group: WIDGET_GROUP,
+    group,
     scope: 'Namespaced',
-    names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
+    names: { plural, singular: kind.toLowerCase(), kind },
     versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
   },
-};
+});
+// Notes are the one kind the test control plane's API server serves without its watch cache
+// (UNCACHED_TEST_RESOURCE): a watch of them from a revision etcd has compacted gets 410 Gone.
+const [NOTE_PLURAL, NOTE_GROUP] = [UNCACHED_TEST_RESOURCE.split('.')[0]!, UNCACHED_TEST_RESOURCE.split('.').slice(1).join('.')];
+const crds = [crd('widgets', WIDGET_GROUP, 'Widget'), crd(NOTE_PLURAL, NOTE_GROUP, 'Note')];
 
 beforeAll(async () => {
   platform = await startLambdaPlatform('watch-e2e');
   core = platform.kubeConfig.makeApiClient(k8s.CoreV1Api);
   admin = new Redis(platform.redis.adminUrl);
-  const installed = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(widgetCrd) });
-  if (installed.exitCode !== 0) throw new Error(`installing the Widget CRD: ${installed.stderr}`);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=30s', `crd/widgets.${WIDGET_GROUP}`]);
+  for (const definition of crds) {
+    const installed = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(definition) });
+    if (installed.exitCode !== 0) throw new Error(`installing CRD ${definition.metadata.name}: ${installed.stderr}`);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=30s', `crd/${definition.metadata.name}`]);
+  }
   await platform.startBuilder();
-  await platform.startController(undefined, { WATCHABLE_RESOURCES: `configmaps,apps/deployments,${WIDGET_GROUP}/widgets` });
+  await platform.startController(undefined, { WATCHABLE_RESOURCES: `configmaps,apps/deployments,${WIDGET_GROUP}/widgets,${NOTE_GROUP}/${NOTE_PLURAL}` });
   runner = await platform.startRunner();
 }, 120_000);
 afterEach(async () => {
@@ -49,14 +55,17 @@ afterEach(async () => {
 afterAll(async () => {
   admin?.disconnect();
   await platform?.stop();
-  await kubectl(['delete', 'crd', `widgets.${WIDGET_GROUP}`, '--ignore-not-found', '--wait=false']);
+  for (const definition of crds) await kubectl(['delete', 'crd', definition.metadata.name, '--ignore-not-found', '--wait=false']);
 });
 
-/** A lambda that records every resource event it gets (POST) and lists them (GET). */
+/**
+ * A lambda that records every resource event it gets (POST) and lists them (GET). State tables
+ * belong to the namespace, so each recorder keeps its own: events-<its name>.
+ */
 const recorder = `
 import { readResourceEvent } from '@kublambda/lambda-api';
 export default async (request: Request, context) => {
-  const events = context.state.table('events');
+  const events = context.state.table('events-' + context.lambda.name);
   if (request.method === 'GET') {
     const all = [];
     let cursor;
@@ -72,7 +81,7 @@ export default async (request: Request, context) => {
   // Fails as the ConfigMap asks: "always", or the first N attempts of each event.
   if (data.fail === 'always') return new Response('failing for good', { status: 500 });
   if (data.fail) {
-    const attempts = await context.state.table('attempts').increment(event.id);
+    const attempts = await context.state.table('attempts-' + context.lambda.name).increment(event.id);
     if (attempts <= Number(data.fail)) return new Response('not yet', { status: 503 });
   }
   await events.put(event.id, {
@@ -108,7 +117,7 @@ async function recorded(name: string): Promise<Recorded[]> {
 
 /** Applies the lambda, waits for its watcher Deployment, and runs that Deployment here. */
 async function deployRecorder(name: string, watch: Array<Record<string, unknown>>, env: Record<string, string> = {}): Promise<LocalDeployment> {
-  await platform.apply(name, { source: { inline: recorder }, stateTables: ['events', 'attempts'], triggers: { watch } });
+  await platform.apply(name, { source: { inline: recorder }, stateTables: [`events-${name}`, `attempts-${name}`], triggers: { watch } });
   await platform.waitFor(name, 'Ready', isReady, 90_000);
   return runWatcher(name, env);
 }
@@ -242,26 +251,32 @@ describe('no lost events', () => {
   }, 300_000);
 
   it('misses nothing when etcd is compacted past the watcher\'s resourceVersion while it is stopped', async () => {
-    const watcher = await deployRecorder('compact-recorder', [{ apiVersion: 'v1', kind: 'ConfigMap', labelSelector: 'app=compact' }]);
-    const namespace = platform.namespace;
-    const kept = await core.createNamespacedConfigMap({ namespace, body: configMap('compact-kept', { app: 'compact' }, { v: '1' }) });
-    const gone = await core.createNamespacedConfigMap({ namespace, body: configMap('compact-gone', { app: 'compact' }, { v: '1' }) });
+    const watcher = await deployRecorder('compact-recorder', [{ apiVersion: `${NOTE_GROUP}/v1`, kind: 'Note', labelSelector: 'app=compact' }]);
+    const custom = platform.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    const notes = { group: NOTE_GROUP, version: 'v1', plural: NOTE_PLURAL, namespace: platform.namespace };
+    type Note = { metadata: { name: string; uid: string; resourceVersion: string } };
+    const note = (name: string, v: string) => ({ apiVersion: `${NOTE_GROUP}/v1`, kind: 'Note', metadata: { name, labels: { app: 'compact' } }, data: { v } });
+    const kept = (await custom.createNamespacedCustomObject({ ...notes, body: note('compact-kept', '1') })) as Note;
+    const gone = (await custom.createNamespacedCustomObject({ ...notes, body: note('compact-gone', '1') })) as Note;
     await waitUntil('both to be delivered', async () => (await recorded('compact-recorder')).length === 2, { timeoutMs: 60_000 });
     await watcher.process.stop();
     watchers.splice(watchers.indexOf(watcher), 1);
 
-    const changed = await core.replaceNamespacedConfigMap({ namespace, name: 'compact-kept', body: { ...kept, data: { v: '2' } } });
-    await core.deleteNamespacedConfigMap({ namespace, name: 'compact-gone' });
-    const added = await core.createNamespacedConfigMap({ namespace, body: configMap('compact-new', { app: 'compact' }, { v: '1' }) });
+    const changed = (await custom.replaceNamespacedCustomObject({ ...notes, name: 'compact-kept', body: { ...note('compact-kept', '2'), metadata: { ...note('compact-kept', '2').metadata, resourceVersion: kept.metadata.resourceVersion } } })) as Note;
+    await custom.deleteNamespacedCustomObject({ ...notes, name: 'compact-gone' });
+    const added = (await custom.createNamespacedCustomObject({ ...notes, body: note('compact-new', '1') })) as Note;
     await compactEtcd();
 
-    await runWatcher('compact-recorder');
-    const ids = [`${kept.metadata!.uid}/${changed.metadata!.resourceVersion}`, `${gone.metadata!.uid}/deleted`, `${added.metadata!.uid}/${added.metadata!.resourceVersion}`];
+    const restarted = await runWatcher('compact-recorder');
+    const ids = [`${kept.metadata.uid}/${changed.metadata.resourceVersion}`, `${gone.metadata.uid}/deleted`, `${added.metadata.uid}/${added.metadata.resourceVersion}`];
     const events = await waitUntil('the changes made while it was stopped', async () => {
       const seen = await recorded('compact-recorder');
       return ids.every((id) => seen.some((event) => event.id === id)) && seen;
     }, { timeoutMs: 60_000 });
     expect(Object.fromEntries(ids.map((id) => [id, events.find((event) => event.id === id)!.type]))).toEqual({ [ids[0]!]: 'MODIFIED', [ids[1]!]: 'DELETED', [ids[2]!]: 'ADDED' });
+    // It got there through 410 Gone and a relist, not by replaying a history etcd still had.
+    const metrics = await (await fetch(`http://127.0.0.1:${restarted.env.PORT}/metrics`)).text();
+    expect(metrics).toMatch(/kublambda_watcher_relists_total\{[^}]*reason="gone"[^}]*\} [1-9]/);
   }, 180_000);
 });
 

@@ -42,6 +42,9 @@ export interface ControlPlane {
 
 const FIELD_MANAGER = 'kublambda-dev-servers';
 
+/** A custom resource (plural.group) a test may install that kube-apiserver does not cache for watches. */
+export const UNCACHED_TEST_RESOURCE = 'notes.uncached.kublambda.test';
+
 /**
  * Starts etcd and kube-apiserver (plus kube-controller-manager by default) on free loopback
  * ports with freshly generated certificates and RBAC on, writes an admin kubeconfig and
@@ -106,6 +109,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           // ServiceAccount admission plugin waits for.
           `--disable-admission-plugins=${['TaintNodesByCondition', ...(controllerManager ? [] : ['ServiceAccount'])].join(',')}`,
           '--endpoint-reconciler-type=none',
+          // Resources of this group are served without the watch cache, straight from etcd, so a
+          // test that compacts etcd sees what a watch from a compacted revision gets: 410 Gone.
+          `--watch-cache-sizes=${UNCACHED_TEST_RESOURCE}#0`,
           '--v=1',
         ],
         logFile: file('kube-apiserver.log'),

@@ -1,4 +1,4 @@
-export { startControlPlane, installCrds, KWOK_NODE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+export { startControlPlane, installCrds, KWOK_NODE, UNCACHED_TEST_RESOURCE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 export { cacheDir, kubeBinary, kubernetesVersion } from './binaries.ts';
 export { freePort, portAcceptsConnections } from './ports.ts';
 export { rawRedisReplies, startRedis, type RedisServer, type RedisOptions } from './redis.ts';
