@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { kubectl, portAcceptsConnections, rawRedisReplies } from '@kublambda/dev-servers';
+import { kubectl, portAcceptsConnections, rawRedisReplies, waitUntil } from '@kublambda/dev-servers';
 
 const acceptsConnections = (url: string) => {
   const { hostname, port } = new URL(url);
@@ -42,6 +42,16 @@ describe('npm run up', () => {
       const first = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
       const second = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
       expect(second.visits).toBe(first.visits + 1);
+      // Its watch trigger runs too: a ConfigMap labelled app=demo with enabled=true calls it, through
+      // the watcher up runs from the Deployment api-controller made.
+      const created = await kubectl(['create', 'configmap', 'demo', '--from-literal=enabled=true', '-n', 'default'], { kubeconfig });
+      expect(created.exitCode).toBe(0);
+      expect((await kubectl(['label', 'configmap', 'demo', 'app=demo', '-n', 'default'], { kubeconfig })).exitCode).toBe(0);
+      await waitUntil('the visits watcher to call visits for the ConfigMap', async () => {
+        const { visits } = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
+        // This request counts one; the watcher's delivery another.
+        return visits >= second.visits + 3;
+      }, { timeoutMs: 60_000 });
       for (const endpoint of endpoints.slice(1)) {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }
