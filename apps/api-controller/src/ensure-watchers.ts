@@ -73,9 +73,11 @@ export async function reconcileWatchers(lambda: Lambda, hadWatchers: boolean, de
   const desired = desiredWatcherObjects(lambda, resolution.triggers, { config: deps.config, http: deps.http, redisUrl });
   const { objects } = deps;
   await ensureApplied(objects.serviceAccounts, desired.serviceAccount);
-  // The user before the Secret that names it: a failure in between is retried, since the Secret
-  // does not hold the new password yet.
-  await ensureApplied(objects.secrets, desired.secret, () => deps.redis.setUser(watcherAclSetUserArgs(ref, password)));
+  // The user before the Secret that names it, and on every pass: Redis keeps users made at run
+  // time only in memory, so a restarted Redis has lost them; making it again is harmless (it
+  // does not disconnect the watcher).
+  await deps.redis.setUser(watcherAclSetUserArgs(ref, password));
+  await ensureApplied(objects.secrets, desired.secret);
   for (const role of desired.roles) await ensureApplied(objects.roles, role);
   for (const binding of desired.roleBindings) await ensureApplied(objects.roleBindings, binding);
   // A namespace no trigger watches any more loses its Role and RoleBinding.

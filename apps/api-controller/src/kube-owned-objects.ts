@@ -20,17 +20,10 @@ export const RUNNER_SERVICE_SELECTOR = `${MANAGED_BY_LABEL}=${FIELD_MANAGER},app
 
 const applyPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
-/**
- * Applies the object unless the server already holds what we want; returns the server's copy.
- * `beforeApply` runs only when the object is about to be applied: what must exist before the
- * object changes (a Redis user before the Secret with its password) goes there, so a failure
- * between the two is retried rather than hidden behind an object that already holds.
- */
-export async function ensureApplied<T extends k8s.KubernetesObject>(objects: OwnedObjects<T>, desired: T, beforeApply?: () => Promise<void>): Promise<T> {
+/** Applies the object unless the server already holds what we want; returns the server's copy. */
+export async function ensureApplied<T extends k8s.KubernetesObject>(objects: OwnedObjects<T>, desired: T): Promise<T> {
   const observed = objects.cached(desired.metadata!.namespace!, desired.metadata!.name!);
-  if (observed && holdsApplied(observed, desired)) return observed;
-  await beforeApply?.();
-  return objects.apply(desired);
+  return observed && holdsApplied(observed, desired) ? observed : objects.apply(desired);
 }
 
 /** Reads from the informer's cache; writes and deletes through the kind's own API calls. */

@@ -173,6 +173,13 @@ describe('a Lambda with watch triggers', () => {
     await waitUntil('the Secret to come back', async () => (await read('secret', name)) !== undefined);
   }, 120_000);
 
+  it("makes the watcher's Redis user again when Redis has lost it, as a restarted Redis has", async () => {
+    await watchingLambda('watch-redis-restart', [configMapTrigger]);
+    expect(await admin.call('ACL', 'DELUSER', watcherRedisUser(ref('watch-redis-restart')))).toBe(1);
+    // The controller relists its lambdas every second here; the next pass makes it again.
+    await waitUntil('the Redis user to be made again', () => redisUserExists('watch-redis-restart'));
+  }, 120_000);
+
   it('refuses another namespace without a grant, Secrets and cluster-scoped kinds, and makes no watcher for them', async () => {
     const cases: Array<[string, unknown, RegExp]> = [
       ['watch-other-ns', { ...configMapTrigger, namespace: elsewhere.name }, new RegExp(`may not watch namespace ${elsewhere.name}`)],
