@@ -35,6 +35,13 @@ describe('workspace', () => {
     if (app === 'cli') {
       expect(run.exitCode).toBe(0);
       expect(run.stdout).toMatch(/^usage: kublambda <command>/);
+    } else if (app === 'event-watcher') {
+      expect(run.exitCode).toBe(1);
+      const line = JSON.parse(run.stdout) as { level: string; message: string; component: string };
+      expect(line).toMatchObject({ component: app, level: 'error' });
+      expect(line.message).toBe(
+        "event-watcher: invalid configuration:\n  - WATCHER_CONFIG is required: the JSON api-controller writes into the watcher's Deployment\n  - RUNNER_URL is required\n  - REDIS_URL is required",
+      );
     } else if (app === 'api-controller' || app === 'builder' || app === 'runner') {
       // Unconfigured services refuse to start and say what is missing, in one structured line.
       expect(run.exitCode).toBe(1);

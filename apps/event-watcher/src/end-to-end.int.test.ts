@@ -133,6 +133,8 @@ async function runWatcher(name: string, env: Record<string, string> = {}): Promi
     processName: `watcher-${name}-${watchers.length}`,
   });
   watchers.push(watcher);
+  // Ready once it holds the lease and has listed every trigger: changes from now on are events.
+  await waitUntil(`the watcher of ${name} to be ready`, async () => (await fetch(`http://127.0.0.1:${watcher.env.PORT}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60_000 });
   return watcher;
 }
 
