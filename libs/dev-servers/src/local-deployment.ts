@@ -23,7 +23,7 @@ export interface LocalDeploymentOptions {
   logDir: string;
   /** The process's name in logs; default the Deployment's name. */
   processName?: string;
-  /** The token's lifetime; the process is expected to be restarted before it ends. Default one hour. */
+  /** The token's lifetime. Default a week: longer than a local platform usually runs, as kubelet would refresh it. */
   tokenSeconds?: number;
 }
 
@@ -51,7 +51,7 @@ export async function startDeploymentLocally(options: LocalDeploymentOptions): P
   const token = await core.createNamespacedServiceAccountToken({
     namespace,
     name: serviceAccount,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: options.tokenSeconds ?? 3600 } },
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: options.tokenSeconds ?? 7 * 24 * 3600 } },
   });
   const kubeconfigPath = path.join(options.logDir, `${options.processName ?? name}.kubeconfig`);
   await writeFile(kubeconfigPath, serviceAccountKubeconfig(kubeConfig, namespace, serviceAccount, token.status!.token!), { mode: 0o600 });
