@@ -1,0 +1,10 @@
+export { RegistryClient, RegistryError, uploadUrlWithDigest, type RegistryClientOptions, type RegistryClientStats, type Manifest, type ManifestHead, type BlobPushOutcome } from './registry-client.ts';
+export { createImageLayer, readImageLayer, LAYER_GZIP_LEVEL, type ImageLayer, type LayerFile, type LayerFiles } from './image-layer.ts';
+export { appendLayer, imageFromLayers, mergeEnv, pickPlatformManifest, EPOCH, type Descriptor, type ImageData, type ImageSettings, type ImageConfigJson, type ImageManifestJson } from './image-data.ts';
+export { buildImage, getSinglePlatformManifest, type BuildImageOptions, type BuiltImage } from './build-image.ts';
+export { pushImage, type PushedImage, type BlobSource } from './push-image.ts';
+export { deleteImage } from './delete-image.ts';
+export { collectBaseImageFiles, createBaseImage, pushBaseImage, parseLddOutput, BASE_IMAGE_NODE_PATH, BASE_IMAGE_ENV, type BaseImage } from './base-image.ts';
+export { unpackImage } from './unpack-image.ts';
+export { sha256Digest } from './digest.ts';
+export * from './media-types.ts';
