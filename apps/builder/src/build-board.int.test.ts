@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
 import { freePort, startPlatformService, startRedis, waitUntil, type ManagedProcess, type RedisServer } from '@kublambda/dev-servers';
-import { listeningPorts } from './listening-ports.testing.ts';
+import { listeningAddresses } from './listening-ports.testing.ts';
 
 const TIMEOUT = 120_000;
-const screenshot = path.resolve(import.meta.dirname, '../../../test-results/build-board.png');
+const screenshots = path.resolve(import.meta.dirname, '../../../test-results');
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const ok: LambdaRef = { namespace: 'shop', name: 'hello' };
@@ -82,7 +82,7 @@ async function openBoard(url: string): Promise<Page> {
 
 describe('the admin server', () => {
   it('listens where ADMIN_PORT says, on loopback', async () => {
-    expect(await listeningPorts(builder.pid)).toEqual([port]);
+    expect(await listeningAddresses(builder.pid)).toEqual([`127.0.0.1:${port}`]);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
@@ -115,6 +115,9 @@ describe('the build board', () => {
     await page.getByText(badId, { exact: true }).waitFor();
     await page.getByText('CompileFailed').waitFor();
     await page.getByText(compileMessage, { exact: false }).waitFor();
+    await page.getByText(compileMessage, { exact: false }).scrollIntoViewIfNeeded();
+    await mkdir(screenshots, { recursive: true });
+    await page.screenshot({ path: path.join(screenshots, 'build-board.png'), fullPage: true });
     await page.close();
   });
 
@@ -122,8 +125,8 @@ describe('the build board', () => {
     const page = await openBoard(board(`queue/${BUILD_QUEUE}?status=failed`));
     await page.getByText(brokenId, { exact: true }).waitFor();
     await page.getByText(`building ${broken.namespace}/${broken.name} from source ${digest('c')}`).waitFor();
-    await mkdir(path.dirname(screenshot), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
+    await mkdir(screenshots, { recursive: true });
+    await page.screenshot({ path: path.join(screenshots, 'build-board-failed.png'), fullPage: true });
     expect(await page.getByRole('button', { name: /retry/i }).count()).toBe(0);
     expect(await page.getByTitle(/retry/i).count()).toBe(0);
     await page.close();
@@ -133,6 +136,13 @@ describe('the build board', () => {
     const response = await fetch(board(`api/queues/${BUILD_QUEUE}/${encodeURIComponent(brokenId)}/retry`), { method: 'PUT' });
     expect(response.status).toBe(405);
     expect(await (await queue.getJob(brokenId))!.getState()).toBe('failed');
+  });
+
+  it("needs no Redis command beyond the builder's rule but CLIENT LIST (the workers list, which it does without)", async () => {
+    // Redis logs every command its ACL refused; bull-board catches the refusal of getWorkers.
+    const refused = (await connection.call('ACL', 'LOG')) as unknown[][];
+    const commands = refused.map((entry) => String(entry[entry.indexOf('object') + 1]));
+    expect(new Set(commands.filter((command) => command !== 'client|list'))).toEqual(new Set());
   });
 });
 
