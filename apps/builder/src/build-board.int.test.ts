@@ -117,7 +117,8 @@ describe('the build board', () => {
     await page.getByText(compileMessage, { exact: false }).waitFor();
     await page.getByText(compileMessage, { exact: false }).scrollIntoViewIfNeeded();
     await mkdir(screenshots, { recursive: true });
-    await page.screenshot({ path: path.join(screenshots, 'build-board.png'), fullPage: true });
+    // The viewport, scrolled to the compile error (a full-page shot would reset the job cards' scrolling).
+    await page.screenshot({ path: path.join(screenshots, 'build-board.png') });
     await page.close();
   });
 
