@@ -1,4 +1,5 @@
 // The contract between api-controller (which requests builds) and builder (which runs them).
+import type { StandaloneLambda } from '@kublambda/route-table';
 
 export const BUILD_QUEUE = 'builds';
 /** BullMQ's key prefix, given explicitly so the Redis users' rules (libs/redis-acl) name the same keys. */
@@ -37,4 +38,37 @@ export function buildJobId(lambda: LambdaRef, sourceDigest: string): string {
 export function lambdaOfBuildJobId(jobId: string): LambdaRef | undefined {
   const [namespace, name, digest] = jobId.split('/');
   return namespace && name && digest ? { namespace, name } : undefined;
+}
+
+// Image builds follow an asset's build on the same queue: the asset on top of the runner base
+// image, pushed to the platform's registry (the builder's backend: direct or kaniko).
+
+/** The BullMQ job name of image builds; asset builds are named "build". */
+export const IMAGE_JOB_NAME = 'image';
+
+export interface ImageJobData {
+  lambda: LambdaRef;
+  /** The asset the image carries; the builder reads it from the artifact store. */
+  artifact: { digest: string; size: number };
+  /** Repository within the registry: <prefix>/<namespace>-<name>. */
+  repository: string;
+  /** The image's tag: the asset digest's hex. */
+  tag: string;
+  /** What lambda.json in the image says, besides the asset (libs/route-table standalone.ts). */
+  settings: Omit<StandaloneLambda, 'artifact'>;
+  /** Repositories that may already hold the image's blobs (another lambda built from the same source), for cross-repository mounts. */
+  mountFrom: string[];
+}
+
+export type ImageJobResult =
+  /** `image` is `<registry host>/<repository>@sha256:...`. */
+  | { outcome: 'pushed'; image: string; digest: string; size: number }
+  | { outcome: 'failed'; message: string };
+
+/**
+ * One job per lambda, asset and repository: repeats collapse. Starts like buildJobId, so
+ * lambdaOfBuildJobId and the per-lambda cleanup find it too.
+ */
+export function imageJobId(lambda: LambdaRef, assetDigest: string, repository: string): string {
+  return `${lambda.namespace}/${lambda.name}/${assetDigest.replace(/^sha256:/, '')}/image/${repository.replaceAll('/', '.')}`;
 }

@@ -20,6 +20,8 @@ export {
   type ClaimOutcome,
 } from './route-claims.ts';
 
+export { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_ENV, STANDALONE_LAMBDA_FILE, standaloneRoute, type StandaloneLambda } from './standalone.ts';
+
 export const ROUTES_KEY = 'kublambda:routes';
 export const ROUTE_CHANGES_CHANNEL = 'kublambda:route-changes';
 
