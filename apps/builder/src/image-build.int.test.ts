@@ -235,6 +235,24 @@ describe('image jobs (IMAGE_BACKEND=direct)', () => {
   );
 
   it(
+    'retries with the job\'s backoff when the registry answers 503, then pushes',
+    async () => {
+      const stack = await startStack();
+      const data = await imageJob('unavailable');
+      // The first attempt's first request (the base manifest) fails; the retry finds the registry well.
+      proxy.failNext(1, 503);
+      const jobId = await enqueue(stack, data);
+      const result = await resultOf(stack, jobId);
+      if (result.outcome !== 'pushed') throw new Error(`not pushed: ${result.message}`);
+      expect((await Job.fromId(stack.queue, jobId))?.attemptsMade).toBe(2);
+      const metrics = await metricsText(stack);
+      expect(metrics).toContain('kublambda_builder_builds_total{kind="image",result="error"} 1');
+      expect(metrics).toContain('kublambda_builder_builds_total{kind="image",result="succeeded"} 1');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'fails the job, naming the registry and the 401, when the registry refuses the password',
     async () => {
       const stack = await startStack({ IMAGE_REGISTRY_PASSWORD: 'not-the-password' });

@@ -19,6 +19,8 @@ export interface RegistryProxy {
   readonly held: number;
   /** Holds every request from now until the returned function is called. */
   hold(): () => void;
+  /** Answers the next `count` requests itself with this status, as a registry in trouble would. */
+  failNext(count: number, status: number): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export async function startRegistryProxy(registryUrl: string): Promise<RegistryP
   const requests: SeenRegistryRequest[] = [];
   let gate: Promise<void> | undefined;
   let held = 0;
+  let failures = { count: 0, status: 503 };
   const server = http.createServer(async (request, response) => {
     response.on('error', () => {});
     const chunks: Buffer[] = [];
@@ -35,6 +38,13 @@ export async function startRegistryProxy(registryUrl: string): Promise<RegistryP
       held++;
       await gate;
       held--;
+    }
+    if (failures.count > 0) {
+      failures.count--;
+      requests.push({ method: request.method ?? 'GET', url: new URL(request.url ?? '/', proxyUrl), status: failures.status });
+      response.writeHead(failures.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected by the test proxy' }] }));
+      return;
     }
     // The Host header passes unchanged: the registry builds upload Locations from it, so they point back here.
     const forward = http.request(
@@ -66,6 +76,9 @@ export async function startRegistryProxy(registryUrl: string): Promise<RegistryP
         gate = undefined;
         release();
       };
+    },
+    failNext(count, status) {
+      failures = { count, status };
     },
     async close() {
       gate = undefined;
