@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BuildJobResult } from '@kublambda/build-queue';
+import type { BuildJobResult, ImageJobResult } from '@kublambda/build-queue';
 
-/** What the builder builds: lambda assets now, container images later. */
+/** What the builder builds: lambda assets, and container images of them. */
 export type BuildKind = 'asset' | 'image';
-/** succeeded: an artifact; failed: the source is at fault (a result, not retried); error: the attempt threw (retried). */
+/** succeeded: an artifact or a pushed image; failed: a permanent problem such as the source at fault (a result, not retried); error: the attempt threw (retried). */
 export type BuildResult = 'succeeded' | 'failed' | 'error';
 
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -20,7 +20,7 @@ export function createBuilderMetrics(sources: BuilderMetricSources = {}) {
   collectDefaultMetrics({ register: registry });
   const builds = new Counter({
     name: 'kublambda_builder_builds_total',
-    help: 'Build attempts finished by this builder, by kind and result (succeeded, failed: the source is at fault, error: retried).',
+    help: 'Build attempts finished by this builder, by kind (asset, image) and result (succeeded; failed: a permanent problem, such as the source at fault; error: retried).',
     labelNames: ['kind', 'result'],
     registers: [registry],
   });
@@ -55,12 +55,12 @@ export function createBuilderMetrics(sources: BuilderMetricSources = {}) {
 export type BuilderMetrics = ReturnType<typeof createBuilderMetrics>;
 
 /** Runs one build attempt and records its result and duration; the attempt's outcome or error passes through. */
-export async function measureBuild(metrics: Pick<BuilderMetrics, 'recordBuild'>, kind: BuildKind, build: () => Promise<BuildJobResult>, now = () => performance.now()): Promise<BuildJobResult> {
+export async function measureBuild<R extends BuildJobResult | ImageJobResult>(metrics: Pick<BuilderMetrics, 'recordBuild'>, kind: BuildKind, build: () => Promise<R>, now = () => performance.now()): Promise<R> {
   const started = now();
   const seconds = () => (now() - started) / 1000;
   try {
     const result = await build();
-    metrics.recordBuild(kind, result.outcome === 'built' ? 'succeeded' : 'failed', seconds());
+    metrics.recordBuild(kind, result.outcome !== 'failed' ? 'succeeded' : 'failed', seconds());
     return result;
   } catch (error) {
     metrics.recordBuild(kind, 'error', seconds());

@@ -15,6 +15,18 @@ export interface BuilderConfig {
   stalledIntervalMs: number;
   /** The admin HTTP server (/healthz, /metrics, the build board); absent unless ADMIN_PORT is set. */
   admin?: AdminConfig;
+  /** How image jobs are built: off (each one fails with a clear result) or straight to a registry. */
+  image: ImageBackendConfig;
+}
+
+export type ImageBackendConfig = { backend: 'off' } | DirectImageBackendConfig;
+
+/** The builder assembles the image itself (base + one layer) and pushes it to the registry. */
+export interface DirectImageBackendConfig {
+  backend: 'direct';
+  registry: { url: string; username?: string; password?: string; insecure: boolean };
+  /** The runner base image, a repository of that same registry, by tag or digest. */
+  base: { repo: string; reference: string };
 }
 
 export interface AdminConfig {
@@ -36,6 +48,7 @@ export function parseBuilderConfig(env: Env): BuilderConfig {
     lockDurationMs: read.integer('BUILD_LOCK_DURATION_MS', 30_000, { min: 1_000, max: 600_000 }),
     stalledIntervalMs: read.integer('BUILD_STALLED_INTERVAL_MS', 30_000, { min: 1_000, max: 600_000 }),
     admin: read.nested(parseAdminConfig),
+    image: read.nested(parseImageBackendConfig) ?? { backend: 'off' },
   };
   read.finish('builder');
   return config;
@@ -58,4 +71,72 @@ export function parseAdminConfig(env: Env): AdminConfig | undefined {
   }
   if (problems.length > 0) throw new Error(problems.join('\n  - '));
   return port ? { host, port: Number(port), boardActions: actions === 'true' } : undefined;
+}
+
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const DIRECT_ONLY = ['IMAGE_REGISTRY_URL', 'IMAGE_REGISTRY_USERNAME', 'IMAGE_REGISTRY_PASSWORD', 'IMAGE_REGISTRY_INSECURE', 'IMAGE_BASE'];
+
+/** IMAGE_BACKEND: off (the default), direct (IMAGE_REGISTRY_* and IMAGE_BASE), or kaniko (not implemented yet). */
+export function parseImageBackendConfig(env: Env): ImageBackendConfig {
+  const problems: string[] = [];
+  const value = (name: string) => env[name]?.trim() || undefined;
+  const backend = (value('IMAGE_BACKEND') ?? 'off').toLowerCase();
+  if (backend === 'kaniko') {
+    throw new Error('IMAGE_BACKEND=kaniko is not implemented yet (future work); use direct or off');
+  }
+  if (backend === 'off') {
+    // Settings for a backend that is off would be silently ignored.
+    for (const name of DIRECT_ONLY) if (value(name)) problems.push(`${name} is set but IMAGE_BACKEND is off (set IMAGE_BACKEND=direct to build images)`);
+    if (problems.length > 0) throw new Error(problems.join('\n  - '));
+    return { backend: 'off' };
+  }
+  if (backend !== 'direct') throw new Error(`IMAGE_BACKEND must be off, direct or kaniko, not "${value('IMAGE_BACKEND')}"`);
+
+  const insecureValue = (value('IMAGE_REGISTRY_INSECURE') ?? 'false').toLowerCase();
+  if (insecureValue !== 'true' && insecureValue !== 'false') problems.push(`IMAGE_REGISTRY_INSECURE must be true or false, not "${value('IMAGE_REGISTRY_INSECURE')}"`);
+  const insecure = insecureValue === 'true';
+
+  const url = value('IMAGE_REGISTRY_URL');
+  let registryUrl = '';
+  if (!url) problems.push('IMAGE_REGISTRY_URL is required with IMAGE_BACKEND=direct (http(s)://host[:port] of the registry, as the builder reaches it)');
+  else {
+    const parsed = URL.canParse(url) ? new URL(url) : undefined;
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.pathname !== '/' || parsed.search || parsed.hash || parsed.username || parsed.password) {
+      problems.push(`IMAGE_REGISTRY_URL must be http(s)://host[:port] with no path, query or credentials, not "${url}"`);
+    } else if (parsed.protocol === 'http:' && !insecure) {
+      problems.push(`IMAGE_REGISTRY_URL is plain http ("${url}"): set IMAGE_REGISTRY_INSECURE=true to allow it, or use https`);
+    } else registryUrl = parsed.origin;
+  }
+
+  const username = value('IMAGE_REGISTRY_USERNAME');
+  const password = env.IMAGE_REGISTRY_PASSWORD || undefined;
+  if ((username === undefined) !== (password === undefined)) problems.push('IMAGE_REGISTRY_USERNAME and IMAGE_REGISTRY_PASSWORD go together: set both or neither');
+
+  const baseValue = value('IMAGE_BASE');
+  let base: { repo: string; reference: string } | undefined;
+  if (!baseValue) problems.push('IMAGE_BASE is required with IMAGE_BACKEND=direct (the runner base image in that registry, as repo:tag or repo@sha256:...)');
+  else {
+    base = parseImageReference(baseValue);
+    if (!base) problems.push(`IMAGE_BASE must be repo:tag or repo@sha256:<64 hex> (a repository of IMAGE_REGISTRY_URL, without its host), not "${baseValue}"`);
+  }
+
+  if (problems.length > 0) throw new Error(problems.join('\n  - '));
+  return { backend: 'direct', registry: { url: registryUrl, ...(username !== undefined ? { username, password } : {}), insecure }, base: base! };
+}
+
+/** `repo:tag` or `repo@sha256:...`; undefined if it is neither. */
+export function parseImageReference(reference: string): { repo: string; reference: string } | undefined {
+  const at = reference.indexOf('@');
+  if (at >= 0) {
+    const repo = reference.slice(0, at);
+    const digest = reference.slice(at + 1);
+    return REPOSITORY.test(repo) && DIGEST.test(digest) ? { repo, reference: digest } : undefined;
+  }
+  const colon = reference.lastIndexOf(':');
+  if (colon < 0 || reference.indexOf('/', colon) >= 0) return undefined;
+  const repo = reference.slice(0, colon);
+  const tag = reference.slice(colon + 1);
+  return REPOSITORY.test(repo) && TAG.test(tag) ? { repo, reference: tag } : undefined;
 }

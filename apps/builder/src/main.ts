@@ -1,14 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { Queue, Worker } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createArtifactStore } from '@kublambda/artifact-store';
-import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, type BuildJobData, type BuildJobResult } from '@kublambda/build-queue';
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
+import { RegistryClient } from '@kublambda/oci-image';
 import { createAdminApp, serveAdminApp } from './admin-app.ts';
 import { createBuilderMetrics, measureBuild } from './builder-metrics.ts';
 import { parseBuilderConfig } from './config.ts';
+import { createDirectImageBackend, runImageJob } from './image-build.ts';
 import { runBuildJob } from './run-build-job.ts';
 
 const logger = createLogger('builder');
@@ -16,6 +18,9 @@ const config = configOrExit(() => parseBuilderConfig(process.env), logger);
 await Promise.all([mkdir(config.workRoot, { recursive: true }), mkdir(config.npmCacheDir, { recursive: true })]);
 const assets = await createArtifactStore(config.artifactStore);
 const deps = { assets, workRoot: config.workRoot, npmCacheDir: config.npmCacheDir, logger };
+const imageBackend =
+  config.image.backend === 'direct' ? createDirectImageBackend(new RegistryClient(config.image.registry), config.image.base) : undefined;
+const imageDeps = { assets, backend: imageBackend, logger };
 
 // BullMQ workers need a connection that never gives up on a command.
 const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -30,7 +35,14 @@ if (config.admin && adminQueue) {
   logger.info('admin listening', { host: config.admin.host, port: config.admin.port, boardActions: config.admin.boardActions });
 }
 
-const worker = new Worker<BuildJobData, BuildJobResult>(BUILD_QUEUE, (job) => measureBuild(metrics, 'asset', () => runBuildJob(job.data, deps)), {
+type QueueJobData = BuildJobData | ImageJobData;
+type QueueJobResult = BuildJobResult | ImageJobResult;
+// One queue, two kinds of job, told apart by the job's name.
+const processJob = (job: Job<QueueJobData, QueueJobResult>): Promise<QueueJobResult> =>
+  job.name === IMAGE_JOB_NAME
+    ? measureBuild(metrics, 'image', () => runImageJob(job.data as ImageJobData, imageDeps))
+    : measureBuild(metrics, 'asset', () => runBuildJob(job.data as BuildJobData, deps));
+const worker = new Worker<QueueJobData, QueueJobResult>(BUILD_QUEUE, processJob, {
   connection,
   prefix: BUILD_QUEUE_PREFIX,
   concurrency: config.concurrency,
@@ -42,7 +54,12 @@ worker.on('failed', (job, error) => {
   logger.warn('build attempt failed', { job: job?.id, attempt: job?.attemptsMade, error: String(error), cause: String((error as Error).cause ?? '') });
 });
 worker.on('error', (error) => logger.error('queue connection error', { error: String(error) }));
-logger.info('building', { queue: BUILD_QUEUE, concurrency: config.concurrency });
+logger.info('building', {
+  queue: BUILD_QUEUE,
+  concurrency: config.concurrency,
+  imageBackend: config.image.backend,
+  ...(config.image.backend === 'direct' ? { imageRegistry: config.image.registry.url, imageBase: config.image.base } : {}),
+});
 
 await new Promise<void>((resolve) => {
   process.once('SIGTERM', () => resolve());
