@@ -1,8 +1,11 @@
 import type { Queue } from 'bullmq';
-import type { BuildJobData, BuildJobResult } from '@kublambda/build-queue';
+import { IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import type { LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
-export type BuildQueue = Queue<BuildJobData, BuildJobResult>;
+/** Asset builds ("build") and image builds (IMAGE_JOB_NAME) share the queue. */
+export type BuildQueue = Queue<BuildJobData | ImageJobData, BuildJobResult | ImageJobResult>;
+
+const RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } } as const;
 
 const ALL_STATES = ['completed', 'failed', 'active', 'wait', 'waiting-children', 'prioritized', 'delayed'] as const;
 
@@ -13,15 +16,14 @@ export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] 
       const job = await queue.getJob(jobId);
       if (!job) return { state: 'absent' };
       const state = await job.getState();
-      if (state === 'completed') return { state: 'done', result: job.returnvalue };
+      if (state === 'completed') return { state: 'done', result: job.returnvalue as BuildJobResult };
       if (state === 'failed') return { state: 'error', message: `build failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
       return { state: 'pending' };
     },
     request: async (jobId, data) => {
       await queue.add('build', data, {
         jobId,
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 1_000 },
+        ...RETRIES,
         // api-controller removes a job once its outcome is in the Lambda's status.
         removeOnComplete: false,
         removeOnFail: false,
@@ -40,11 +42,46 @@ export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] 
           running = true;
           continue;
         }
-        const result = job.returnvalue as BuildJobResult | null;
+        const result = job.returnvalue as BuildJobResult | ImageJobResult | null;
         if (result?.outcome === 'built') builtDigests.push(result.artifact.digest);
         await job.remove();
       }
       return { running, builtDigests };
     },
+  };
+}
+
+/** Image builds on the same queue, and the registry they push to (for deletions). */
+export function bullmqImages(
+  queue: BuildQueue,
+  registry: { deleteManifest(repository: string, digest: string): Promise<boolean> },
+  repositoryPrefix: string,
+): NonNullable<LambdaReconcilerDeps['images']> {
+  return {
+    repositoryPrefix,
+    state: async (jobId) => {
+      const job = await queue.getJob(jobId);
+      if (!job) return { state: 'absent' };
+      const state = await job.getState();
+      if (state === 'completed') return { state: 'done', result: job.returnvalue as ImageJobResult };
+      if (state === 'failed') return { state: 'error', message: `image build failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
+      return { state: 'pending' };
+    },
+    request: async (jobId, data) => {
+      await queue.add(IMAGE_JOB_NAME, data, { jobId, ...RETRIES, removeOnComplete: false, removeOnFail: false });
+    },
+    pushedBy: async (lambda) => {
+      const prefix = `${lambda.namespace}/${lambda.name}/`;
+      const jobs = (await queue.getJobs([...ALL_STATES])).filter((job) => job.id?.startsWith(prefix));
+      let running = false;
+      const images: string[] = [];
+      for (const job of jobs) {
+        if (await job.isActive()) running = true;
+        const result = job.returnvalue as BuildJobResult | ImageJobResult | null;
+        if (job.name === IMAGE_JOB_NAME && result?.outcome === 'pushed') images.push(result.image);
+      }
+      return { running, images };
+    },
+    deleteManifest: (repository, digest) => registry.deleteManifest(repository, digest),
   };
 }

@@ -32,6 +32,9 @@ describe('readiness', () => {
     [at([['Built', 'True', 'Built'], ['Routed', 'True', 'Published'], ['WatchersReady', 'True', 'Available']]), 'True', 'Serving'],
     [at([['Built', 'True', 'Built'], ['Routed', 'True', 'Published'], ['WatchersReady', 'Unknown', 'RollingOut']]), 'Unknown', 'RollingOut'],
     [at([['Built', 'Unknown', 'Building'], ['Routed', 'True', 'Published'], ['WatchersReady', 'False', 'Forbidden']]), 'False', 'Forbidden'],
+    [at([['Built', 'True', 'Built'], ['ImageReady', 'True', 'Pushed'], ['Routed', 'True', 'Published']]), 'True', 'Serving'],
+    [at([['Built', 'True', 'Built'], ['ImageReady', 'Unknown', 'Building'], ['Routed', 'True', 'Published']]), 'Unknown', 'Building'],
+    [at([['Built', 'True', 'Built'], ['ImageReady', 'False', 'ImageBuildFailed'], ['Routed', 'True', 'Published']]), 'False', 'ImageBuildFailed'],
   ])('summarises %j as Ready=%s (%s)', (conditions, status, reason) => {
     expect(readiness(conditions)).toMatchObject({ type: 'Ready', status, reason });
   });

@@ -1,6 +1,6 @@
 import type { Condition } from '@kublambda/crd-types';
 
-export type ConditionType = 'Built' | 'Routed' | 'WatchersReady' | 'Ready';
+export type ConditionType = 'Built' | 'ImageReady' | 'Routed' | 'WatchersReady' | 'Ready';
 export type ConditionStatus = Condition['status'];
 
 export interface ConditionUpdate {
@@ -31,15 +31,20 @@ export function conditionOf(conditions: Condition[] | undefined, type: Condition
 }
 
 /**
- * Ready summarises Built, Routed and, for a lambda with watch triggers, WatchersReady: true when
- * all are; otherwise it carries the first one that is False (a problem someone has to fix), else
- * the first still Unknown.
+ * Ready summarises Built, ImageReady (with image builds on: the only case it is set), Routed and,
+ * for a lambda with watch triggers, WatchersReady: true when all are; otherwise it carries the
+ * first one that is False (a problem someone has to fix), else the first still Unknown.
  */
 export function readiness(conditions: Condition[]): ConditionUpdate {
-  const types: ConditionType[] = ['Built', 'Routed', ...(conditionOf(conditions, 'WatchersReady') ? (['WatchersReady'] as const) : [])];
+  const optional = (type: ConditionType) => (conditionOf(conditions, type) ? [type] : []);
+  const types: ConditionType[] = ['Built', ...optional('ImageReady'), 'Routed', ...optional('WatchersReady')];
   const dependents = types.map((type) => ({ type, condition: conditionOf(conditions, type) }));
   const blocking = dependents.find(({ condition }) => condition?.status === 'False') ?? dependents.find(({ condition }) => condition?.status !== 'True');
-  if (!blocking) return { type: 'Ready', status: 'True', reason: 'Serving', message: dependents.length > 2 ? 'the lambda is built and routed, and its watchers run' : 'the lambda is built and routed' };
+  if (!blocking) {
+    const image = types.includes('ImageReady') ? ', its image pushed' : '';
+    const watchers = types.includes('WatchersReady') ? ', and its watchers run' : '';
+    return { type: 'Ready', status: 'True', reason: 'Serving', message: `the lambda is built${image} and routed${watchers}` };
+  }
   const { type, condition } = blocking;
   return {
     type: 'Ready',

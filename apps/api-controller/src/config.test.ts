@@ -146,3 +146,41 @@ describe('parseApiControllerConfig: event-watchers', () => {
     expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
   });
 });
+
+describe('parseApiControllerConfig: image builds', () => {
+  const on = { ...required, IMAGE_BUILDS: 'on', IMAGE_REGISTRY_URL: 'https://registry.example.com' };
+
+  it('is off unless asked for', () => {
+    expect(parseApiControllerConfig(required).images).toBeUndefined();
+    expect(parseApiControllerConfig({ ...required, IMAGE_BUILDS: 'off', IMAGE_REGISTRY_URL: 'nonsense' }).images).toBeUndefined();
+  });
+
+  it('reads the registry and the repository prefix', () => {
+    expect(parseApiControllerConfig(on).images).toEqual({ registry: { url: 'https://registry.example.com', insecure: false }, repositoryPrefix: 'kublambda' });
+    expect(
+      parseApiControllerConfig({
+        ...on,
+        IMAGE_REGISTRY_URL: 'http://127.0.0.1:5000/',
+        IMAGE_REGISTRY_INSECURE: 'true',
+        IMAGE_REGISTRY_USERNAME: 'kublambda',
+        IMAGE_REGISTRY_PASSWORD: 'secret',
+        IMAGE_REPOSITORY_PREFIX: 'team/lambdas',
+      }).images,
+    ).toEqual({ registry: { url: 'http://127.0.0.1:5000', username: 'kublambda', password: 'secret', insecure: true }, repositoryPrefix: 'team/lambdas' });
+  });
+
+  it.each([
+    [{ IMAGE_BUILDS: 'yes' }, 'IMAGE_BUILDS must be on or off, not "yes"'],
+    [{ IMAGE_REGISTRY_URL: '' }, 'IMAGE_REGISTRY_URL is required with IMAGE_BUILDS=on'],
+    [{ IMAGE_REGISTRY_URL: 'registry.example.com' }, "IMAGE_REGISTRY_URL must be the registry's http:// or https:// base URL"],
+    [{ IMAGE_REGISTRY_URL: 'https://registry.example.com/v2' }, "IMAGE_REGISTRY_URL must be the registry's http:// or https:// base URL"],
+    [{ IMAGE_REGISTRY_URL: 'http://127.0.0.1:5000' }, 'is plain http: set IMAGE_REGISTRY_INSECURE=true to allow it'],
+    [{ IMAGE_REGISTRY_INSECURE: 'maybe' }, 'IMAGE_REGISTRY_INSECURE must be true or false, not "maybe"'],
+    [{ IMAGE_REGISTRY_USERNAME: 'kublambda' }, 'IMAGE_REGISTRY_USERNAME and IMAGE_REGISTRY_PASSWORD go together'],
+    [{ IMAGE_REPOSITORY_PREFIX: 'Kublambda' }, 'IMAGE_REPOSITORY_PREFIX must be a repository path of lowercase components'],
+    [{ IMAGE_REPOSITORY_PREFIX: 'a//b' }, 'IMAGE_REPOSITORY_PREFIX must be a repository path of lowercase components'],
+    [{ IMAGE_REPOSITORY_PREFIX: 'p'.repeat(110) }, 'a reference would be 259 characters, more than 255'],
+  ])('refuses %j', (extra, message) => {
+    expect(() => parseApiControllerConfig({ ...on, ...extra })).toThrow(message);
+  });
+});

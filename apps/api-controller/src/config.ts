@@ -27,6 +27,15 @@ export interface ApiControllerConfig {
   paths: PathPolicy;
   /** Event-watchers of lambdas with watch triggers (EVENT_WATCHER_IMAGE, WATCHABLE_RESOURCES, WATCH_NAMESPACE_GRANTS, WATCHER_REDIS_URL). */
   watchers: WatcherPlatformConfig;
+  /** Container images of lambdas (IMAGE_BUILDS and the IMAGE_REGISTRY_* variables); undefined when IMAGE_BUILDS=off. */
+  images?: ImageBuildsConfig;
+}
+
+export interface ImageBuildsConfig {
+  /** How api-controller reaches the registry: it deletes the images of deleted lambdas and superseded ones. */
+  registry: { url: string; username?: string; password?: string; insecure: boolean };
+  /** Repositories are <prefix>/<namespace>-<name>. */
+  repositoryPrefix: string;
 }
 
 export function parseApiControllerConfig(env: Env): ApiControllerConfig {
@@ -61,6 +70,7 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
       namespaceGrants: read.nested(parseWatchNamespaceGrants) ?? {},
       redisUrl: read.nested(parseWatcherRedisUrl),
     },
+    images: read.nested(parseImageBuilds),
   };
   read.finish('api-controller');
   return config;
@@ -205,4 +215,48 @@ function parseWatcherRedisUrl(env: Env): string | undefined {
     throw new Error(`WATCHER_REDIS_URL must be a redis:// or rediss:// URL without credentials (each watcher gets its own user), for example redis://redis.kublambda-system:6379, not "${raw}"`);
   }
   return raw;
+}
+
+// The distribution spec's repository name grammar, one path component after another.
+const REPOSITORY_COMPONENT = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
+/** Namespaces and lambda names are DNS labels: at most 63 characters each. */
+const LONGEST_LAMBDA_SUFFIX = '/'.length + 63 + '-'.length + 63;
+/** Many clients refuse a reference whose host[:port]/repository exceeds 255 characters (distribution spec). */
+const LONGEST_REPOSITORY_REFERENCE = 255;
+
+/** IMAGE_BUILDS=off (default) or on; with on, the registry and repository prefix. */
+function parseImageBuilds(env: Env): ImageBuildsConfig | undefined {
+  const mode = env.IMAGE_BUILDS?.trim().toLowerCase() || 'off';
+  if (mode === 'off') return undefined;
+  if (mode !== 'on') throw new Error(`IMAGE_BUILDS must be on or off, not "${env.IMAGE_BUILDS}"`);
+  const problems: string[] = [];
+  const raw = env.IMAGE_REGISTRY_URL?.trim() ?? '';
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  const insecure = parseBoolean(env, 'IMAGE_REGISTRY_INSECURE', problems);
+  if (!raw) problems.push('IMAGE_REGISTRY_URL is required with IMAGE_BUILDS=on');
+  else if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username) {
+    problems.push(`IMAGE_REGISTRY_URL must be the registry's http:// or https:// base URL with no path, query or credentials, for example https://registry.example.com, not "${raw}"`);
+  } else if (url.protocol === 'http:' && !insecure) problems.push(`IMAGE_REGISTRY_URL ${raw} is plain http: set IMAGE_REGISTRY_INSECURE=true to allow it`);
+  const username = env.IMAGE_REGISTRY_USERNAME?.trim() || undefined;
+  const password = env.IMAGE_REGISTRY_PASSWORD || undefined;
+  if ((username === undefined) !== (password === undefined)) problems.push('IMAGE_REGISTRY_USERNAME and IMAGE_REGISTRY_PASSWORD go together: set both or neither');
+  const repositoryPrefix = env.IMAGE_REPOSITORY_PREFIX?.trim() || 'kublambda';
+  if (!repositoryPrefix.split('/').every((component) => REPOSITORY_COMPONENT.test(component))) {
+    problems.push(`IMAGE_REPOSITORY_PREFIX must be a repository path of lowercase components such as kublambda or team/lambdas, not "${repositoryPrefix}"`);
+  } else if (url) {
+    const longest = url.host.length + '/'.length + repositoryPrefix.length + LONGEST_LAMBDA_SUFFIX;
+    if (longest > LONGEST_REPOSITORY_REFERENCE) {
+      problems.push(`IMAGE_REPOSITORY_PREFIX "${repositoryPrefix}" is too long: with ${url.host} and the longest namespace and lambda names, a reference would be ${longest} characters, more than ${LONGEST_REPOSITORY_REFERENCE}`);
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n  - '));
+  return { registry: { url: url!.origin, ...(username ? { username, password } : {}), insecure }, repositoryPrefix };
+}
+
+function parseBoolean(env: Env, name: string, problems: string[]): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw || raw === 'false') return false;
+  if (raw === 'true') return true;
+  problems.push(`${name} must be true or false, not "${env[name]}"`);
+  return false;
 }

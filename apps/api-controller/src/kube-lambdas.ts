@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda, type LambdaStatus } from '@kublambda/crd-types';
 import { forLambda, type Logger } from '@kublambda/logging';
 import { describeError, isNotFound } from '@kublambda/reconcile-runtime';
+import { SUPERSEDED_IMAGES_ANNOTATION } from './lambda-image.ts';
 import type { LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 const lambdaPath = { group: LAMBDA_GROUP, version: LAMBDA_VERSION, plural: LAMBDA_PLURAL };
@@ -41,6 +42,19 @@ export function kubeLambdas(kubeConfig: k8s.KubeConfig, cached: () => ReadonlyAr
     },
     otherServes: (digest, exceptKey) =>
       cached().some((other) => `${other.metadata.namespace}/${other.metadata.name}` !== exceptKey && other.status?.artifact?.digest === digest),
+    cached,
+    setSupersededImages: async (lambda, images) => {
+      const { namespace, name } = lambda.metadata;
+      const value = images.length > 0 ? images.join(' ') : null;
+      try {
+        return (await api.patchNamespacedCustomObject(
+          { ...lambdaPath, namespace: namespace!, name: name!, body: { metadata: { annotations: { [SUPERSEDED_IMAGES_ANNOTATION]: value } } } },
+          mergePatch,
+        )) as Lambda;
+      } catch (error) {
+        throw new Error(`recording superseded images of Lambda ${namespace}/${name}`, { cause: error });
+      }
+    },
     listInNamespace: async (namespace) => {
       try {
         // No resourceVersion: a consistent list, as current as etcd, never an older cached one.

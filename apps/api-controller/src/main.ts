@@ -9,7 +9,8 @@ import { createLogger } from '@kublambda/logging';
 import { LeaderElector, WorkQueue, describeError, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
 import { claimRoute, isClaimAtOrBelow, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
-import { bullmqBuilds, type BuildQueue } from './bullmq-builds.ts';
+import { RegistryClient } from '@kublambda/oci-image';
+import { bullmqBuilds, bullmqImages, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
 import { lambdaKeyOfWatcherObject } from './desired-watcher.ts';
@@ -33,6 +34,8 @@ const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnect
 const eventsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection, prefix: BUILD_QUEUE_PREFIX });
 const assets = await createArtifactStore(config.artifactStore);
+// Short timeouts: a deletion only sends one request, and a registry away must not hold a worker.
+const registry = config.images && new RegistryClient({ ...config.images.registry, timeoutMs: 15_000 });
 // State tables get a connection that fails fast (no offline queue, a command timeout), as the
 // runner's does: a table deletion while Redis is away fails, and the deleted lambda is retried
 // with backoff and an event saying why, rather than holding a worker until Redis returns.
@@ -113,6 +116,7 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
     envKeys: config.envKeys,
     builds: bullmqBuilds(buildQueue),
     assets,
+    ...(config.images && registry ? { images: bullmqImages(buildQueue, registry, config.images.repositoryPrefix) } : {}),
     routes: {
       read: (key) => readRoute(redis, key),
       publish: (route) => publishRoute(redis, route),

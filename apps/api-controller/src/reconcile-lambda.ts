@@ -1,5 +1,5 @@
 import type { Condition, Lambda, LambdaStatus } from '@kublambda/crd-types';
-import { buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
+import { buildJobId, type BuildJobData, type BuildJobResult, type ImageJobData, type LambdaRef } from '@kublambda/build-queue';
 import { forLambda, type Logger } from '@kublambda/logging';
 import type { ReconcileResult } from '@kublambda/reconcile-runtime';
 import { normalizePathPrefix, routeClaim, type ClaimOptions, type ClaimOutcome, type EnvKeyRing, type RouteRecord } from '@kublambda/route-table';
@@ -8,6 +8,18 @@ import { describeClaim, describeClaimConflict, desiredClaim, desiredRoute } from
 import { ensureHttpExposure, removeHttpExposure, type HttpExposureDeps } from './ensure-http-exposure.ts';
 import { forgetWatcher, reconcileWatchers, type WatcherDeps } from './ensure-watchers.ts';
 import { lambdaPath } from './http-exposure.ts';
+import {
+  decideImage,
+  desiredImageJob,
+  imageJobOutcome,
+  imageRepository,
+  mountSources,
+  parseImageReference,
+  referencedByOther,
+  sameImage,
+  supersededImages,
+  type ImageJobState,
+} from './lambda-image.ts';
 import { encryptSecretValues, EnvReferenceError, resolveEnv, type ReadSecret, type ResolvedEnvEntry } from './lambda-env.ts';
 import { decidePath, firstPathSegment, isNamespaceName, type PathDecision, type PathPolicy } from './path-ownership.ts';
 import { resolveSource, sourceDigest, SourceUnavailableError, type ReadConfigMap } from './source.ts';
@@ -37,6 +49,13 @@ export interface LambdaReconcilerDeps {
     otherServes(digest: string, exceptKey: string): boolean;
     /** Every lambda of the namespace as the API server has them now, not from a cache. */
     listInNamespace(namespace: string): Promise<Lambda[]>;
+    /** Every lambda, from the informer cache. */
+    cached(): ReadonlyArray<Lambda>;
+    /**
+     * Sets the lambda's superseded-images annotation (removed when empty). Not conditional:
+     * only this controller writes it, one pass per lambda at a time.
+     */
+    setSupersededImages(lambda: Lambda, images: string[]): Promise<Lambda>;
   };
   readConfigMap: ReadConfigMap;
   readSecret: ReadSecret;
@@ -50,6 +69,16 @@ export interface LambdaReconcilerDeps {
     forgetAll(lambda: LambdaRef): Promise<{ running: boolean; builtDigests: string[] }>;
   };
   assets: { has(digest: string): Promise<boolean>; delete(digest: string): Promise<void> };
+  /** Container images of lambdas; undefined with IMAGE_BUILDS=off. Image jobs are forgotten through `builds`. */
+  images?: {
+    repositoryPrefix: string;
+    state(jobId: string): Promise<ImageJobState>;
+    request(jobId: string, data: ImageJobData): Promise<void>;
+    /** The images the lambda's finished image jobs pushed (jobs left as they are), and whether one runs. */
+    pushedBy(lambda: LambdaRef): Promise<{ running: boolean; images: string[] }>;
+    /** Deletes a manifest by digest; false when it was gone already. Throws when the registry cannot be asked. */
+    deleteManifest(repository: string, digest: string): Promise<boolean>;
+  };
   routes: {
     read(key: string): Promise<RouteRecord | undefined>;
     publish(route: RouteRecord): Promise<void>;
@@ -118,6 +147,27 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   const replaced = before.artifact?.digest;
   if (route.published && replaced && replaced !== status.artifact?.digest) await deleteAssetUnlessServed(replaced, key, deps);
 
+  const image = await reconcileImage(lambda, key, status.artifact, build.condition, before, deps);
+  let superseded = supersededImages(lambda);
+  if (image) {
+    set(image.condition);
+    if (image.image) status.image = image.image;
+    if (image.pollAgain) requeueAfterMs = POLL_INTERVAL_MS;
+  } else {
+    // With IMAGE_BUILDS=off there is no ImageReady at all rather than True/Disabled: Ready keeps
+    // meaning what it did (built and routed), `kubectl wait --for=condition=Ready` works as
+    // before, and nothing claims an image is ready when there is none. status.image stays: the
+    // image is still in the registry (deleted with the lambda once builds are on again).
+    conditions = removeCondition(conditions, 'ImageReady');
+  }
+  // The replaced image is recorded on the Lambda before status forgets it, so a failure (or a
+  // crash) between here and its deletion leaves it listed, to delete next pass or at cleanup.
+  let annotated = lambda;
+  if (image?.superseded && !superseded.includes(image.superseded)) {
+    superseded = [...superseded, image.superseded];
+    annotated = await deps.lambdas.setSupersededImages(lambda, superseded);
+  }
+
   const watchers = await reconcileWatchers(lambda, conditionOf(before.conditions, 'WatchersReady') !== undefined, deps.watchers);
   if (watchers.condition) set(watchers.condition);
   else conditions = removeCondition(conditions, 'WatchersReady');
@@ -126,13 +176,19 @@ export async function reconcileLambda(key: string, deps: LambdaReconcilerDeps): 
   status.conditions = conditions;
   status.observedGeneration = generation;
   if (JSON.stringify(status) !== JSON.stringify(before)) {
-    await deps.lambdas.writeStatus(lambda, status);
+    await deps.lambdas.writeStatus(annotated, status);
     for (const changed of conditionTransitions(before.conditions ?? [], conditions)) {
       await deps.events.record(lambda, changed.status === 'False' ? 'Warning' : 'Normal', changed.reason, `${changed.type}=${changed.status}: ${changed.message}`);
     }
   }
   // The job's outcome is in the status now; until then a failed pass can read it again.
   if (build.consumedJobId) await deps.builds.forget(build.consumedJobId);
+  if (image?.consumedJobId) await deps.builds.forget(image.consumedJobId);
+  // Superseded images go only now that status names their replacement.
+  if (superseded.length > 0 && deps.images) {
+    await deleteImages(lambda, key, superseded, status.image, deps);
+    await deps.lambdas.setSupersededImages(lambda, []);
+  }
   // Only now is this lambda's new route in place, so a lambda taking its old path cannot overlap it.
   if (route.released) deps.routes.onReleased(route.released);
   if (route.waitForEnv || watchers.waitForKind) return { backoffUpToMs: POLL_INTERVAL_MS };
@@ -303,8 +359,71 @@ async function reconcileBuild(lambda: Lambda, key: string, before: LambdaStatus,
   }
 }
 
+interface ImageOutcome {
+  condition: ConditionUpdate;
+  image?: string;
+  /** A finished image job whose result this pass records; removed once the status is written. */
+  consumedJobId?: string;
+  /** The image status.image held before this pass replaced it. */
+  superseded?: string;
+  pollAgain?: boolean;
+}
+
+/** The lambda's container image (IMAGE_BUILDS=on): built by the builder from the asset in status, once per asset. */
+async function reconcileImage(
+  lambda: Lambda,
+  key: string,
+  artifact: LambdaStatus['artifact'],
+  built: ConditionUpdate,
+  before: LambdaStatus,
+  deps: LambdaReconcilerDeps,
+): Promise<ImageOutcome | undefined> {
+  const images = deps.images;
+  if (!images) return undefined;
+  const repository = imageRepository(images.repositoryPrefix, lambda.metadata.namespace!, lambda.metadata.name!);
+  const step = decideImage({ artifact, built, repository, before });
+  if (step.action !== 'job') return { condition: step.condition };
+  const { jobId, data } = desiredImageJob(lambda, artifact!, repository, mountSources(key, artifact!.digest, repository, deps.lambdas.cached()));
+  const outcome = imageJobOutcome(await images.state(jobId), artifact!.digest, before.image);
+  if (outcome.request) {
+    await images.request(jobId, data);
+    forLambda(deps.logger, data.lambda).info('requested image build', { artifact: artifact!.digest, repository, mountFrom: data.mountFrom });
+  }
+  if (outcome.forget) await deps.builds.forget(jobId);
+  return {
+    condition: outcome.condition,
+    ...(outcome.image ? { image: outcome.image } : {}),
+    ...(outcome.consumed ? { consumedJobId: jobId } : {}),
+    ...(outcome.superseded ? { superseded: outcome.superseded } : {}),
+    pollAgain: outcome.pollAgain,
+  };
+}
+
 /**
- * What the finalizer guards: builds, the route, its host+path claim, the asset, the watcher's
+ * Deletes the images from the registry, except the one `keep` names and those another lambda's
+ * status names (the same repository and digest: never touch what another lambda references).
+ * A manifest already gone is fine. When the registry cannot be asked (unreachable, 5xx, refused),
+ * a Warning event ImageNotDeleted says why and the pass fails: retried with backoff, the images
+ * still listed, never silently leaked.
+ */
+async function deleteImages(lambda: Lambda, key: string, images: string[], keep: string | undefined, deps: LambdaReconcilerDeps): Promise<void> {
+  const kept = keep ? parseImageReference(keep) : undefined;
+  for (const image of new Set(images)) {
+    const reference = parseImageReference(image);
+    if (!reference || (kept && sameImage(reference, kept)) || referencedByOther(reference, key, deps.lambdas.cached())) continue;
+    try {
+      const deleted = await deps.images!.deleteManifest(reference.repository, reference.digest);
+      forLambda(deps.logger, { namespace: lambda.metadata.namespace!, name: lambda.metadata.name! }).info(deleted ? 'deleted image' : 'image already gone', { image });
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      await deps.events.record(lambda, 'Warning', 'ImageNotDeleted', `could not delete image ${image}: ${why}; retrying`);
+      throw new Error(`deleting image ${image} of Lambda ${key}`, { cause: error });
+    }
+  }
+}
+
+/**
+ * What the finalizer guards: builds, images (IMAGE_BUILDS=on), the route, its host+path claim, the asset, the watcher's
  * Redis user and keys (and its Role and RoleBinding in other namespaces) and, with
  * stateRetention Delete, state tables. Kubernetes removes the rest.
  */
@@ -312,6 +431,14 @@ async function cleanUpLambda(lambda: Lambda, key: string, deps: LambdaReconciler
   const finalizers = lambda.metadata.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) return;
   const lambdaRef = { namespace: lambda.metadata.namespace!, name: lambda.metadata.name! };
+  if (deps.images) {
+    // Before forgetAll removes the jobs: what they pushed must be deleted first, or it leaks.
+    const pushed = await deps.images.pushedBy(lambdaRef);
+    // A running image job would push after we looked: wait for it, then delete that too.
+    if (pushed.running) return { requeueAfterMs: CLEANUP_POLL_MS };
+    const images = [...(lambda.status?.image ? [lambda.status.image] : []), ...supersededImages(lambda), ...pushed.images];
+    await deleteImages(lambda, key, images, undefined, deps);
+  }
   const { running, builtDigests } = await deps.builds.forgetAll(lambdaRef);
   // A running build would store an asset after we looked: wait for it, then clean that too.
   if (running) return { requeueAfterMs: CLEANUP_POLL_MS };
