@@ -16,9 +16,9 @@ import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { digestOf } from '@kublambda/artifact-store';
 import { freePort, startRegistry, waitUntil, type OciRegistry } from '@kublambda/dev-servers';
-import { buildImage, getSinglePlatformManifest, RegistryClient, pushBaseImage, unpackImage, type BaseImage, type ImageConfigJson, type ImageManifestJson } from '@kublambda/oci-image';
+import { buildImage, getSinglePlatformManifest, RegistryClient, unpackImage, type Descriptor, type ImageConfigJson, type ImageManifestJson } from '@kublambda/oci-image';
 import { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_FILE, type StandaloneLambda } from '@kublambda/route-table';
-import { createRunnerBaseImage, RUNNER_ENTRYPOINT, runnerBaseImageFiles } from './runner-base-image.ts';
+import { RUNNER_ENTRYPOINT, runRunnerBaseImage } from './runner-base-image.ts';
 
 const execFileAsync = promisify(execFile);
 const BASE_REPO = 'kublambda/runner-base';
@@ -32,7 +32,8 @@ const helloLambda: StandaloneLambda = {
 
 let registry: OciRegistry;
 let client: RegistryClient;
-let base: BaseImage;
+let base: { repo: string; digest: string; reference: string };
+let baseLayer: Descriptor;
 let rootfs: string | undefined;
 let procMounted = false;
 let runner: ChildProcess | undefined;
@@ -66,12 +67,20 @@ async function stopRunner(child: ChildProcess): Promise<void> {
 beforeAll(async () => {
   registry = await startRegistry();
   client = new RegistryClient({ url: registry.url, username: registry.username, password: registry.password, insecure: true });
+  // The CLI without a process; --rebundle: the runner bundled from the current source, not whatever dist/ holds.
+  const out: string[] = [];
+  const err: string[] = [];
   const started = Date.now();
-  // Bundled from the current source, not whatever dist/ holds.
-  base = createRunnerBaseImage(await runnerBaseImageFiles({ rebundle: true }));
-  const assembled = Date.now() - started;
-  await pushBaseImage(client, { repo: BASE_REPO, tag: BASE_TAG }, base);
-  console.log(`runner base image: ${base.layer.size} bytes compressed (one layer), bundled and assembled in ${assembled} ms, pushed in ${Date.now() - started - assembled} ms`);
+  const code = await runRunnerBaseImage(
+    ['--registry', registry.url, '--user', registry.username, '--password', registry.password, '--repo', BASE_REPO, '--tag', BASE_TAG, '--rebundle'],
+    { stdout: (text) => out.push(text), stderr: (text) => err.push(text) },
+  );
+  if (code !== 0) throw new Error(`runner-base-image exited ${code}:\n${err.join('')}`);
+  base = JSON.parse(out.join('')) as { repo: string; digest: string; reference: string };
+  expect(base).toEqual({ repo: BASE_REPO, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), reference: `${registry.host}/${BASE_REPO}@${base.digest}` });
+  const manifest = JSON.parse((await client.getManifest(BASE_REPO, base.digest)).bytes.toString()) as ImageManifestJson;
+  baseLayer = manifest.layers[0]!;
+  console.log(`runner base image: ${baseLayer.size} bytes compressed (one layer), bundled, assembled and pushed in ${Date.now() - started} ms; the CLI said:\n${err.join('')}`);
 }, 300_000);
 
 afterAll(async () => {
@@ -91,7 +100,7 @@ describe('a lambda image on the runner base image', () => {
     const started = Date.now();
     const built = await buildImage({
       registry: client,
-      base: { repo: BASE_REPO, reference: BASE_TAG },
+      base: { repo: BASE_REPO, reference: base.digest },
       target,
       files: {
         [STANDALONE_LAMBDA_FILE]: { bytes: Buffer.from(JSON.stringify(helloLambda)), mode: 0o644 },
@@ -102,8 +111,8 @@ describe('a lambda image on the runner base image', () => {
     const buildMs = Date.now() - started;
     const manifest = JSON.parse((await getSinglePlatformManifest(client, target.repo, built.digest)).bytes.toString()) as ImageManifestJson;
     const compressed = manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
-    console.log(`lambda image ${built.reference}: ${compressed} bytes compressed (base layer ${base.layer.size} + lambda layer ${built.layer.size}), built and pushed in ${buildMs} ms`);
-    expect(manifest.layers.map((layer) => layer.digest)).toEqual([base.layer.compressedDigest, built.layer.digest]);
+    console.log(`lambda image ${built.reference}: ${compressed} bytes compressed (base layer ${baseLayer.size} + lambda layer ${built.layer.size}), built and pushed in ${buildMs} ms`);
+    expect(manifest.layers.map((layer) => layer.digest)).toEqual([baseLayer.digest, built.layer.digest]);
 
     const config = JSON.parse((await client.getBlob(target.repo, manifest.config.digest)).toString()) as ImageConfigJson;
     expect(config.config?.Env).toEqual(['KUBLAMBDA_STANDALONE_LAMBDA=/lambda/lambda.json', 'PATH=/usr/local/bin:/usr/bin:/bin']);
