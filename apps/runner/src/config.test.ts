@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
-import { parseRunnerConfig } from './config.ts';
+import { parseRunnerConfig, parseStandaloneRunnerConfig, runnerMode, standaloneLambdaEnv } from './config.ts';
 
 const required = { REDIS_URL: 'redis://127.0.0.1:6379', ARTIFACT_STORE_URL: 'file:///tmp/assets', ENV_ENCRYPTION_KEYS: `${generateEnvEncryptionKey('new')},${generateEnvEncryptionKey('old')}` };
 
@@ -45,6 +45,36 @@ describe('parseRunnerConfig', () => {
         '  - MAX_WORKERS_PER_LAMBDA must be a whole number from 1 to 64, not "0"',
         '  - WORKER_POOL_SIZE must be a whole number from 0 to 64, not "two"',
       ].join('\n'),
+    );
+  });
+});
+
+describe('parseStandaloneRunnerConfig', () => {
+  const standalone = { KUBLAMBDA_STANDALONE_LAMBDA: '/lambda/lambda.json' };
+
+  it('needs only the lambda file: no Redis, artifact store or env keys', () => {
+    expect(runnerMode(standalone)).toBe('standalone');
+    expect(runnerMode(required)).toBe('pool');
+    const config = parseStandaloneRunnerConfig(standalone);
+    expect(config).toEqual({
+      lambdaFile: '/lambda/lambda.json', lambdaEnv: [], host: '0.0.0.0', port: 8080, maxBodyBytes: 32 * 1024 * 1024,
+      maxWorkersPerLambda: os.availableParallelism(), workerPoolSize: 1, workerIdleMs: 300_000,
+    });
+  });
+
+  it('takes REDIS_URL when given, for state tables', () => {
+    expect(parseStandaloneRunnerConfig({ ...standalone, REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('gives the lambda the LAMBDA_ENV_ variables without their prefix, literal, and nothing else', () => {
+    const config = parseStandaloneRunnerConfig({ ...standalone, LAMBDA_ENV_GREETING: 'hi', LAMBDA_ENV_EMPTY: '', LAMBDA_ENV_A: ' spaced ', HOME: '/root', PATH: '/bin' });
+    expect(config.lambdaEnv).toEqual([{ name: 'A', value: ' spaced ' }, { name: 'EMPTY', value: '' }, { name: 'GREETING', value: 'hi' }]);
+    expect(standaloneLambdaEnv({ LAMBDA_ENV_GREETING: 'hi' })).toEqual([{ name: 'GREETING', value: 'hi' }]);
+  });
+
+  it('refuses a LAMBDA_ENV_ variable that names nothing, and bad settings, at once', () => {
+    expect(() => parseStandaloneRunnerConfig({ ...standalone, LAMBDA_ENV_: 'x', PORT: 'eighty' })).toThrow(
+      ['standalone runner: invalid configuration:', '  - LAMBDA_ENV_ names no variable: give LAMBDA_ENV_<NAME>=<value>', '  - PORT must be a whole number from 0 to 65535, not "eighty"'].join('\n'),
     );
   });
 });

@@ -40,8 +40,11 @@ function lambdaEnv(route: RouteRecord, keys: EnvKeyRing): Record<string, string>
   }
 }
 
+/** Where workers get assets: the cache of the artifact store's, or the standalone runner's one file. */
+export type AssetSource = Pick<AssetCache, 'path' | 'pin'>;
+
 export interface LambdaWorkersOptions {
-  cache: AssetCache;
+  cache: AssetSource;
   metrics: RunnerMetrics;
   logger: Logger;
   /** Workers come from the pool, so a cold start mostly skips spawning a process. */
@@ -66,7 +69,7 @@ export interface LambdaWorkersOptions {
  */
 export class LambdaWorkers {
   readonly #running = new Map<string, Running>();
-  readonly #cache: AssetCache;
+  readonly #cache: AssetSource;
   readonly #logger: Logger;
   readonly #metrics: RunnerMetrics;
   readonly #pool: WorkerPool;

@@ -1,46 +1,44 @@
 import http from 'node:http';
-import { createArtifactStore } from '@kublambda/artifact-store';
 import { configOrExit } from '@kublambda/config';
-import { createLogger, forLambda } from '@kublambda/logging';
+import { createLogger } from '@kublambda/logging';
 import { describeError } from '@kublambda/reconcile-runtime';
-import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
-import { AssetCache } from './asset-cache.ts';
-import { parseRunnerConfig } from './config.ts';
-import { followRoutes } from './follow-routes.ts';
+import { parseRunnerConfig, parseStandaloneRunnerConfig, runnerMode } from './config.ts';
 import { LambdaWorkers } from './lambda-workers.ts';
 import { createRunnerMetrics } from './metrics.ts';
-import { RouteMatcher } from './route-matcher.ts';
+import { startPoolSource } from './pool-source.ts';
+import type { RunnerSource } from './runner-source.ts';
 import { serveRequest } from './serve-request.ts';
+import { startStandaloneSource } from './standalone-source.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 
 const logger = createLogger('runner');
-const config = configOrExit(() => parseRunnerConfig(process.env), logger);
-const store = await createArtifactStore(config.artifactStore);
-const cache = new AssetCache({ dir: config.assetCacheDir, maxBytes: config.assetCacheMaxBytes, store });
-await cache.init();
-const routes = new RouteMatcher();
+// The pool serves every route in Redis; a lambda's image (KUBLAMBDA_STANDALONE_LAMBDA) its one lambda.
+const mode = runnerMode(process.env);
+let source: RunnerSource;
+try {
+  source = mode === 'standalone'
+    ? await startStandaloneSource(configOrExit(() => parseStandaloneRunnerConfig(process.env), logger), logger)
+    : await startPoolSource(configOrExit(() => parseRunnerConfig(process.env), logger), logger);
+} catch (error) {
+  logger.error('starting failed', { mode, error: describeError(error) });
+  process.exit(1);
+}
+const { serving: config, routes } = source;
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
 const pool = new WorkerPool({ size: config.workerPoolSize, onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
 const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
-const stateRedis = await connectStateRedis(config.redisUrl, (error) => logger.warn('state store connection error', { error: describeError(error) }));
 const workers = new LambdaWorkers({
-  cache,
+  cache: source.assets,
   metrics,
   logger,
   pool,
-  state: createStateStore(stateRedis),
-  envKeys: config.envKeys,
+  state: source.state,
+  envKeys: source.envKeys,
   maxWorkersPerLambda: config.maxWorkersPerLambda,
   workerIdleMs: config.workerIdleMs,
   routeOf: (key) => routes.get(key),
 });
-const follower = followRoutes(config.redisUrl, routes, logger, {
-  // A new asset is fetched when announced, so the lambda's first request does not wait for it.
-  onPublished: (route) => void cache.path(route.artifact.digest).catch((error: unknown) => forLambda(logger, route).warn('prefetching the asset failed', { error: String(error) })),
-  // A lambda whose route is gone gets no more requests: its worker stops.
-  onRemoved: (key) => workers.forget(key),
-});
-await follower.loaded;
+await source.follow(workers);
 
 // These three exact paths belong to the runner, whatever lambda routes say.
 const adminEndpoints: Record<string, (response: http.ServerResponse) => Promise<void>> = {
@@ -60,7 +58,7 @@ const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, (request, respo
 server.listen(config.port, config.host);
 await new Promise((resolve) => server.once('listening', resolve));
 const address = server.address() as { port: number };
-logger.info('listening', { host: config.host, port: address.port, routes: routes.size });
+logger.info('listening', { mode, host: config.host, port: address.port, routes: routes.size });
 
 await new Promise<void>((resolve) => {
   process.once('SIGTERM', () => resolve());
@@ -68,8 +66,7 @@ await new Promise<void>((resolve) => {
 });
 // Finish in-flight requests, then stop the workers.
 await new Promise((resolve) => server.close(resolve));
-follower.stop();
 await Promise.all([workers.stopAll(), pool.stop()]);
-stateRedis.disconnect();
+source.stop();
 logger.info('stopped');
 process.exit(0);
