@@ -33,8 +33,15 @@ describe('npm run up', () => {
 
       const lambdas = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name,TIMEOUT:.spec.timeoutSeconds', '--no-headers'], { kubeconfig });
       expect(lambdas.stdout.split('\n').map((line) => line.trim().split(/\s+/))).toEqual([['hello', '30'], ['visits', '30']]);
-      const ready = await kubectl(['wait', '--for=condition=Ready', 'lam/hello', 'lam/visits', '-n', 'default', '--timeout=60s'], { kubeconfig });
+      const ready = await kubectl(['wait', '--for=condition=Ready', 'lam/hello', 'lam/visits', '-n', 'default', '--timeout=90s'], { kubeconfig });
       expect(ready.stdout.trim().split('\n')).toEqual(['lambda.kublambda.io/hello condition met', 'lambda.kublambda.io/visits condition met']);
+      // Each example has an image in the local registry (the IMAGE column of kubectl get lam).
+      const images = await kubectl(['get', 'lam', '-n', 'default', '-o', 'custom-columns=NAME:.metadata.name,IMAGE:.status.image', '--no-headers'], { kubeconfig });
+      const registryHost = new URL(output.match(/^  registry\s+(\S+)/m)![1]!).host;
+      const image = (name: string) => new RegExp(`^${registryHost.replaceAll('.', '\\.')}/kublambda/default-${name}@sha256:[0-9a-f]{64}$`);
+      const rows = images.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
+      expect(rows.map(([name]) => name)).toEqual(['hello', 'visits']);
+      for (const [name, reference] of rows) expect(reference).toMatch(image(name!));
       const runner = endpoints[4]!;
       const hello = await fetch(`${runner}/hello?name=you`);
       expect(hello.status).toBe(200);

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
+import { RegistryClient, pushBaseImage } from '@kublambda/oci-image';
+import { createRunnerBaseImage, runnerBaseImageFiles } from '../images/runner-base-image.ts';
 import { runWatchersLocally } from './local-watchers.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' } } });
@@ -28,6 +30,18 @@ try {
   const registry = await startRegistry();
   stops.push(registry.stop);
 
+  // Each lambda's image is its asset on top of the runner base image, assembled here without
+  // Docker (tools/images) and pushed to the local registry; the builder layers assets onto it.
+  const registryAccess = { url: registry.url, username: registry.username, password: registry.password, insecure: true };
+  const baseImage = { repo: 'kublambda/runner-base', tag: 'local' };
+  await pushBaseImage(new RegistryClient(registryAccess), baseImage, createRunnerBaseImage(await runnerBaseImageFiles()));
+  const imageRegistryEnv = {
+    IMAGE_REGISTRY_URL: registry.url,
+    IMAGE_REGISTRY_USERNAME: registry.username,
+    IMAGE_REGISTRY_PASSWORD: registry.password,
+    IMAGE_REGISTRY_INSECURE: 'true',
+  };
+
   const kubeconfig = { kubeconfig: controlPlane.kubeconfigPath };
   const platformNamespace = 'kublambda-system';
   const namespace = await kubectl(['create', 'namespace', platformNamespace], kubeconfig);
@@ -47,8 +61,8 @@ try {
   const envKeys = { ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('local') };
   const runnerPort = await freePort();
   const appEnv = {
-    builder: serviceEnv,
-    'api-controller': { ...serviceEnv, ...envKeys },
+    builder: { ...serviceEnv, ...imageRegistryEnv, IMAGE_BACKEND: 'direct', IMAGE_BASE: `${baseImage.repo}:${baseImage.tag}` },
+    'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on' },
     runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
   };
   for (const app of ['builder', 'api-controller', 'runner'] as const) {
@@ -69,7 +83,7 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
 
   export KUBECONFIG=${controlPlane.kubeconfigPath}
   export PATH=${kubectlDir}:$PATH      # kubectl ${controlPlane.kubernetesVersion}
-  kubectl get lam -A                    # the example lambdas from examples/
+  kubectl get lam -A                    # the example lambdas from examples/, with their images
   kubectl explain lambda.spec
   kubectl wait --for=condition=Ready lam/hello
   curl ${runnerUrl}/hello?name=you     # the hello lambda, through the runner
@@ -87,8 +101,8 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   registry    ${registry.url}  (user ${registry.username}, password ${registry.password}; nothing without them)
   logs        ${dir}
 
-Running: api-controller and builder (they build each lambda into an asset in S3 and publish
-its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
+Running: api-controller and builder (they build each lambda into an asset in S3 and an image
+in the registry, on the runner base image assembled here, and publish its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
 for each lambda with watch triggers the event-watcher its Deployment would run, as a local
 process with that Deployment's env and its ServiceAccount's token (kwok makes the pods Ready;
 nothing runs in them). Not running yet: the autoscaler.
