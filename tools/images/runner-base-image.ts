@@ -12,8 +12,8 @@
 import { execFile } from 'node:child_process';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { BASE_IMAGE_ENV, BASE_IMAGE_NODE_PATH, collectBaseImageFiles, createImageLayer, imageFromLayers, OCI_LAYER_GZIP, parseLddOutput, pushBaseImage, RegistryClient, type BaseImage, type LayerFile } from '@kublambda/oci-image';
+import { promisify } from 'node:util';
+import { BASE_IMAGE_ENV, BASE_IMAGE_NODE_PATH, collectBaseImageFiles, createImageLayer, imageFromLayers, OCI_LAYER_GZIP, parseLddOutput, runBaseImageCommand, type BaseImage, type CommandIo, type LayerFile } from '@kublambda/oci-image';
 import { STANDALONE_LAMBDA_ENV, STANDALONE_LAMBDA_FILE } from '@kublambda/route-table';
 
 const execFileAsync = promisify(execFile);
@@ -90,62 +90,18 @@ example:
   node tools/images/runner-base-image.ts --registry http://127.0.0.1:5000 --user kublambda --password secret \\
     --repo kublambda/runner-base --tag dev`;
 
-export interface Io {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
 /** The command without a process: returns the exit code. */
-export async function runRunnerBaseImage(argv: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        registry: { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        repo: { type: 'string' },
-        tag: { type: 'string' },
-        rebundle: { type: 'boolean' },
-        insecure: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
-  const missing = (['registry', 'repo', 'tag'] as const).filter((name) => !values[name]);
-  if (missing.length > 0) {
-    io.stderr(`missing ${missing.map((name) => `--${name}`).join(', ')}\n${USAGE}\n`);
-    return 2;
-  }
-  try {
-    const url = new URL(values.registry!);
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-    const registry = new RegistryClient({
-      url: url.origin,
-      ...(values.user !== undefined ? { username: values.user, password: values.password ?? '' } : {}),
-      insecure: values.insecure === true || (url.protocol === 'http:' && loopback),
-    });
-    const started = Date.now();
-    const files = await runnerBaseImageFiles({ rebundle: values.rebundle === true, log: io.stderr });
-    const base = createRunnerBaseImage(files);
-    io.stderr(`assembled ${files.size} files, layer ${base.layer.size} bytes compressed, in ${Date.now() - started} ms\n`);
-    const pushed = await pushBaseImage(registry, { repo: values.repo!, tag: values.tag! }, base);
-    io.stderr(`pushed in ${Date.now() - started} ms\n`);
-    io.stdout(`${JSON.stringify({ repo: values.repo, digest: pushed.digest, reference: pushed.reference }, null, 2)}\n`);
-    return 0;
-  } catch (error) {
-    io.stderr(`runner-base-image: ${(error as Error).message}\n`);
-    return 1;
-  }
+export function runRunnerBaseImage(argv: string[], io: CommandIo): Promise<number> {
+  return runBaseImageCommand(argv, io, {
+    name: 'runner-base-image',
+    usage: USAGE,
+    options: { rebundle: { type: 'boolean' } },
+    assemble: async (values, log) => {
+      const files = await runnerBaseImageFiles({ rebundle: values.rebundle === true, log });
+      return { files, base: createRunnerBaseImage(files) };
+    },
+    describe: (pushed, repo) => ({ repo, digest: pushed.digest, reference: pushed.reference }),
+  });
 }
 
 if (import.meta.main) {

@@ -5,8 +5,9 @@
 //
 // Prints the pushed image as JSON on stdout; diagnostics on stderr.
 // Exit codes: 0 pushed, 1 failed, 2 usage.
-import { parseArgs } from 'node:util';
-import { collectBaseImageFiles, createBaseImage, pushBaseImage } from './base-image.ts';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { collectBaseImageFiles, createBaseImage, pushBaseImage, type BaseImage } from './base-image.ts';
+import type { PushedImage } from './push-image.ts';
 import { RegistryClient } from './registry-client.ts';
 
 const USAGE = `usage: push-base-image --registry URL --user U --password P --repo REPO --tag TAG [--app-dir DIR] [--app-prefix /app] [--insecure]
@@ -22,9 +23,23 @@ export interface Io {
   stderr(text: string): void;
 }
 
-/** The command without a process: returns the exit code. */
-export async function runPushBaseImage(argv: string[], io: Io): Promise<number> {
-  let values;
+type OptionValues = Record<string, string | boolean | undefined>;
+
+/** A command that assembles a base image and pushes it; the options shared by all are added. */
+export interface BaseImageCommand {
+  /** Prefixes its error line. */
+  name: string;
+  usage: string;
+  /** The command's own options, besides registry, user, password, repo, tag, insecure and help. */
+  options: NonNullable<ParseArgsConfig['options']>;
+  assemble(values: OptionValues, log: (text: string) => void): Promise<{ files: ReadonlyMap<string, unknown>; base: BaseImage }>;
+  /** What goes to stdout once pushed. */
+  describe(pushed: PushedImage, repo: string): unknown;
+}
+
+/** Parses the arguments, assembles, pushes, reports; returns the exit code (0 pushed, 1 failed, 2 usage). */
+export async function runBaseImageCommand(argv: string[], io: Io, command: BaseImageCommand): Promise<number> {
+  let values: OptionValues;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -34,46 +49,59 @@ export async function runPushBaseImage(argv: string[], io: Io): Promise<number> 
         password: { type: 'string' },
         repo: { type: 'string' },
         tag: { type: 'string' },
-        'app-dir': { type: 'string' },
-        'app-prefix': { type: 'string' },
         insecure: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        ...command.options,
       },
       strict: true,
     }));
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n${USAGE}\n`);
+    io.stderr(`${(error as Error).message}\n${command.usage}\n`);
     return 2;
   }
   if (values.help) {
-    io.stdout(`${USAGE}\n`);
+    io.stdout(`${command.usage}\n`);
     return 0;
   }
   const missing = (['registry', 'repo', 'tag'] as const).filter((name) => !values[name]);
   if (missing.length > 0) {
-    io.stderr(`missing ${missing.map((name) => `--${name}`).join(', ')}\n${USAGE}\n`);
+    io.stderr(`missing ${missing.map((name) => `--${name}`).join(', ')}\n${command.usage}\n`);
     return 2;
   }
   try {
-    const url = new URL(values.registry!);
+    const url = new URL(String(values.registry));
     const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
     const registry = new RegistryClient({
       url: url.origin,
-      ...(values.user !== undefined ? { username: values.user, password: values.password ?? '' } : {}),
+      ...(values.user !== undefined ? { username: String(values.user), password: String(values.password ?? '') } : {}),
       insecure: values.insecure === true || (url.protocol === 'http:' && loopback),
     });
     const started = Date.now();
-    const files = await collectBaseImageFiles(values['app-dir'] !== undefined ? { appDir: values['app-dir'], appPrefix: values['app-prefix'] ?? '/app' } : {});
-    const base = createBaseImage(files);
+    const { files, base } = await command.assemble(values, io.stderr);
     io.stderr(`assembled ${files.size} files, layer ${base.layer.size} bytes compressed, in ${Date.now() - started} ms\n`);
-    const pushed = await pushBaseImage(registry, { repo: values.repo!, tag: values.tag! }, base);
+    const repo = String(values.repo);
+    const pushed = await pushBaseImage(registry, { repo, tag: String(values.tag) }, base);
     io.stderr(`pushed in ${Date.now() - started} ms\n`);
-    io.stdout(`${JSON.stringify(pushed, null, 2)}\n`);
+    io.stdout(`${JSON.stringify(command.describe(pushed, repo), null, 2)}\n`);
     return 0;
   } catch (error) {
-    io.stderr(`push-base-image: ${(error as Error).message}\n`);
+    io.stderr(`${command.name}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/** The command without a process: returns the exit code. */
+export function runPushBaseImage(argv: string[], io: Io): Promise<number> {
+  return runBaseImageCommand(argv, io, {
+    name: 'push-base-image',
+    usage: USAGE,
+    options: { 'app-dir': { type: 'string' }, 'app-prefix': { type: 'string' } },
+    assemble: async (values) => {
+      const files = await collectBaseImageFiles(values['app-dir'] !== undefined ? { appDir: String(values['app-dir']), appPrefix: String(values['app-prefix'] ?? '/app') } : {});
+      return { files, base: createBaseImage(files) };
+    },
+    describe: (pushed) => pushed,
+  });
 }
 
 if (import.meta.main) {
