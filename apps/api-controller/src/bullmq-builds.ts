@@ -9,17 +9,28 @@ const RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } } 
 
 const ALL_STATES = ['completed', 'failed', 'active', 'wait', 'waiting-children', 'prioritized', 'delayed'] as const;
 
+type JobState<R> = { state: 'absent' } | { state: 'pending' } | { state: 'done'; result: R } | { state: 'error'; message: string };
+
+/** Where a job stands; `what` names it in the message of one that failed after its retries. */
+async function jobState<R extends BuildJobResult | ImageJobResult>(queue: BuildQueue, jobId: string, what: string): Promise<JobState<R>> {
+  const job = await queue.getJob(jobId);
+  if (!job) return { state: 'absent' };
+  const state = await job.getState();
+  if (state === 'completed') return { state: 'done', result: job.returnvalue as R };
+  if (state === 'failed') return { state: 'error', message: `${what} failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
+  return { state: 'pending' };
+}
+
+/** Every job of the lambda, asset and image builds alike: their ids start with <namespace>/<name>/. */
+async function jobsOf(queue: BuildQueue, lambda: { namespace: string; name: string }) {
+  const prefix = `${lambda.namespace}/${lambda.name}/`;
+  return (await queue.getJobs([...ALL_STATES])).filter((job) => job.id?.startsWith(prefix));
+}
+
 /** Build requests as BullMQ jobs whose ids name the lambda and source, so repeats collapse. */
 export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] {
   return {
-    state: async (jobId) => {
-      const job = await queue.getJob(jobId);
-      if (!job) return { state: 'absent' };
-      const state = await job.getState();
-      if (state === 'completed') return { state: 'done', result: job.returnvalue as BuildJobResult };
-      if (state === 'failed') return { state: 'error', message: `build failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
-      return { state: 'pending' };
-    },
+    state: (jobId) => jobState<BuildJobResult>(queue, jobId, 'build'),
     request: async (jobId, data) => {
       await queue.add('build', data, {
         jobId,
@@ -33,8 +44,7 @@ export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] 
       await queue.remove(jobId);
     },
     forgetAll: async (lambda) => {
-      const prefix = `${lambda.namespace}/${lambda.name}/`;
-      const jobs = (await queue.getJobs([...ALL_STATES])).filter((job) => job.id?.startsWith(prefix));
+      const jobs = await jobsOf(queue, lambda);
       let running = false;
       const builtDigests: string[] = [];
       for (const job of jobs) {
@@ -59,20 +69,12 @@ export function bullmqImages(
 ): NonNullable<LambdaReconcilerDeps['images']> {
   return {
     repositoryPrefix,
-    state: async (jobId) => {
-      const job = await queue.getJob(jobId);
-      if (!job) return { state: 'absent' };
-      const state = await job.getState();
-      if (state === 'completed') return { state: 'done', result: job.returnvalue as ImageJobResult };
-      if (state === 'failed') return { state: 'error', message: `image build failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
-      return { state: 'pending' };
-    },
+    state: (jobId) => jobState<ImageJobResult>(queue, jobId, 'image build'),
     request: async (jobId, data) => {
       await queue.add(IMAGE_JOB_NAME, data, { jobId, ...RETRIES, removeOnComplete: false, removeOnFail: false });
     },
     pushedBy: async (lambda) => {
-      const prefix = `${lambda.namespace}/${lambda.name}/`;
-      const jobs = (await queue.getJobs([...ALL_STATES])).filter((job) => job.id?.startsWith(prefix));
+      const jobs = await jobsOf(queue, lambda);
       let running = false;
       const images: string[] = [];
       for (const job of jobs) {
