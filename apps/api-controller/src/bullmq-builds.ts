@@ -1,13 +1,11 @@
 import type { Queue } from 'bullmq';
-import { IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
+import { IMAGE_JOB_NAME, jobsOfLambda, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import type { LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 /** Asset builds ("build") and image builds (IMAGE_JOB_NAME) share the queue. */
 export type BuildQueue = Queue<BuildJobData | ImageJobData, BuildJobResult | ImageJobResult>;
 
 const RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } } as const;
-
-const ALL_STATES = ['completed', 'failed', 'active', 'wait', 'waiting-children', 'prioritized', 'delayed'] as const;
 
 type JobState<R> = { state: 'absent' } | { state: 'pending' } | { state: 'done'; result: R } | { state: 'error'; message: string };
 
@@ -19,12 +17,6 @@ async function jobState<R extends BuildJobResult | ImageJobResult>(queue: BuildQ
   if (state === 'completed') return { state: 'done', result: job.returnvalue as R };
   if (state === 'failed') return { state: 'error', message: `${what} failed after ${job.attemptsMade} attempts: ${job.failedReason}` };
   return { state: 'pending' };
-}
-
-/** Every job of the lambda, asset and image builds alike: their ids start with <namespace>/<name>/. */
-async function jobsOf(queue: BuildQueue, lambda: { namespace: string; name: string }) {
-  const prefix = `${lambda.namespace}/${lambda.name}/`;
-  return (await queue.getJobs([...ALL_STATES])).filter((job) => job.id?.startsWith(prefix));
 }
 
 /** Build requests as BullMQ jobs whose ids name the lambda and source, so repeats collapse. */
@@ -44,7 +36,7 @@ export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] 
       await queue.remove(jobId);
     },
     forgetAll: async (lambda) => {
-      const jobs = await jobsOf(queue, lambda);
+      const jobs = await jobsOfLambda(queue, lambda);
       let running = false;
       const builtDigests: string[] = [];
       for (const job of jobs) {
@@ -74,7 +66,7 @@ export function bullmqImages(
       await queue.add(IMAGE_JOB_NAME, data, { jobId, ...RETRIES, removeOnComplete: false, removeOnFail: false });
     },
     pushedBy: async (lambda) => {
-      const jobs = await jobsOf(queue, lambda);
+      const jobs = await jobsOfLambda(queue, lambda);
       let running = false;
       const images: string[] = [];
       for (const job of jobs) {

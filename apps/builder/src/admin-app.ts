@@ -6,17 +6,18 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
+import { BUILD_API_PATH, createBuildApi } from './build-api.ts';
 
 export const BOARD_PATH = '/builds';
 
 export interface AdminAppOptions {
-  /** Whether the board may retry and remove single jobs; everything else it could change stays refused. */
+  /** Whether the board may retry and remove single jobs, and the build API retry failed ones; everything else they could change stays refused. */
   boardActions: boolean;
 }
 
 /**
- * The builder's admin surface: /healthz, /metrics (the registry) and the build board (bull-board)
- * under /builds/. The board is read-only unless boardActions; even then only retrying and removing
+ * The builder's admin surface: /healthz, /metrics (the registry), the build records as JSON
+ * under /api/builds (for `kublambda builds`) and the build board (bull-board) under /builds/. The board is read-only unless boardActions; even then only retrying and removing
  * one job are let through: adding jobs, pausing, cleaning or emptying the queue stay with
  * api-controller, which owns the jobs' lifecycle.
  */
@@ -34,6 +35,8 @@ export function createAdminApp(queue: Queue, registry: Registry, options: AdminA
       next(error);
     }
   });
+
+  app.use(BUILD_API_PATH, createBuildApi(queue, { retries: options.boardActions }));
 
   const board = new ExpressAdapter();
   board.setBasePath(BOARD_PATH);

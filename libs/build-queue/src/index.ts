@@ -72,3 +72,6 @@ export type ImageJobResult =
 export function imageJobId(lambda: LambdaRef, assetDigest: string, repository: string): string {
   return `${lambda.namespace}/${lambda.name}/${assetDigest.replace(/^sha256:/, '')}/image/${repository.replaceAll('/', '.')}`;
 }
+
+export * from './build-record.ts';
+export * from './queue-jobs.ts';
