@@ -1,7 +1,9 @@
-// The `kublambda` command. Unfinished: `state` works; the other commands say they are not implemented yet.
+// The `kublambda` command. Unfinished: `state` and `builds` work; the other commands say they are not implemented yet.
 import * as k8s from '@kubernetes/client-node';
 import { describeError } from '@kublambda/reconcile-runtime';
 import { connectStateRedis, createReadOnlyStateStore } from '@kublambda/state-tables';
+import { builderAdmin } from './builder-admin.ts';
+import { BUILDS_USAGE, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, type BuildsArgs } from './builds-command.ts';
 import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
 import { STATE_USAGE, UsageError, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
 
@@ -37,12 +39,7 @@ async function state(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const kubeConfig = new k8s.KubeConfig();
-    try {
-      kubeConfig.loadFromDefault();
-    } catch (error) {
-      throw new Error('loading the kubeconfig', { cause: error });
-    }
+    const kubeConfig = loadKubeConfig();
     const output = await runStateCommand(
       { ...args, namespace: args.namespace ?? contextNamespace(kubeConfig) },
       {
@@ -66,11 +63,46 @@ async function state(argv: string[]): Promise<number> {
   }
 }
 
+function loadKubeConfig(): k8s.KubeConfig {
+  const kubeConfig = new k8s.KubeConfig();
+  try {
+    kubeConfig.loadFromDefault();
+  } catch (error) {
+    throw new Error('loading the kubeconfig', { cause: error });
+  }
+  return kubeConfig;
+}
+
+async function builds(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(BUILDS_USAGE);
+    return 0;
+  }
+  let args: BuildsArgs;
+  try {
+    args = parseBuildsArgs(argv);
+  } catch (error) {
+    console.error(`kublambda builds: ${(error as Error).message}\n\n${BUILDS_USAGE}`);
+    return 2;
+  }
+  try {
+    const kubeConfig = loadKubeConfig();
+    const admin = builderAdmin(kubeConfig, platformNamespaceOf(args, process.env));
+    console.log(await runBuildsCommand(args, contextNamespace(kubeConfig), { ...admin, now: Date.now }));
+    return 0;
+  } catch (error) {
+    console.error(`kublambda builds: ${describeError(error)}`);
+    return 1;
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2);
 if (!command || command === 'help' || command === '--help' || command === '-h') {
   console.log(usage());
 } else if (command === 'state') {
   process.exitCode = await state(rest);
+} else if (command === 'builds') {
+  process.exitCode = await builds(rest);
 } else if (command in commands) {
   console.error(`kublambda ${command}: not implemented yet`);
   process.exitCode = 2;

@@ -36,6 +36,7 @@ describe('buildRecordOfJob', () => {
       durationMs: 2_500,
       attempts: 1,
       queued: true,
+      retryable: false,
     });
   });
 
@@ -45,9 +46,9 @@ describe('buildRecordOfJob', () => {
   });
 
   it('a failed job carries its last error; an image job that failed for good carries the message', () => {
-    expect(buildRecordOfJob({ ...job, attemptsMade: 5, failedReason: 'S3 down' }, 'failed', t0)).toMatchObject({ state: 'failed', error: 'S3 down', attempts: 5 });
+    expect(buildRecordOfJob({ ...job, attemptsMade: 5, failedReason: 'S3 down' }, 'failed', t0)).toMatchObject({ state: 'failed', error: 'S3 down', attempts: 5, retryable: true });
     const image = buildRecordOfJob({ ...job, id: imageId, name: 'image', returnvalue: { outcome: 'failed', message: 'no base image' } }, 'completed', t0);
-    expect(image).toMatchObject({ kind: 'image', state: 'failed', error: 'no base image' });
+    expect(image).toMatchObject({ kind: 'image', state: 'failed', error: 'no base image', retryable: false });
     expect(image).not.toHaveProperty('reason');
   });
 
@@ -89,7 +90,7 @@ describe('finishedBuildRecordsFromEvents', () => {
     const records = finishedBuildRecordsFromEvents(events, new Set(), t0 + 10_000);
     expect(records).toEqual([
       expect.objectContaining({ id: assetId, kind: 'asset', state: 'failed', error: 'boom', reason: 'CompileFailed', attempts: 2, durationMs: 2_000, queued: false, createdAt: '2026-12-01T10:00:00.000Z' }),
-      expect.objectContaining({ id: imageId, kind: 'image', state: 'failed', error: 'registry away', attempts: 1, durationMs: 500, queued: false }),
+      expect.objectContaining({ id: imageId, kind: 'image', state: 'failed', error: 'registry away', attempts: 1, durationMs: 500, queued: false, retryable: false }),
     ]);
   });
 
@@ -101,7 +102,7 @@ describe('finishedBuildRecordsFromEvents', () => {
 });
 
 describe('matchesBuildFilter and sortBuildRecords', () => {
-  const record = (id: string, createdAt: string, state: 'completed' | 'failed') => ({ ...parseBuildJobId(id)!, id, createdAt, state, attempts: 1, queued: true });
+  const record = (id: string, createdAt: string, state: 'completed' | 'failed') => ({ ...parseBuildJobId(id)!, id, createdAt, state, attempts: 1, queued: true, retryable: false });
   const a = record(assetId, '2026-12-01T10:00:00.000Z', 'completed');
   const b = record('dev/visits/' + hex('f'), '2026-12-01T11:00:00.000Z', 'failed');
 

@@ -42,6 +42,11 @@ export interface BuildRecord {
    * Lambda's status and removed it, and this record comes from the queue's event history.
    */
   queued: boolean;
+  /**
+   * Whether a retry may run it again: it is queued and failed as a job (its attempts ran out), not
+   * a build that ran to the end and found the source at fault.
+   */
+  retryable: boolean;
 }
 
 export interface BuildFilter {
@@ -228,6 +233,7 @@ function recordOf(input: {
     ...(error ? { error } : {}),
     ...(reason ? { reason } : {}),
     queued: input.queued,
+    retryable: input.queued && input.state === 'failed',
   };
 }
 

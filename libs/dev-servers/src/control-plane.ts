@@ -109,6 +109,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           // ServiceAccount admission plugin waits for.
           `--disable-admission-plugins=${['TaintNodesByCondition', ...(controllerManager ? [] : ['ServiceAccount'])].join(',')}`,
           '--endpoint-reconciler-type=none',
+          // Logs, exec and port-forward go to the node's kubelet: kwok's server, at the node's
+          // InternalIP (127.0.0.1) and daemonEndpoints port. Without --kubelet-certificate-authority
+          // the API server does not verify the kubelet's serving certificate (kwok's is a test one).
+          '--kubelet-preferred-address-types=InternalIP',
           // Resources of this group are served without the watch cache, straight from etcd, so a
           // test that compacts etcd sees what a watch from a compacted revision gets: 410 Gone.
           `--watch-cache-sizes=${UNCACHED_TEST_RESOURCE}#0`,
@@ -202,12 +206,19 @@ async function startKubeComponent(name: 'kube-controller-manager' | 'kube-schedu
 /** The fake node's name; pods land on it. */
 export const KWOK_NODE = 'kwok-node-0';
 
+/** kwok's PortForward CRD (kwok.x-k8s.io/v1alpha1), copied from sigs.k8s.io/kwok@v0.8.0 kustomize/crd/bases: the kwok controller does not install it. */
+export const KWOK_PORT_FORWARD_CRD = path.resolve(import.meta.dirname, '../crds/kwok.x-k8s.io_portforwards.yaml');
+
 /**
  * kwok managing one fake node, with every address it hands out on loopback (pod IPs from
  * 127.1.0.0/16, the node at 127.0.0.1): nothing in the cluster ever points off the machine.
+ * kwok's server is the node's kubelet (127.0.0.1 at a free port, HTTPS with kwok's test
+ * certificate, plain HTTP on the same port): the node's status names it, so the API server's
+ * port-forward reaches it, and PortForward objects (forwardPodPort) say where each pod port leads.
  */
 async function startKwok(kubeconfigPath: string, dir: string): Promise<ManagedProcess> {
   const binary = await kwokBinary();
+  await installCrds(kubeconfigPath, [KWOK_PORT_FORWARD_CRD]);
   const kwok = await withFreshPorts(1, async ([port]) =>
     startManagedProcess({
       name: 'kwok',
@@ -220,6 +231,9 @@ async function startKwok(kubeconfigPath: string, dir: string): Promise<ManagedPr
         '--cidr=127.1.0.1/16',
         '--node-ip=127.0.0.1',
         `--server-address=127.0.0.1:${port}`,
+        // The port the node-initialize stage writes into status.daemonEndpoints (NodePort).
+        `--node-port=${port}`,
+        '--enable-crds=PortForward',
         '--node-lease-duration-seconds=0',
       ],
       logFile: path.join(dir, 'kwok.log'),

@@ -1,4 +1,4 @@
-export { startControlPlane, installCrds, KWOK_NODE, UNCACHED_TEST_RESOURCE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
+export { startControlPlane, installCrds, KWOK_NODE, KWOK_PORT_FORWARD_CRD, UNCACHED_TEST_RESOURCE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 export { cacheDir, kubeBinary, kubernetesVersion } from './binaries.ts';
 export { freePort, portAcceptsConnections } from './ports.ts';
 export { rawRedisReplies, startRedis, type RedisServer, type RedisOptions } from './redis.ts';
@@ -10,3 +10,4 @@ export { startPlatformService, type PlatformApp } from './platform-service.ts';
 export { type ManagedProcess, logTail } from './managed-process.ts';
 export { waitUntil } from './wait-until.ts';
 export { startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
+export { forwardPodPort, desiredPortForward, type PodPortForward, type PodPortForwardOptions } from './pod-port-forward.ts';

@@ -1,0 +1,86 @@
+// kubectl port-forward through the real API server to a kwok pod, whose port kwok's server
+// (standing in for the kubelet) forwards to a local process: every hop on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { createTestNamespace, desiredPortForward, forwardPodPort, kubeBinary, KWOK_NODE, testKubeConfig, waitUntil } from './index.ts';
+
+const kubeConfig = testKubeConfig();
+let namespace: { name: string; delete(): Promise<void> };
+let server: Server;
+let serverPort: number;
+
+beforeAll(async () => {
+  namespace = await createTestNamespace(kubeConfig, 'portforward');
+  server = createServer((request, response) => response.end(`hello from the local process: ${request.url}`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  serverPort = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  server?.close();
+  await namespace?.delete();
+});
+
+async function readyPod(name: string): Promise<k8s.V1Pod> {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespacedPod({
+    namespace: namespace.name,
+    body: { metadata: { name }, spec: { containers: [{ name: 'web', image: 'example.invalid/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } },
+  });
+  return waitUntil(`pod ${name} to be Ready`, async () => {
+    const pod = await core.readNamespacedPod({ namespace: namespace.name, name });
+    return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && pod;
+  }, { timeoutMs: 60_000 });
+}
+
+/** `kubectl port-forward` to the pod on a free local port; resolves once it says where it listens. */
+async function kubectlPortForward(pod: string): Promise<{ child: ChildProcess; localPort: number }> {
+  const child = spawn(await kubeBinary('kubectl'), ['--kubeconfig', process.env.KUBECONFIG!, 'port-forward', '-n', namespace.name, '--address=127.0.0.1', `pod/${pod}`, ':8080'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const localPort = await waitUntil('kubectl port-forward to listen', () => Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1]) || undefined, {
+    timeoutMs: 30_000,
+    describe: () => output,
+  });
+  return { child, localPort };
+}
+
+describe('pod port-forward through kwok', () => {
+  it('names the kwok node as the kubelet: loopback InternalIP and the kwok server port', async () => {
+    const node = await kubeConfig.makeApiClient(k8s.CoreV1Api).readNode({ name: KWOK_NODE });
+    expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: '127.0.0.1' });
+    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBeGreaterThan(0);
+  });
+
+  it("kubectl port-forward reaches the local process a pod's PortForward names", async () => {
+    await readyPod('web');
+    const forward = await forwardPodPort(kubeConfig, { namespace: namespace.name, pod: 'web', ports: [8080], target: { address: '127.0.0.1', port: serverPort } });
+    try {
+      // kwok learns of the PortForward through its watch: until then a connection is refused.
+      const body = await waitUntil('a request through the port-forward to be answered', async () => {
+        const { child, localPort } = await kubectlPortForward('web');
+        try {
+          const response = await fetch(`http://127.0.0.1:${localPort}/through`, { signal: AbortSignal.timeout(5_000) });
+          return response.ok ? await response.text() : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          child.kill();
+        }
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      expect(body).toBe('hello from the local process: /through');
+    } finally {
+      await forward.delete();
+    }
+  });
+
+  it('refuses a target off loopback', () => {
+    expect(() => desiredPortForward({ namespace: 'a', pod: 'b', ports: [1], target: { address: '10.0.0.1', port: 80 } })).toThrow('must be on loopback');
+  });
+});
