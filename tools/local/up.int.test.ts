@@ -42,6 +42,25 @@ describe('npm run up', () => {
       const rows = images.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
       expect(rows.map(([name]) => name)).toEqual(['hello', 'visits']);
       for (const [name, reference] of rows) expect(reference).toMatch(image(name!));
+      // The build queue through the API server: the CLI with the kubeconfig only, no Redis address
+      // or credential (api-controller has already taken these builds' outcomes off the queue; the
+      // builder knows them from the queue's event history).
+      const cli = (args: string[]) =>
+        execa(process.execPath, [path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts'), ...args], { reject: false, env: { KUBECONFIG: kubeconfig, HOME: os.homedir() }, extendEnv: false });
+      const listed = await cli(['builds', '-A', '-o', 'json']);
+      expect(listed.stderr).toBe('');
+      const builds = (JSON.parse(listed.stdout) as { builds: { lambda: { namespace: string; name: string }; kind: string; state: string }[] }).builds;
+      expect(builds.map((b) => `${b.lambda.namespace}/${b.lambda.name} ${b.kind} ${b.state}`).sort()).toEqual([
+        'default/hello asset completed',
+        'default/hello image completed',
+        'default/visits asset completed',
+        'default/visits image completed',
+      ]);
+      const table = await cli(['builds', '-A']);
+      expect(table.exitCode).toBe(0);
+      expect(table.stdout.split('\n')[0]).toMatch(/^LAMBDA\s+KIND\s+DIGEST\s+STATE\s+DURATION\s+ATTEMPTS\s+AGE\s+ERROR$/);
+      expect(table.stdout).toMatch(/^default\/hello\s+image\s+sha256:[0-9a-f]{12}\s+completed\s/m);
+      expect(output).toContain('node apps/cli/src/main.ts builds -A');
       const runner = endpoints[4]!;
       const hello = await fetch(`${runner}/hello?name=you`);
       expect(hello.status).toBe(200);

@@ -5,7 +5,7 @@
 //   node tools/local/up.ts [--dir <state dir>]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
+import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { RegistryClient, pushBaseImage } from '@kublambda/oci-image';
 import { createRunnerBaseImage, runnerBaseImageFiles } from '../images/runner-base-image.ts';
@@ -60,8 +60,18 @@ try {
   // cluster): only api-controller, which encrypts, and the runner, which decrypts, get it.
   const envKeys = { ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('local') };
   const runnerPort = await freePort();
+  // The builder's admin server (loopback), with retries allowed: `kublambda builds` reaches it
+  // through the API server's port-forward to the kublambda-builder pod (below).
+  const builderAdminPort = await freePort();
   const appEnv = {
-    builder: { ...serviceEnv, ...imageRegistryEnv, IMAGE_BACKEND: 'direct', IMAGE_BASE: `${baseImage.repo}:${baseImage.tag}` },
+    builder: {
+      ...serviceEnv,
+      ...imageRegistryEnv,
+      IMAGE_BACKEND: 'direct',
+      IMAGE_BASE: `${baseImage.repo}:${baseImage.tag}`,
+      ADMIN_PORT: String(builderAdminPort),
+      BUILD_BOARD_ACTIONS: 'true',
+    },
     'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on' },
     runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
   };
@@ -70,6 +80,16 @@ try {
     const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir });
     stops.push(() => service.stop());
   }
+  // The builder runs here, not in a pod; a kublambda-builder Deployment stands for it (kwok makes
+  // its pod Ready, nothing runs in it) and its pod's admin port leads to the local admin server.
+  // It stays until the control plane stops.
+  await startPodStandIn(controlPlane.kubeConfig(), {
+    namespace: platformNamespace,
+    name: 'kublambda-builder',
+    labels: { 'app.kubernetes.io/name': 'kublambda-builder' },
+    port: { name: 'admin', containerPort: 9100 },
+    target: { address: '127.0.0.1', port: builderAdminPort },
+  });
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const watchers = await runWatchersLocally({ kubeConfig: controlPlane.kubeConfig(), runnerUrl, logDir: dir, log: (line) => console.log(`event-watcher: ${line}`) });
   stops.push(() => watchers.stop());
@@ -97,6 +117,8 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   Redis       redis://${redis.host}:${redis.port}  (a user per service, none without a password)
   Redis admin ${redis.adminUrl}  (everything: for you, never for a lambda)
   CLI         REDIS_URL=${redis.urlFor('cli')} node apps/cli/src/main.ts state visits visits
+              node apps/cli/src/main.ts builds -A   # the build queue, through the API server (port-forward)
+  build board http://127.0.0.1:${builderAdminPort}/builds/
   S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
   registry    ${registry.url}  (user ${registry.username}, password ${registry.password}; nothing without them)
   logs        ${dir}
@@ -105,7 +127,9 @@ Running: api-controller and builder (they build each lambda into an asset in S3 
 in the registry, on the runner base image assembled here, and publish its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
 for each lambda with watch triggers the event-watcher its Deployment would run, as a local
 process with that Deployment's env and its ServiceAccount's token (kwok makes the pods Ready;
-nothing runs in them). Not running yet: the autoscaler.
+nothing runs in them). The builder's pod (Deployment kublambda-builder in ${platformNamespace})
+is a stand-in of the same kind: its admin port leads to the local builder, so kublambda builds
+port-forwards to it through the API server. Not running yet: the autoscaler.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {

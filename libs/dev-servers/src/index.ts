@@ -9,5 +9,6 @@ export { createTestNamespace, testKubeConfig } from './test-namespace.ts';
 export { startPlatformService, type PlatformApp } from './platform-service.ts';
 export { type ManagedProcess, logTail } from './managed-process.ts';
 export { waitUntil } from './wait-until.ts';
-export { startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
+export { serviceAccountKubeconfig, startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
 export { forwardPodPort, desiredPortForward, type PodPortForward, type PodPortForwardOptions } from './pod-port-forward.ts';
+export { startPodStandIn, type PodStandIn, type PodStandInOptions } from './pod-stand-in.ts';

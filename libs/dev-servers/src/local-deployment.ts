@@ -86,7 +86,7 @@ async function resolveEnvValue(core: k8s.CoreV1Api, namespace: string, podName: 
 }
 
 /** A kubeconfig for the same API server, authenticated only by the ServiceAccount's token. */
-function serviceAccountKubeconfig(kubeConfig: k8s.KubeConfig, namespace: string, serviceAccount: string, token: string): string {
+export function serviceAccountKubeconfig(kubeConfig: k8s.KubeConfig, namespace: string, serviceAccount: string, token: string): string {
   const cluster = kubeConfig.getCurrentCluster()!;
   const caData = cluster.caData;
   const user = `system:serviceaccount:${namespace}:${serviceAccount}`;

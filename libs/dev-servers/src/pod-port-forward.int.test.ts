@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, desiredPortForward, forwardPodPort, kubeBinary, KWOK_NODE, testKubeConfig, waitUntil } from './index.ts';
+import { createTestNamespace, desiredPortForward, kubeBinary, KWOK_NODE, startPodStandIn, testKubeConfig, waitUntil } from './index.ts';
 
 const kubeConfig = testKubeConfig();
 let namespace: { name: string; delete(): Promise<void> };
@@ -25,18 +25,6 @@ afterAll(async () => {
   server?.close();
   await namespace?.delete();
 });
-
-async function readyPod(name: string): Promise<k8s.V1Pod> {
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  await core.createNamespacedPod({
-    namespace: namespace.name,
-    body: { metadata: { name }, spec: { containers: [{ name: 'web', image: 'example.invalid/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } },
-  });
-  return waitUntil(`pod ${name} to be Ready`, async () => {
-    const pod = await core.readNamespacedPod({ namespace: namespace.name, name });
-    return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && pod;
-  }, { timeoutMs: 60_000 });
-}
 
 /** `kubectl port-forward` to the pod on a free local port; resolves once it says where it listens. */
 async function kubectlPortForward(pod: string): Promise<{ child: ChildProcess; localPort: number }> {
@@ -59,12 +47,11 @@ describe('pod port-forward through kwok', () => {
   });
 
   it("kubectl port-forward reaches the local process a pod's PortForward names", async () => {
-    await readyPod('web');
-    const forward = await forwardPodPort(kubeConfig, { namespace: namespace.name, pod: 'web', ports: [8080], target: { address: '127.0.0.1', port: serverPort } });
+    const standIn = await startPodStandIn(kubeConfig, { namespace: namespace.name, name: 'web', labels: { app: 'web' }, port: { name: 'http', containerPort: 8080 }, target: { address: '127.0.0.1', port: serverPort } });
     try {
       // kwok learns of the PortForward through its watch: until then a connection is refused.
       const body = await waitUntil('a request through the port-forward to be answered', async () => {
-        const { child, localPort } = await kubectlPortForward('web');
+        const { child, localPort } = await kubectlPortForward(standIn.pod);
         try {
           const response = await fetch(`http://127.0.0.1:${localPort}/through`, { signal: AbortSignal.timeout(5_000) });
           return response.ok ? await response.text() : undefined;
@@ -76,7 +63,7 @@ describe('pod port-forward through kwok', () => {
       }, { timeoutMs: 60_000, intervalMs: 500 });
       expect(body).toBe('hello from the local process: /through');
     } finally {
-      await forward.delete();
+      await standIn.delete();
     }
   });
 
