@@ -25,8 +25,8 @@ export function noBuilderPodMessage(namespace: string): string {
   return `no Ready pod labelled ${BUILDER_POD_LABEL} with a container port named "${ADMIN_PORT_NAME}" in ${namespace}: is the builder running with ADMIN_PORT set?`;
 }
 
-export function forbiddenMessage(verb: string, resource: string, namespace: string, detail: string): string {
-  return `forbidden: kublambda builds needs "${verb}" on ${resource} in ${namespace} (Kubernetes RBAC; see docs/images.md, "Inspecting builds"): ${detail}`;
+export function forbiddenMessage(verbs: string[], resource: string, namespace: string, detail: string): string {
+  return `forbidden: kublambda builds needs ${verbs.map((verb) => `"${verb}"`).join(' and ')} on ${resource} in ${namespace} (Kubernetes RBAC; see docs/images.md, "Inspecting builds"): ${detail}`;
 }
 
 function statusCode(error: unknown): number | undefined {
@@ -71,7 +71,7 @@ async function findBuilderPod(kubeConfig: k8s.KubeConfig, namespace: string): Pr
   try {
     pods = await kubeConfig.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace, labelSelector: BUILDER_POD_LABEL });
   } catch (error) {
-    if (statusCode(error) === 403) throw new Error(forbiddenMessage('list', 'pods', namespace, describeError(error)));
+    if (statusCode(error) === 403) throw new Error(forbiddenMessage(['list'], 'pods', namespace, describeError(error)));
     throw new Error(`listing the builder pods in ${namespace} at ${kubeConfig.getCurrentCluster()?.server ?? 'the API server'}`, { cause: error });
   }
   const chosen = chooseBuilderPod(pods.items);
@@ -98,7 +98,8 @@ async function requestOverPortForward(kubeConfig: k8s.KubeConfig, namespace: str
     ws = (await new k8s.PortForward(kubeConfig, false).portForward(namespace, pod, [port], fromPod, errors, toPod)) as unknown as typeof ws;
   } catch (error) {
     const detail = (error as { message?: string }).message ?? String(error);
-    if (/\b403\b/.test(detail)) throw new Error(forbiddenMessage('create', 'pods/portforward', namespace, `port-forward to pod ${pod} was refused (${detail})`));
+    // A WebSocket port-forward is a GET that the API server also authorizes as "create" (1.35+).
+    if (/\b403\b/.test(detail)) throw new Error(forbiddenMessage(['get', 'create'], 'pods/portforward', namespace, `port-forward to pod ${pod} was refused (${detail})`));
     throw new Error(`port-forward to pod ${namespace}/${pod} port ${port}: ${detail}`);
   }
   ws.on('close', () => fromPod.end());

@@ -179,12 +179,12 @@ describe('kublambda builds', () => {
 
     const notFailed = await kublambda(['retry', okId]);
     expect(notFailed.exitCode).toBe(1);
-    expect(notFailed.stderr).toBe(`kublambda builds: the builder's admin API answered 409: build "${okId}" is not failed: it is completed\n`);
+    expect(notFailed.stderr).toBe(`kublambda builds: the builder's admin API answered 409: build "${okId}" is not failed: it is completed`);
     const compileError = await kublambda(['retry', badId]);
     expect(compileError.stderr).toContain('could not be built');
     const unknown = await kublambda(['retry', 'shop/nope/0123']);
     expect(unknown.exitCode).toBe(1);
-    expect(unknown.stderr).toBe(`kublambda builds: the builder's admin API answered 404: no build "shop/nope/0123" in the queue\n`);
+    expect(unknown.stderr).toBe(`kublambda builds: the builder's admin API answered 404: no build "shop/nope/0123" in the queue`);
   }, TIMEOUT);
 
   it('says when no builder pod is there', async () => {
@@ -193,7 +193,7 @@ describe('kublambda builds', () => {
       const result = await kublambda(['-A', '--platform-namespace', empty.name]);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toBe(
-        `kublambda builds: no Ready pod labelled app.kubernetes.io/name=kublambda-builder with a container port named "admin" in ${empty.name}: is the builder running with ADMIN_PORT set?\n`,
+        `kublambda builds: no Ready pod labelled app.kubernetes.io/name=kublambda-builder with a container port named "admin" in ${empty.name}: is the builder running with ADMIN_PORT set?`,
       );
     } finally {
       await empty.delete();
@@ -218,18 +218,20 @@ describe('kublambda builds', () => {
 
     const refused = await kublambda(['-A'], kubeconfig);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain(`kublambda builds: forbidden: kublambda builds needs "create" on pods/portforward in ${namespace}`);
+    expect(refused.stderr).toContain(`kublambda builds: forbidden: kublambda builds needs "get" and "create" on pods/portforward in ${namespace}`);
 
     // The Role docs/images.md gives: read the builder pods, port-forward to them.
     await rbac.createNamespacedRole({
       namespace,
-      body: { metadata: { name: 'kublambda-builds' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }, { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] }] },
+      body: { metadata: { name: 'kublambda-builds' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }, { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] }] },
     });
     await bind('kublambda-builds');
+    let last = '';
     const allowed = await waitUntil('the new RoleBinding to take effect', async () => {
       const result = await kublambda(['-A', '-o', 'json'], kubeconfig);
+      last = result.stderr;
       return result.exitCode === 0 && result;
-    }, { timeoutMs: 30_000, intervalMs: 250 });
+    }, { timeoutMs: 30_000, intervalMs: 250, describe: () => last });
     expect((JSON.parse(allowed.stdout) as { builds: unknown[] }).builds.length).toBe(4);
   }, TIMEOUT);
 });

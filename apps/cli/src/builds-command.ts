@@ -24,7 +24,7 @@ options:
   --platform-namespace NS     where the builder runs (default: $KUBLAMBDA_PLATFORM_NAMESPACE, else ${DEFAULT_PLATFORM_NAMESPACE})
 
 It reaches the builder as kubectl port-forward does, through the API server with the
-kubeconfig (KUBECONFIG or ~/.kube/config): it needs "list" on pods and "create" on
+kubeconfig (KUBECONFIG or ~/.kube/config): it needs "list" on pods and "get" and "create" on
 pods/portforward in the platform namespace.
 
 examples:
