@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { BuildRecord } from '@kublambda/build-queue';
 import { chooseBuilderPod, noBuilderPodMessage } from './builder-admin.ts';
 import { formatAge, formatBuildsTable, formatDuration, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, shortDigest } from './builds-command.ts';
-import { UsageError } from './state-command.ts';
+import { UsageError } from './command-line.ts';
 
 const hex = (c: string) => c.repeat(64);
 const now = Date.parse('2026-12-01T12:00:00Z');

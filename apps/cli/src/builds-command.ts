@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { BUILD_STATES, type BuildFilter, type BuildRecord, type BuildState } from '@kublambda/build-queue';
-import { UsageError } from './state-command.ts';
+import { parseCommandLine, shellWord, UsageError } from './command-line.ts';
 
 // `kublambda builds`: the build queue (asset and image builds), read from the builder's admin
 // API through a port-forward to the builder pod, so Kubernetes RBAC governs it (see
@@ -39,24 +38,14 @@ export type BuildsArgs =
   | { command: 'retry'; id: string; output: 'text' | 'json'; platformNamespace?: string };
 
 export function parseBuildsArgs(argv: string[]): BuildsArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        'all-namespaces': { type: 'boolean', short: 'A', default: false },
-        lambda: { type: 'string' },
-        state: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'text' },
-        'platform-namespace': { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, {
+    namespace: { type: 'string', short: 'n' },
+    'all-namespaces': { type: 'boolean', short: 'A', default: false },
+    lambda: { type: 'string' },
+    state: { type: 'string' },
+    output: { type: 'string', short: 'o', default: 'text' },
+    'platform-namespace': { type: 'string' },
+  });
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`--output must be text or json, not "${values.output}"`);
   const output = values.output;
   const platformNamespace = values['platform-namespace'];
@@ -162,8 +151,4 @@ export function formatAge(ms: number): string {
 function oneLine(text: string, width: number): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
-}
-
-function shellWord(word: string): string {
-  return /^[\w./:=@-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }

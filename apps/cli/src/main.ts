@@ -5,7 +5,8 @@ import { connectStateRedis, createReadOnlyStateStore } from '@kublambda/state-ta
 import { builderAdmin } from './builder-admin.ts';
 import { BUILDS_USAGE, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, type BuildsArgs } from './builds-command.ts';
 import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
-import { STATE_USAGE, UsageError, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
+import { UsageError } from './command-line.ts';
+import { STATE_USAGE, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
 
 const commands: Record<string, string> = {
   up: 'start the local all-in-one platform',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ListPage } from '@kublambda/lambda-api';
-import { formatStatePage, parseStateArgs, runStateCommand, stateCommandConfig, UsageError, type StateArgs } from './state-command.ts';
+import { UsageError } from './command-line.ts';
+import { formatStatePage, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs } from './state-command.ts';
 
 const args = (overrides: Partial<StateArgs> = {}) => ({ lambda: 'shop', table: 'orders', namespace: 'prod', output: 'text' as const, ...overrides });
 

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { EnvReader, type Env } from '@kublambda/config';
 import type { ListOptions, ListPage, StateEntry } from '@kublambda/lambda-api';
+import { parseCommandLine, shellWord, UsageError } from './command-line.ts';
 
 // `kublambda state <lambda> <table>`: one page of a lambda's state table, for debugging. The
 // Lambda is read first so that a table it does not declare is reported as such, not shown as
@@ -29,29 +29,14 @@ export interface StateArgs {
   output: 'text' | 'json';
 }
 
-/** Thrown for a command line that cannot be run; main prints it with the usage. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 export function parseStateArgs(argv: string[]): StateArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        prefix: { type: 'string' },
-        limit: { type: 'string' },
-        cursor: { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'text' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, {
+    namespace: { type: 'string', short: 'n' },
+    prefix: { type: 'string' },
+    limit: { type: 'string' },
+    cursor: { type: 'string' },
+    output: { type: 'string', short: 'o', default: 'text' },
+  });
   if (positionals.length !== 2) throw new UsageError(`expected <lambda> <table>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
   const [lambda, table] = positionals as [string, string];
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`--output must be text or json, not "${values.output}"`);
@@ -116,10 +101,6 @@ function nextPageCommand(args: StateArgs & { namespace: string }, cursor: string
   if (args.output !== 'text') words.push('-o', args.output);
   words.push('--cursor', cursor);
   return words.map(shellWord).join(' ');
-}
-
-function shellWord(word: string): string {
-  return /^[\w./:=@-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A key as it is, unless it holds spaces or control characters: then quoted as JSON. */
