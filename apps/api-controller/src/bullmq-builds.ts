@@ -1,11 +1,9 @@
 import type { Queue } from 'bullmq';
-import { IMAGE_JOB_NAME, jobsOfLambda, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
+import { BUILD_JOB_OPTIONS, IMAGE_JOB_NAME, jobsOfLambda, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import type { LambdaReconcilerDeps } from './reconcile-lambda.ts';
 
 /** Asset builds ("build") and image builds (IMAGE_JOB_NAME) share the queue. */
 export type BuildQueue = Queue<BuildJobData | ImageJobData, BuildJobResult | ImageJobResult>;
-
-const RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } } as const;
 
 type JobState<R> = { state: 'absent' } | { state: 'pending' } | { state: 'done'; result: R } | { state: 'error'; message: string };
 
@@ -24,13 +22,8 @@ export function bullmqBuilds(queue: BuildQueue): LambdaReconcilerDeps['builds'] 
   return {
     state: (jobId) => jobState<BuildJobResult>(queue, jobId, 'build'),
     request: async (jobId, data) => {
-      await queue.add('build', data, {
-        jobId,
-        ...RETRIES,
-        // api-controller removes a job once its outcome is in the Lambda's status.
-        removeOnComplete: false,
-        removeOnFail: false,
-      });
+      // api-controller removes a job once its outcome is in the Lambda's status.
+      await queue.add('build', data, { jobId, ...BUILD_JOB_OPTIONS });
     },
     forget: async (jobId) => {
       await queue.remove(jobId);
@@ -63,7 +56,7 @@ export function bullmqImages(
     repositoryPrefix,
     state: (jobId) => jobState<ImageJobResult>(queue, jobId, 'image build'),
     request: async (jobId, data) => {
-      await queue.add(IMAGE_JOB_NAME, data, { jobId, ...RETRIES, removeOnComplete: false, removeOnFail: false });
+      await queue.add(IMAGE_JOB_NAME, data, { jobId, ...BUILD_JOB_OPTIONS });
     },
     pushedBy: async (lambda) => {
       const jobs = await jobsOfLambda(queue, lambda);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
+import { BUILD_JOB_OPTIONS, BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type LambdaRef } from '@kublambda/build-queue';
 import { freePort, startPlatformService, startRedis, waitUntil, type ManagedProcess, type RedisServer } from '@kublambda/dev-servers';
 import { listeningAddresses } from './listening-ports.testing.ts';
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
   // Requests builds as api-controller does (same options); the admin user so the test may inspect everything.
   connection = new Redis(redis.adminUrl, { maxRetriesPerRequest: null });
   queue = new Queue(BUILD_QUEUE, { connection, prefix: BUILD_QUEUE_PREFIX });
-  const options = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: false, removeOnFail: false };
+  const options = BUILD_JOB_OPTIONS;
   await queue.add('build', job(ok, digest('a'), { 'index.ts': 'export default async () => new Response("hello")' }), { ...options, jobId: okId });
   await queue.add('build', job(bad, digest('b'), { 'index.ts': 'export default async () => { return new Response("x" }' }), { ...options, jobId: badId });
   // No files at all: not the source's fault, so the build throws (an error, retried: one attempt here).

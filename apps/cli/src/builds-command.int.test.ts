@@ -11,7 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type BuildRecord, type LambdaRef } from '@kublambda/build-queue';
+import { BUILD_JOB_OPTIONS, BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type BuildRecord, type LambdaRef } from '@kublambda/build-queue';
 import {
   createTestNamespace,
   freePort,
@@ -86,7 +86,7 @@ beforeAll(async () => {
   // Builds requested as api-controller requests them, through the admin Redis user so the test may inspect everything.
   connection = new Redis(redis.adminUrl, { maxRetriesPerRequest: null });
   queue = new Queue(BUILD_QUEUE, { connection, prefix: BUILD_QUEUE_PREFIX });
-  const options = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: false, removeOnFail: false };
+  const options = BUILD_JOB_OPTIONS;
   await queue.add('build', job(ok, digest('a'), hello), { ...options, jobId: okId });
   await queue.add('build', job(bad, digest('b'), { 'index.ts': 'export default async () => { return new Response("x" }' }), { ...options, jobId: badId });
   // No files: not the source's fault, so the build throws (a failed job; one attempt here).

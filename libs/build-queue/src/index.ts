@@ -5,6 +5,12 @@ export const BUILD_QUEUE = 'builds';
 /** BullMQ's key prefix, given explicitly so the Redis users' rules (libs/redis-acl) name the same keys. */
 export const BUILD_QUEUE_PREFIX = 'bull';
 
+/**
+ * How api-controller adds build and image jobs: 5 attempts with exponential backoff from 1 s,
+ * and finished jobs kept: api-controller removes each once its outcome is in the Lambda's status.
+ */
+export const BUILD_JOB_OPTIONS = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: false, removeOnFail: false } as const;
+
 export interface LambdaRef {
   namespace: string;
   name: string;
