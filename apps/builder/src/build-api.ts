@@ -76,7 +76,7 @@ export async function retryBuild(queue: Queue, id: string, now: number): Promise
   if (state !== 'failed') {
     const why =
       record.state === 'failed'
-        ? `it ran to the end and its ${record.kind === 'asset' ? 'source' : 'asset'} could not be built (${record.error}); retrying cannot change that, a new source can`
+        ? `it ran to the end and its input could not be built (${record.error}); retrying cannot change that, a new source can`
         : `it is ${record.state}`;
     throw new BuildApiError(409, `build "${id}" is not failed: ${why}`);
   }

@@ -8,20 +8,25 @@ export const QUEUE_JOB_STATES = ['completed', 'failed', 'active', 'wait', 'waiti
 export type QueueJobStateName = (typeof QUEUE_JOB_STATES)[number];
 
 export interface JobLister<J extends { id?: string }> {
-  getJobs(types: QueueJobStateName[] | QueueJobStateName): Promise<J[]>;
+  getJobs(types: QueueJobStateName[]): Promise<J[]>;
 }
 
-/** The queue's jobs with the state each was listed in; only the lambda's (ids start with `<namespace>/<name>/`) when given. */
-export async function queueJobsByState<J extends { id?: string }>(queue: JobLister<J>, lambda?: LambdaRef): Promise<{ job: J; state: QueueJobStateName }[]> {
+/**
+ * The queue's jobs in every state (one read, which BullMQ makes atomically, so a job moving
+ * between states is listed once); only the lambda's (ids start with `<namespace>/<name>/`) when given.
+ */
+export async function queueJobs<J extends { id?: string }>(queue: JobLister<J>, lambda?: LambdaRef): Promise<J[]> {
   const prefix = lambda ? lambdaJobIdPrefix(lambda) : '';
-  const lists = await Promise.all(QUEUE_JOB_STATES.map(async (state) => (await queue.getJobs(state)).map((job) => ({ job, state }))));
-  // A job that moved between two of the reads shows up once, in the later state read.
-  const byId = new Map<string, { job: J; state: QueueJobStateName }>();
-  for (const entry of lists.flat()) if (entry.job.id?.startsWith(prefix)) byId.set(entry.job.id, entry);
-  return [...byId.values()];
+  return (await queue.getJobs([...QUEUE_JOB_STATES])).filter((job) => job.id?.startsWith(prefix));
 }
 
 /** Every job of the lambda, asset and image builds alike. */
-export async function jobsOfLambda<J extends { id?: string }>(queue: JobLister<J>, lambda: LambdaRef): Promise<J[]> {
-  return (await queueJobsByState(queue, lambda)).map((entry) => entry.job);
+export function jobsOfLambda<J extends { id?: string }>(queue: JobLister<J>, lambda: LambdaRef): Promise<J[]> {
+  return queueJobs(queue, lambda);
+}
+
+/** The queue's jobs, each with the state it is in now (asked of each job after the listing). */
+export async function queueJobsByState<J extends { id?: string; getState(): Promise<string> }>(queue: JobLister<J>): Promise<{ job: J; state: string }[]> {
+  const jobs = await queueJobs(queue);
+  return Promise.all(jobs.map(async (job) => ({ job, state: await job.getState() })));
 }
