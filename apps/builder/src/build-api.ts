@@ -67,7 +67,7 @@ export function parseBuildFilter(query: Record<string, unknown>): BuildFilter {
   return { namespace: one('namespace'), lambda: one('lambda'), state: state as BuildState | undefined };
 }
 
-/** Retries a failed build (BullMQ moves it back to waiting, attempts counted afresh); the record after. */
+/** Retries a failed build (BullMQ moves it back to waiting, its attempts counted afresh); the record after. */
 export async function retryBuild(queue: Queue, id: string, now: number): Promise<BuildRecord> {
   const job = parseBuildJobId(id) ? await queue.getJob(id) : undefined;
   if (!job) throw new BuildApiError(404, `no build "${id}" in the queue`);
@@ -80,7 +80,8 @@ export async function retryBuild(queue: Queue, id: string, now: number): Promise
         : `it is ${record.state}`;
     throw new BuildApiError(409, `build "${id}" is not failed: ${why}`);
   }
-  await job.retry('failed');
+  // The whole retry budget again: retrying is what an operator does once the cause is fixed.
+  await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   return buildRecordOfJob(job, await job.getState(), now)!;
 }
 

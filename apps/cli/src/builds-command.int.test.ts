@@ -171,11 +171,13 @@ describe('kublambda builds', () => {
     const retried = await kublambda(['retry', brokenId]);
     expect(retried.stderr).toBe('');
     expect(retried.stdout).toMatch(new RegExp(`^build ${brokenId} is (waiting|active|completed) again \\(retried\\)$`));
-    const record = await waitUntil('the retried build to complete', async () => (await listJson(['-n', 'shop', '--lambda', 'broken']))[0]?.state === 'completed' || undefined, {
-      timeoutMs: 60_000,
-      intervalMs: 500,
-    });
-    expect(record).toBe(true);
+    const record = await waitUntil('the retried build to complete', async () => {
+      const [again] = await listJson(['-n', 'shop', '--lambda', 'broken']);
+      return again?.state === 'completed' && again;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    // Its attempts counted afresh: the whole retry budget again.
+    expect(record).toMatchObject({ id: brokenId, state: 'completed', attempts: 1, retryable: false });
+    expect(record.output).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     const notFailed = await kublambda(['retry', okId]);
     expect(notFailed.exitCode).toBe(1);
