@@ -5,6 +5,8 @@
 //      bundled lambda): base manifest and config fetched, one layer added, pushed.
 //   M  the same N assets into N more repositories, each mounting from the first one's
 //      repository (what a second lambda with the same source costs).
+//   Q  baseline in the same run: one authenticated request (GET /v2/) to the same registry;
+//      the test registry checks a bcrypt password on every request, which dominates B and M.
 //   S  sizes: the base image and a lambda's image (manifest + config + layers), and what the
 //      lambda's own layer adds.
 //   R  registry bytes on disk: base only, after the 2N images, after deleting their
@@ -91,6 +93,14 @@ try {
     built.push({ repo: second.repo, image: copy });
   }
   const withImages = await bytesUnder(storage);
+  const pingTimes: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    const response = await fetch(`${registry.url}/v2/`, { headers: { authorization: registry.authorization } });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`GET /v2/ answered ${response.status}`);
+    pingTimes.push(performance.now() - started);
+  }
 
   const manifest = JSON.parse((await client.getManifest(built[0]!.repo, built[0]!.image.digest)).bytes.toString('utf8')) as ImageManifestJson;
   const imageBytes = manifest.config.size + manifest.layers.reduce((sum, layer) => sum + layer.size, 0) + built[0]!.image.size;
@@ -106,6 +116,7 @@ try {
   console.log(`images of ${count} lambdas (direct backend, one registry on loopback)
 B  build and push, a new repository each:      ${summary(buildTimes)}, ${Math.max(...buildRequests)} registry requests each
 M  same asset into another repository (mount): ${summary(mountTimes)}
+Q  one authenticated request (baseline):        ${summary(pingTimes)}
 S  base image ${mib(baseBytes)} compressed; a lambda image ${mib(imageBytes)} (its own layer ${kib(built[0]!.image.layer.size)}, manifest ${built[0]!.image.size} B)
 R  registry on disk: base only ${mib(baseOnly)}; with ${2 * count} images ${mib(withImages)} (+${kib(withImages - baseOnly)});
    after deleting their manifests ${mib(afterDelete)}; after garbage collection ${mib(afterCollect)} (+${kib(afterCollect - baseOnly)} over base only)`);
