@@ -99,7 +99,9 @@ function recordingS3(client: Minio.Client): Minio.Client {
     get(target, property) {
       if (property === 'removeObject') {
         return async (bucket: string, key: string) => {
-          removedContexts.set(key, await buffer(await target.getObject(bucket, key)));
+          // A Job these tests left themselves has no context in S3.
+          const bytes = await target.getObject(bucket, key).then(buffer, () => undefined);
+          if (bytes) removedContexts.set(key, bytes);
           return target.removeObject(bucket, key);
         };
       }

@@ -12,7 +12,7 @@ import type { LayerFile } from '@kublambda/oci-image';
 import type { ImageBackend, ImagePushRequest, PushedImage } from './image-build.ts';
 import { PermanentImageError } from './image-build.ts';
 import type { KanikoImageBackendConfig } from './kaniko-config.ts';
-import { desiredKanikoJob, kanikoContextKey, kanikoJobName, KANIKO_CONTAINER, podToReadLogsOf, readKanikoJobState, type KanikoJobState } from './kaniko-job.ts';
+import { desiredKanikoJob, kanikoContextKey, kanikoJobEnd, kanikoJobName, KANIKO_CONTAINER, podToReadLogsOf, readKanikoJobState, type KanikoJobState } from './kaniko-job.ts';
 
 // From source the script is kaniko-context-script.ts beside this file; the bundled builder
 // (tools/build) ships it as kaniko-context-script.mjs beside its main.mjs.
@@ -100,7 +100,7 @@ export function createKanikoImageBackend(deps: KanikoBackendDeps): ImageBackend 
     for (;;) {
       const job = await readJob(name);
       if (!job || job.metadata?.uid !== uid) throw new Error(`the Kaniko Job ${namespace}/${name} disappeared before it finished`);
-      if (readKanikoJobState(job, []).state !== 'running') return finalState(job);
+      if (kanikoJobEnd(job)) return finalState(job);
       if (Date.now() > limit) throw new Error(`the Kaniko Job ${namespace}/${name} is still running ${DEADLINE_GRACE_MS / 1000} s past its deadline`);
       await sleep(pollIntervalMs);
     }
@@ -123,14 +123,14 @@ export function createKanikoImageBackend(deps: KanikoBackendDeps): ImageBackend 
       const key = kanikoContextKey(config, name);
       const where = `${namespace}/${name}`;
       let job = await readJob(name);
-      if (job && readKanikoJobState(job, []).state === 'failed') {
+      if (job && kanikoJobEnd(job) === 'Failed') {
         // An earlier attempt's failure, not reported: this attempt builds afresh.
         log.info('deleting a failed Kaniko Job of an earlier attempt', { job: where });
         await deleteJob(name);
         await waitJobGone(name, job.metadata?.uid);
         job = undefined;
       }
-      if (job) log.info('adopting Kaniko Job', { job: where, finished: readKanikoJobState(job, []).state !== 'running' });
+      if (job) log.info('adopting Kaniko Job', { job: where, end: kanikoJobEnd(job) ?? 'running' });
       else {
         const context = await uploadContext(key, files);
         job = await createJob(desiredKanikoJob(config, { jobName: name, imageJobId, lambda: data.lambda, target: `${data.repository}:${data.tag}` }));

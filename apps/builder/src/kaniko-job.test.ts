@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { imageJobId } from '@kublambda/build-queue';
 import type { KanikoImageBackendConfig } from './kaniko-config.ts';
-import { desiredKanikoJob, kanikoContextKey, kanikoJobName, podToReadLogsOf, readKanikoJobState } from './kaniko-job.ts';
+import { desiredKanikoJob, kanikoContextKey, kanikoJobEnd, kanikoJobName, podToReadLogsOf, readKanikoJobState } from './kaniko-job.ts';
 
 const config: KanikoImageBackendConfig = {
   backend: 'kaniko',
@@ -139,6 +139,15 @@ describe('readKanikoJobState', () => {
     ['failed, another container\'s status is not kaniko\'s', job(['Failed', 'BackoffLimitExceeded']), [pod('p', { exitCode: 2, message: 'sidecar' }, 'istio-proxy')], { state: 'failed', message: 'BackoffLimitExceeded' }],
   ])('%s', (_, theJob, pods, expected) => {
     expect(readKanikoJobState(theJob, pods)).toEqual(expected);
+  });
+
+  it.each([
+    ['running', job(), undefined],
+    ['interim conditions only', job(['SuccessCriteriaMet'], ['FailureTarget']), undefined],
+    ['complete', job(['SuccessCriteriaMet'], ['Complete']), 'Complete'],
+    ['failed', job(['FailureTarget'], ['Failed']), 'Failed'],
+  ])('kanikoJobEnd: %s', (_, theJob, expected) => {
+    expect(kanikoJobEnd(theJob)).toBe(expected);
   });
 
   it('keeps the end of a long log tail', () => {

@@ -117,9 +117,8 @@ export type KanikoJobState =
  * none) or why the Job controller gave up.
  */
 export function readKanikoJobState(job: k8s.V1Job, pods: readonly k8s.V1Pod[]): KanikoJobState {
-  const finished = (type: string) => job.status?.conditions?.find((condition) => condition.type === type && condition.status === 'True');
-  const complete = finished('Complete');
-  const failed = finished('Failed');
+  const complete = finishedCondition(job, 'Complete');
+  const failed = finishedCondition(job, 'Failed');
   if (!complete && !failed) return { state: 'running' };
   const terminated = pods.map(kanikoTermination).filter((state) => state !== undefined);
   if (complete) {
@@ -134,6 +133,15 @@ export function readKanikoJobState(job: k8s.V1Job, pods: readonly k8s.V1Pod[]): 
   ].filter(Boolean);
   const message = said?.message?.trim();
   return { state: 'failed', message: `${why.join(', ')}${message ? `; kaniko said: ${clip(message)}` : ''}` };
+}
+
+/** How the Job ended, from its conditions alone: undefined while it runs (interim conditions such as FailureTarget included). */
+export function kanikoJobEnd(job: k8s.V1Job): 'Complete' | 'Failed' | undefined {
+  return finishedCondition(job, 'Complete') ? 'Complete' : finishedCondition(job, 'Failed') ? 'Failed' : undefined;
+}
+
+function finishedCondition(job: k8s.V1Job, type: 'Complete' | 'Failed'): k8s.V1JobCondition | undefined {
+  return job.status?.conditions?.find((condition) => condition.type === type && condition.status === 'True');
 }
 
 function kanikoTermination(pod: k8s.V1Pod): k8s.V1ContainerStateTerminated | undefined {
