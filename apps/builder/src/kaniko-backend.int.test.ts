@@ -1,7 +1,8 @@
 // IMAGE_BACKEND=kaniko against the real API server (the shared test control plane, in a
 // namespace of this file's own), kube-controller-manager's Job controller, kwok and a real S3
 // server (versitygw). The backend is called as a library (runImageJob with
-// createKanikoImageBackend), the way the builder's worker calls it. Pods never run here: kwok
+// createKanikoImageBackend), the way the builder's worker calls it; the last test runs the
+// builder process itself, taking the job from a real Redis. Pods never run here: kwok
 // finishes each build pod, playing the container's result from the pod annotations
 // kwok.kublambda.io/exit-code and kwok.kublambda.io/termination-message, which these tests put
 // on the pod template through KANIKO_POD_ANNOTATIONS (the digest kaniko would have written to
@@ -15,8 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import type * as Minio from 'minio';
 import { createArtifactStore, createS3Client, parseArtifactStoreConfig, type ArtifactStore } from '@kublambda/artifact-store';
-import { imageJobId, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
-import { createTestNamespace, startS3, testKubeConfig, waitUntil, type S3Server } from '@kublambda/dev-servers';
+import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, imageJobId, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
+import { createTestNamespace, startPlatformService, startRedis, startS3, testKubeConfig, waitUntil, type S3Server } from '@kublambda/dev-servers';
 import { createLogger } from '@kublambda/logging';
 import { readImageLayer } from '@kublambda/oci-image';
 import { parseImageBackendConfig } from './config.ts';
@@ -67,28 +70,31 @@ afterAll(async () => {
   if (workRoot) await rm(workRoot, { recursive: true, force: true });
 }, 60_000);
 
+/** The builder's environment for the kaniko backend, the artifact store's included. */
+function kanikoEnv(podAnnotations: Record<string, string>): Record<string, string> {
+  return {
+    ...s3Env,
+    IMAGE_BACKEND: 'kaniko',
+    IMAGE_REGISTRY_URL: `http://${REGISTRY}`,
+    IMAGE_REGISTRY_INSECURE: 'true',
+    IMAGE_BASE: 'kublambda/runner-base:v1',
+    KANIKO_NAMESPACE: namespace.name,
+    KANIKO_REGISTRY_SECRET: 'kaniko-registry',
+    KANIKO_S3_SECRET: 'kaniko-s3',
+    KANIKO_S3_ENDPOINT: 'http://s3.kublambda-system:9000',
+    KANIKO_CPU_REQUEST: '250m',
+    KANIKO_MEMORY_REQUEST: '256Mi',
+    KANIKO_CPU_LIMIT: '1',
+    KANIKO_MEMORY_LIMIT: '1Gi',
+    KANIKO_DEADLINE_SECONDS: '600',
+    KANIKO_TTL_SECONDS: '300',
+    KANIKO_POD_ANNOTATIONS: JSON.stringify(podAnnotations),
+  };
+}
+
 /** The builder's configuration, as parsed from its environment. */
 function kanikoConfig(podAnnotations: Record<string, string>): KanikoImageBackendConfig {
-  const config = parseImageBackendConfig(
-    {
-      IMAGE_BACKEND: 'kaniko',
-      IMAGE_REGISTRY_URL: `http://${REGISTRY}`,
-      IMAGE_REGISTRY_INSECURE: 'true',
-      IMAGE_BASE: 'kublambda/runner-base:v1',
-      KANIKO_NAMESPACE: namespace.name,
-      KANIKO_REGISTRY_SECRET: 'kaniko-registry',
-      KANIKO_S3_SECRET: 'kaniko-s3',
-      KANIKO_S3_ENDPOINT: 'http://s3.kublambda-system:9000',
-      KANIKO_CPU_REQUEST: '250m',
-      KANIKO_MEMORY_REQUEST: '256Mi',
-      KANIKO_CPU_LIMIT: '1',
-      KANIKO_MEMORY_LIMIT: '1Gi',
-      KANIKO_DEADLINE_SECONDS: '600',
-      KANIKO_TTL_SECONDS: '300',
-      KANIKO_POD_ANNOTATIONS: JSON.stringify(podAnnotations),
-    },
-    parseArtifactStoreConfig(s3Env),
-  );
+  const config = parseImageBackendConfig(kanikoEnv(podAnnotations), parseArtifactStoreConfig(s3Env));
   if (config.backend !== 'kaniko') throw new Error('not kaniko');
   return config;
 }
@@ -268,6 +274,43 @@ describe('the kaniko image backend', () => {
       expect(uids.has(failedJob.metadata?.uid)).toBe(true);
       expect(uids.size).toBe(2);
       await jobGone(failed.jobName);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'in the builder process: an image job from the queue ends as pushed, the Job gone',
+    async () => {
+      const redis = await startRedis();
+      const { data, jobName } = await imageJob('queued');
+      const logDir = await mkdtemp(path.join(workRoot, 'logs-'));
+      const builder = await startPlatformService(
+        'builder',
+        { ...kanikoEnv({ [TERMINATION_MESSAGE]: digestOf('e') }), REDIS_URL: redis.urlFor('builder'), BUILDER_CACHE_DIR: path.join(workRoot, 'cache'), KUBECONFIG: process.env.KUBECONFIG! },
+        { logDir },
+      );
+      const connection = new Redis(redis.adminUrl, { maxRetriesPerRequest: null });
+      const queue = new Queue<ImageJobData, ImageJobResult>(BUILD_QUEUE, { connection, prefix: BUILD_QUEUE_PREFIX });
+      try {
+        const jobId = imageJobId(data.lambda, data.artifact.digest, data.repository);
+        await queue.add(IMAGE_JOB_NAME, data, { jobId, attempts: 5, backoff: { type: 'exponential', delay: 1_000 } });
+        const result = await waitUntil(
+          'the image job to complete',
+          async () => {
+            const job = await Job.fromId<ImageJobData, ImageJobResult>(queue, jobId);
+            return job && (await job.getState()) === 'completed' ? job.returnvalue : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 100 },
+        );
+        expect(result).toEqual({ outcome: 'pushed', image: `${REGISTRY}/kublambda/shop-queued@${digestOf('e')}`, digest: digestOf('e') });
+        await jobGone(jobName);
+        expect(await contextGone(`kaniko-contexts/${jobName}.tar.gz`)).toBe(true);
+      } finally {
+        await queue.close();
+        connection.disconnect();
+        await builder.stop();
+        await redis.stop();
+      }
     },
     TIMEOUT,
   );
