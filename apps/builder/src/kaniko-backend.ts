@@ -133,7 +133,13 @@ export function createKanikoImageBackend(deps: KanikoBackendDeps): ImageBackend 
       if (job) log.info('adopting Kaniko Job', { job: where, end: kanikoJobEnd(job) ?? 'running' });
       else {
         const context = await uploadContext(key, files);
-        job = await createJob(desiredKanikoJob(config, { jobName: name, imageJobId, lambda: data.lambda, target: `${data.repository}:${data.tag}` }));
+        try {
+          job = await createJob(desiredKanikoJob(config, { jobName: name, imageJobId, lambda: data.lambda, target: `${data.repository}:${data.tag}` }));
+        } catch (error) {
+          // No Job will read it; a retry uploads it again.
+          await deleteContext(key).catch(() => {});
+          throw error;
+        }
         log.info('created Kaniko Job', { job: where, context: `s3://${config.context.bucket}/${key}`, contextDigest: context.digest, contextSize: context.size });
       }
       const started = Date.now();

@@ -1,23 +1,26 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
+import { parseArtifactStoreConfig } from '@kublambda/artifact-store';
 import { imageJobId } from '@kublambda/build-queue';
+import { parseImageBackendConfig } from './config.ts';
 import type { KanikoImageBackendConfig } from './kaniko-config.ts';
 import { desiredKanikoJob, kanikoContextKey, kanikoJobEnd, kanikoJobName, podToReadLogsOf, readKanikoJobState } from './kaniko-job.ts';
 
-const config: KanikoImageBackendConfig = {
-  backend: 'kaniko',
-  registry: { host: 'registry.kublambda-system:5000', insecure: true },
-  base: { repo: 'kublambda/runner-base', reference: 'v1' },
-  image: 'ghcr.io/osscontainertools/kaniko:v1.28.3',
-  namespace: 'kublambda-system',
-  registrySecret: 'kaniko-registry',
-  s3Secret: 'kaniko-s3',
-  context: { bucket: 'lambdas', prefix: 'kaniko-contexts/', endpoint: 'http://minio:9000', region: 'us-east-1' },
-  resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
-  activeDeadlineSeconds: 900,
-  ttlSecondsAfterFinished: 3600,
-  podAnnotations: {},
-};
+// As the builder parses it from its environment.
+const parsed = parseImageBackendConfig(
+  {
+    IMAGE_BACKEND: 'kaniko',
+    IMAGE_REGISTRY_URL: 'http://registry.kublambda-system:5000',
+    IMAGE_REGISTRY_INSECURE: 'true',
+    IMAGE_BASE: 'kublambda/runner-base:v1',
+    KANIKO_REGISTRY_SECRET: 'kaniko-registry',
+    KANIKO_S3_SECRET: 'kaniko-s3',
+    KANIKO_S3_ENDPOINT: 'http://minio:9000',
+  },
+  parseArtifactStoreConfig({ ARTIFACT_STORE_URL: 's3://lambdas/assets', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' }),
+);
+if (parsed.backend !== 'kaniko') throw new Error('not kaniko');
+const config: KanikoImageBackendConfig = parsed;
 const lambda = { namespace: 'shop', name: 'hello' };
 const id = imageJobId(lambda, `sha256:${'a'.repeat(64)}`, 'kublambda/shop-hello');
 const digest = `sha256:${'d'.repeat(64)}`;
