@@ -96,11 +96,14 @@ export function createKanikoImageBackend(deps: KanikoBackendDeps): ImageBackend 
 
   /** Follows the Job until it ends; its state and its pods at that moment. */
   async function follow(name: string, uid: string | undefined): Promise<KanikoJobState> {
-    const limit = Date.now() + config.activeDeadlineSeconds * 1_000 + DEADLINE_GRACE_MS;
+    let limit = Date.now() + config.activeDeadlineSeconds * 1_000 + DEADLINE_GRACE_MS;
     for (;;) {
       const job = await readJob(name);
       if (!job || job.metadata?.uid !== uid) throw new Error(`the Kaniko Job ${namespace}/${name} disappeared before it finished`);
       if (kanikoJobEnd(job)) return finalState(job);
+      // The deadline runs from the Job's start (an adopted Job started before this attempt), as the Job controller counts it.
+      const startTime = job.status?.startTime ? new Date(job.status.startTime).getTime() : undefined;
+      if (startTime) limit = startTime + (job.spec?.activeDeadlineSeconds ?? config.activeDeadlineSeconds) * 1_000 + DEADLINE_GRACE_MS;
       if (Date.now() > limit) throw new Error(`the Kaniko Job ${namespace}/${name} is still running ${DEADLINE_GRACE_MS / 1000} s past its deadline`);
       await sleep(pollIntervalMs);
     }
