@@ -40,9 +40,11 @@ export interface AdminConfig {
 export function parseBuilderConfig(env: Env): BuilderConfig {
   const read = new EnvReader(env);
   const cacheRoot = read.string('BUILDER_CACHE_DIR', path.join(os.tmpdir(), 'kublambda-builder'));
+  // Read in this order so that problems are listed in it.
+  const redisUrl = read.string('REDIS_URL');
   const artifactStore = read.nested(parseArtifactStoreConfig);
   const config = {
-    redisUrl: read.string('REDIS_URL'),
+    redisUrl,
     artifactStore: artifactStore!,
     concurrency: read.integer('BUILD_CONCURRENCY', 2, { min: 1, max: 64 }),
     workRoot: path.join(cacheRoot, 'work'),
