@@ -167,7 +167,7 @@ describe('the kaniko image backend', () => {
       const started = Date.now();
       const { result, seen } = await watchingJob(jobName, () => runImageJob(data, { assets, backend, logger }));
       const ms = Date.now() - started;
-      process.stdout.write(`kaniko backend with kwok: job start to result ${ms} ms\n`);
+      process.stdout.write(`kaniko backend with kwok (Job looked at every 100 ms): job start to result ${ms} ms\n`);
 
       expect(result).toEqual({ outcome: 'pushed', image: `${REGISTRY}/kublambda/shop-hello@${digestOf('d')}`, digest: digestOf('d') });
       // The Job as the API server stored it (defaults filled in).
@@ -293,6 +293,7 @@ describe('the kaniko image backend', () => {
       const queue = new Queue<ImageJobData, ImageJobResult>(BUILD_QUEUE, { connection, prefix: BUILD_QUEUE_PREFIX });
       try {
         const jobId = imageJobId(data.lambda, data.artifact.digest, data.repository);
+        const started = Date.now();
         await queue.add(IMAGE_JOB_NAME, data, { jobId, attempts: 5, backoff: { type: 'exponential', delay: 1_000 } });
         const result = await waitUntil(
           'the image job to complete',
@@ -302,6 +303,7 @@ describe('the kaniko image backend', () => {
           },
           { timeoutMs: 60_000, intervalMs: 100 },
         );
+        process.stdout.write(`kaniko backend with kwok, builder process (Job looked at every second): enqueued to result ${Date.now() - started} ms\n`);
         expect(result).toEqual({ outcome: 'pushed', image: `${REGISTRY}/kublambda/shop-queued@${digestOf('e')}`, digest: digestOf('e') });
         await jobGone(jobName);
         expect(await contextGone(`kaniko-contexts/${jobName}.tar.gz`)).toBe(true);
