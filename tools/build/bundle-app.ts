@@ -13,6 +13,8 @@ import path from 'node:path';
 const processScripts: Record<string, string[]> = {
   // The runner's workers run it under Node's permission model, allowed to read only that file.
   'apps/runner': ['src/worker/worker-host.ts'],
+  // The builder prepares Kaniko build contexts with it (IMAGE_BACKEND=kaniko).
+  'apps/builder': ['src/kaniko-context-script.ts'],
 };
 
 const workspaceRoot = path.resolve(import.meta.dirname, '../..');

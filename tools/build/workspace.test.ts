@@ -7,7 +7,8 @@ import { lambdaCrdPath } from '@kublambda/crd-types';
 const root = path.resolve(import.meta.dirname, '../..');
 const apps = ['api-controller', 'builder', 'runner', 'event-watcher', 'autoscaler', 'cli'];
 /** What each app's bundle consists of: main.mjs, and the scripts it runs as processes of their own. */
-const bundleFiles = (app: string) => (app === 'runner' ? ['main.mjs', 'worker-host.mjs'] : ['main.mjs']);
+const processScripts: Record<string, string[]> = { runner: ['worker-host.mjs'], builder: ['kaniko-context-script.mjs'] };
+const bundleFiles = (app: string) => ['main.mjs', ...(processScripts[app] ?? [])];
 // Runs under the pinned Node.js, not the machine's.
 const node = process.execPath;
 

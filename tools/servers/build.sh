@@ -23,10 +23,15 @@ build_server() { # name main-package module
 build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
 build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
 build_server kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok
-# kwok's stages (what it does to fake nodes and pods), from the same pinned module.
+# kwok's stages (what it does to fake nodes and pods), from the same pinned module and our
+# stages program. Regenerated when the program or the module's sums change: the stamp beside
+# stages.yaml holds the sha256 of both as they were when it was written.
 kwok_dir="$cache/servers/kwok@$(awk '$1 == "require" && $2 == "sigs.k8s.io/kwok" {print $3; exit}' "$here/kwok/go.mod")"
-if [ ! -s "$kwok_dir/stages.yaml" ]; then
+stages_sum=$(cat "$here/kwok/stages/main.go" "$here/kwok/go.sum" | sha256sum | cut -d' ' -f1)
+if [ ! -s "$kwok_dir/stages.yaml" ] || [ "$(cat "$kwok_dir/stages.yaml.sha256" 2>/dev/null)" != "$stages_sum" ]; then
+  echo "build.sh: writing kwok's stages.yaml" >&2
   (cd "$here/kwok" && go run ./stages > "$kwok_dir/stages.yaml.partial")
   mv "$kwok_dir/stages.yaml.partial" "$kwok_dir/stages.yaml"
+  echo "$stages_sum" > "$kwok_dir/stages.yaml.sha256"
 fi
 echo "$cache/servers"

@@ -68,7 +68,7 @@ beforeAll(async () => {
   await pushBaseImage(client, BASE, createBaseImage(await collectBaseImageFiles()));
   relay = await startRelay(Number(registry.host.split(':')[1]));
   await platform.startBuilder(BUILDER, { IMAGE_BACKEND: 'direct', IMAGE_REGISTRY_URL: registry.url, IMAGE_BASE: `${BASE.repo}:${BASE.tag}`, ...registryEnv() });
-  controller = await platform.startController(undefined, { IMAGE_BUILDS: 'on', IMAGE_REGISTRY_URL: relay.url, ...registryEnv() });
+  controller = await platform.startController(undefined, controllerEnv());
 }, 180_000);
 afterAll(async () => {
   await platform?.stop();
@@ -106,71 +106,79 @@ async function pushLogs(name: string): Promise<Array<{ mountFrom?: string; blobs
     .filter((entry) => entry.message === 'image pushed' && entry.lambda === name && entry.namespace === platform.namespace);
 }
 
-const source = 'export default async () => new Response("same source")';
+/** A source no other test uses, so each test's images and mounts are its own. */
+const sourceOf = (label: string) => `export default async () => new Response(${JSON.stringify(label)})`;
+
+const controllerEnv = () => ({ IMAGE_BUILDS: 'on', IMAGE_REGISTRY_URL: relay.url, ...registryEnv() });
+
+/** Applies a lambda and waits until it is Ready with its image; returns its status.image. */
+async function readyWithImage(name: string, label: string): Promise<string> {
+  await platform.apply(name, { source: { inline: sourceOf(label) } });
+  const lambda = await platform.waitFor(name, 'Ready with its image', imageReady, 120_000);
+  return lambda!.status!.image!;
+}
 
 describe('lambda images', () => {
-  let firstImage: string;
-  let secondImage: string;
-
   it('builds and pushes the image of a new lambda: ImageReady=True and status.image pinned by digest', async () => {
-    await platform.apply('first', { source: { inline: source } });
+    await platform.apply('first', { source: { inline: sourceOf('first') } });
     const lambda = await platform.waitFor('first', 'Ready with its image', imageReady, 120_000);
-    firstImage = lambda!.status!.image!;
-    expect(firstImage).toMatch(new RegExp(`^${registry.host}/${repositoryOf('first')}@sha256:[a-f0-9]{64}$`));
-    expect(condition(lambda, 'ImageReady')).toMatchObject({ reason: 'Pushed', observedGeneration: 1, message: expect.stringContaining(firstImage) });
+    const image = lambda!.status!.image!;
+    expect(image).toMatch(new RegExp(`^${registry.host}/${repositoryOf('first')}@sha256:[a-f0-9]{64}$`));
+    expect(condition(lambda, 'ImageReady')).toMatchObject({ reason: 'Pushed', observedGeneration: 1, message: expect.stringContaining(image) });
     expect(condition(lambda, 'Ready')).toMatchObject({ status: 'True', reason: 'Serving', message: 'the lambda is built, its image pushed and routed' });
     // Tagged with the asset's digest, and the tag names the same manifest.
     const tagged = await client.headManifest(repositoryOf('first'), lambda!.status!.artifact!.digest.replace('sha256:', ''));
-    expect(tagged?.digest).toBe(parseImageReference(firstImage)!.digest);
-    await expectPullable(firstImage);
+    expect(tagged?.digest).toBe(parseImageReference(image)!.digest);
+    await expectPullable(image);
     expect(await eventReasons('first')).toEqual(expect.arrayContaining(['Building', 'Pushed', 'Serving']));
   });
 
   it('builds the image of a second lambda from the same source by mounting from the first', async () => {
-    await platform.apply('second', { source: { inline: source } });
-    const lambda = await platform.waitFor('second', 'Ready with its image', imageReady, 120_000);
-    secondImage = lambda!.status!.image!;
-    expect(lambda!.status!.artifact).toEqual((await platform.get('first'))!.status!.artifact);
-    expect(parseImageReference(secondImage)!.repository).toBe(repositoryOf('second'));
-    const [pushed] = await pushLogs('second');
-    expect(pushed).toMatchObject({ mountFrom: repositoryOf('first') });
+    const firstImage = await readyWithImage('mount-a', 'mounted');
+    const secondImage = await readyWithImage('mount-b', 'mounted');
+    expect((await platform.get('mount-b'))!.status!.artifact).toEqual((await platform.get('mount-a'))!.status!.artifact);
+    expect(parseImageReference(secondImage)!.repository).toBe(repositoryOf('mount-b'));
+    const [pushed] = await pushLogs('mount-b');
+    expect(pushed).toMatchObject({ mountFrom: repositoryOf('mount-a') });
     expect(pushed!.blobs.mounted).toBeGreaterThan(0);
     await expectPullable(secondImage);
     await expectPullable(firstImage);
   });
 
   it('pushes a new image when the source changes and deletes the superseded one', async () => {
-    await platform.apply('first', { source: { inline: 'export default async () => new Response("changed")' } });
-    const lambda = await platform.waitFor('first', 'Ready with a new image', (l) => imageReady(l) && l!.status!.image !== firstImage, 120_000);
+    const oldImage = await readyWithImage('change-a', 'before the change');
+    const otherImage = await readyWithImage('change-b', 'before the change');
+    await platform.apply('change-a', { source: { inline: sourceOf('after the change') } });
+    const lambda = await platform.waitFor('change-a', 'Ready with a new image', (l) => imageReady(l) && l!.status!.image !== oldImage, 120_000);
     const newImage = lambda!.status!.image!;
     await expectPullable(newImage);
-    await waitUntil('the superseded image to be deleted', async () => (await manifestOf(firstImage)) === undefined, { timeoutMs: 30_000 });
+    await waitUntil('the superseded image to be deleted', async () => (await manifestOf(oldImage)) === undefined, { timeoutMs: 30_000 });
     // Nothing left to delete: the annotation that listed it goes too.
-    const settled = await platform.waitFor('first', 'without superseded images', (l) => !l?.metadata.annotations?.['kublambda.io/superseded-images']);
+    const settled = await platform.waitFor('change-a', 'without superseded images', (l) => !l?.metadata.annotations?.['kublambda.io/superseded-images']);
     expect(settled!.status!.image).toBe(newImage);
     // The other lambda's image of the old source is untouched.
-    await expectPullable(secondImage);
-    firstImage = newImage;
+    await expectPullable(otherImage);
   });
 
   it('deletes a deleted lambda’s image, and leaves the other lambda’s image alone', async () => {
-    await platform.remove('second');
-    await platform.waitFor('second', 'gone', (l) => l === undefined);
-    expect(await manifestOf(secondImage)).toBeUndefined();
-    await expectPullable(firstImage);
+    const keptImage = await readyWithImage('delete-a', 'deleted');
+    const deletedImage = await readyWithImage('delete-b', 'deleted');
+    await platform.remove('delete-b');
+    await platform.waitFor('delete-b', 'gone', (l) => l === undefined);
+    expect(await manifestOf(deletedImage)).toBeUndefined();
+    await expectPullable(keptImage);
   });
 
   it('keeps a deleted lambda Terminating with a Warning while the registry is away, and deletes its image once it is back', async () => {
-    await platform.apply('third', { source: { inline: 'export default async () => new Response("third")' } });
-    const ready = await platform.waitFor('third', 'Ready with its image', imageReady, 120_000);
-    const image = ready!.status!.image!;
+    const otherImage = await readyWithImage('away-a', 'registry away');
+    const image = await readyWithImage('away-b', 'registry away');
     await relay.close();
     try {
-      await platform.remove('third');
-      await waitUntil('a Warning ImageNotDeleted', async () => (await eventReasons('third')).includes('ImageNotDeleted'), { timeoutMs: 30_000 });
-      const events = await kubectl(['get', 'events', '-n', platform.namespace, '--field-selector', 'involvedObject.name=third,reason=ImageNotDeleted', '-o', 'jsonpath={.items[0].type} {.items[0].message}']);
+      await platform.remove('away-b');
+      await waitUntil('a Warning ImageNotDeleted', async () => (await eventReasons('away-b')).includes('ImageNotDeleted'), { timeoutMs: 30_000 });
+      const events = await kubectl(['get', 'events', '-n', platform.namespace, '--field-selector', 'involvedObject.name=away-b,reason=ImageNotDeleted', '-o', 'jsonpath={.items[0].type} {.items[0].message}']);
       expect(events.stdout).toMatch(new RegExp(`^Warning could not delete image ${image.replace(/[.]/g, '\\.')}: registry 127\\.0\\.0\\.1:\\d+: deleteManifest `));
-      const terminating = await platform.get('third');
+      const terminating = await platform.get('away-b');
       expect(terminating!.metadata.deletionTimestamp).toBeDefined();
       expect(terminating!.metadata.finalizers).toEqual(['kublambda.io/cleanup']);
       expect(await manifestOf(image)).toBeDefined();
@@ -178,23 +186,33 @@ describe('lambda images', () => {
       await relay.open();
     }
     // Retried with backoff: the registry back on the same port, with the same storage.
-    await platform.waitFor('third', 'gone', (l) => l === undefined, 60_000);
+    await platform.waitFor('away-b', 'gone', (l) => l === undefined, 60_000);
     expect(await manifestOf(image)).toBeUndefined();
-    await expectPullable(firstImage);
+    await expectPullable(otherImage);
   });
 
   it('with IMAGE_BUILDS=off requests no image job and sets no ImageReady', async () => {
+    const builtImage = await readyWithImage('before-off', 'built while images were on');
     await controller.stop();
-    await platform.startController();
-    await platform.apply('plain', { source: { inline: 'export default async () => new Response("plain")' } });
-    const plain = await platform.waitFor('plain', 'Ready', isReady);
-    expect(condition(plain, 'ImageReady')).toBeUndefined();
-    expect(plain!.status!.image).toBeUndefined();
-    expect(condition(plain, 'Ready')).toMatchObject({ status: 'True', message: 'the lambda is built and routed' });
-    expect((await platform.redisKeys()).filter((key) => key.includes('/image/'))).toEqual([]);
-    expect(await pushLogs('plain')).toEqual([]);
-    // A lambda built while images were on loses its ImageReady (Ready no longer waits on it); its image stays.
-    const first = await platform.waitFor('first', 'without ImageReady', (l) => isReady(l) && condition(l, 'ImageReady') === undefined);
-    expect(first!.status!.image).toBe(firstImage);
+    try {
+      const plainController = await platform.startController();
+      try {
+        await platform.apply('plain', { source: { inline: sourceOf('plain') } });
+        const plain = await platform.waitFor('plain', 'Ready', isReady);
+        expect(condition(plain, 'ImageReady')).toBeUndefined();
+        expect(plain!.status!.image).toBeUndefined();
+        expect(condition(plain, 'Ready')).toMatchObject({ status: 'True', message: 'the lambda is built and routed' });
+        expect((await platform.redisKeys()).filter((key) => key.includes('/plain/') && key.includes('/image/'))).toEqual([]);
+        expect(await pushLogs('plain')).toEqual([]);
+        // A lambda built while images were on loses its ImageReady (Ready no longer waits on it); its image stays.
+        const before = await platform.waitFor('before-off', 'without ImageReady', (l) => isReady(l) && condition(l, 'ImageReady') === undefined);
+        expect(before!.status!.image).toBe(builtImage);
+      } finally {
+        await plainController.stop();
+      }
+    } finally {
+      // The other tests expect a controller with images on, whatever order they run in.
+      controller = await platform.startController(undefined, controllerEnv());
+    }
   });
 });

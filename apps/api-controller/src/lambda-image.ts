@@ -137,7 +137,7 @@ export function imageJobOutcome(job: ImageJobState, artifactDigest: string, prev
       if (result.outcome === 'failed') return { condition: { type: 'ImageReady', status: 'False', reason: 'ImageBuildFailed', message: result.message }, consumed: true };
       const superseded = previousImage && previousImage !== result.image ? previousImage : undefined;
       return {
-        condition: { type: 'ImageReady', status: 'True', reason: 'Pushed', message: `asset ${artifactDigest} pushed as ${result.image} (${result.size} bytes)` },
+        condition: { type: 'ImageReady', status: 'True', reason: 'Pushed', message: `asset ${artifactDigest} pushed as ${result.image}${result.size !== undefined ? ` (${result.size} bytes)` : ''}` },
         image: result.image,
         consumed: true,
         ...(superseded ? { superseded } : {}),

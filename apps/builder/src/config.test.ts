@@ -51,7 +51,6 @@ describe('parseBuilderConfig: the image backend', () => {
   });
 
   it.each([
-    [{ IMAGE_BACKEND: 'kaniko' }, 'IMAGE_BACKEND=kaniko is not implemented yet (future work); use direct or off'],
     [{ IMAGE_BACKEND: 'docker' }, 'IMAGE_BACKEND must be off, direct or kaniko, not "docker"'],
     [{ IMAGE_BACKEND: 'direct' }, 'IMAGE_REGISTRY_URL is required with IMAGE_BACKEND=direct (http(s)://host[:port] of the registry, as the builder reaches it)\n  - IMAGE_BASE is required'],
     [{ ...direct, IMAGE_REGISTRY_URL: 'http://127.0.0.1:5000' }, 'IMAGE_REGISTRY_URL is plain http ("http://127.0.0.1:5000"): set IMAGE_REGISTRY_INSECURE=true to allow it, or use https'],
@@ -64,7 +63,114 @@ describe('parseBuilderConfig: the image backend', () => {
     [{ ...direct, IMAGE_BASE: 'Runner:v1' }, 'IMAGE_BASE must be repo:tag'],
     [{ ...direct, IMAGE_BASE: 'runner@sha256:abc' }, 'IMAGE_BASE must be repo:tag'],
     [{ IMAGE_BASE: 'runner:v1' }, 'IMAGE_BASE is set but IMAGE_BACKEND is off (set IMAGE_BACKEND=direct to build images)'],
+    [{ KANIKO_IMAGE: 'kaniko:v1' }, 'KANIKO_IMAGE is set but IMAGE_BACKEND is off (it is read with IMAGE_BACKEND=kaniko only)'],
+    [{ ...direct, KANIKO_POD_ANNOTATIONS: '{}' }, 'KANIKO_POD_ANNOTATIONS is set but IMAGE_BACKEND is direct (it is read with IMAGE_BACKEND=kaniko only)'],
   ])('refuses %j', (env, problem) => {
     expect(() => parseBuilderConfig({ ...required, ...env })).toThrow(problem);
+  });
+});
+
+describe('parseBuilderConfig: the kaniko backend', () => {
+  const s3 = { ARTIFACT_STORE_URL: 's3://lambdas/assets', S3_ENDPOINT: 'http://minio.kublambda-system:9000', S3_ACCESS_KEY: 'builder', S3_SECRET_KEY: 's3cret', S3_REGION: 'eu-west-1' };
+  const kaniko = {
+    ...s3,
+    IMAGE_BACKEND: 'kaniko',
+    IMAGE_REGISTRY_URL: 'https://registry.example.com',
+    IMAGE_BASE: 'kublambda/runner-base:v1',
+    KANIKO_REGISTRY_SECRET: 'kaniko-registry',
+    KANIKO_S3_SECRET: 'kaniko-s3',
+  };
+  const defaults = {
+    backend: 'kaniko',
+    registry: { host: 'registry.example.com', insecure: false },
+    base: { repo: 'kublambda/runner-base', reference: 'v1' },
+    image: 'ghcr.io/osscontainertools/kaniko:v1.28.3',
+    namespace: 'kublambda-system',
+    registrySecret: 'kaniko-registry',
+    s3Secret: 'kaniko-s3',
+    context: { bucket: 'lambdas', prefix: 'kaniko-contexts/', endpoint: 'http://minio.kublambda-system:9000', region: 'eu-west-1' },
+    resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+    activeDeadlineSeconds: 900,
+    ttlSecondsAfterFinished: 3600,
+    podAnnotations: {},
+  };
+
+  it.each([
+    ['takes the defaults', {}, defaults],
+    ['lives in the pod\'s namespace', { POD_NAMESPACE: 'platform' }, { ...defaults, namespace: 'platform' }],
+    [
+      'takes every setting',
+      {
+        IMAGE_REGISTRY_URL: 'http://registry.kublambda-system:5000',
+        IMAGE_REGISTRY_INSECURE: 'true',
+        IMAGE_BASE: `runner@sha256:${'a'.repeat(64)}`,
+        KANIKO_IMAGE: 'registry.example.com:5000/mirror/kaniko:v1.28.3@sha256:' + 'b'.repeat(64),
+        KANIKO_NAMESPACE: 'builds',
+        KANIKO_S3_ENDPOINT: 'https://s3.internal:9443/',
+        KANIKO_CONTEXT_PREFIX: 'tmp/contexts',
+        KANIKO_CPU_REQUEST: '1',
+        KANIKO_MEMORY_REQUEST: '1Gi',
+        KANIKO_CPU_LIMIT: '2.5',
+        KANIKO_MEMORY_LIMIT: 'none',
+        KANIKO_DEADLINE_SECONDS: '60',
+        KANIKO_TTL_SECONDS: '1',
+        KANIKO_POD_ANNOTATIONS: '{"sidecar.istio.io/inject":"false","note":"x"}',
+      },
+      {
+        ...defaults,
+        registry: { host: 'registry.kublambda-system:5000', insecure: true },
+        base: { repo: 'runner', reference: `sha256:${'a'.repeat(64)}` },
+        image: 'registry.example.com:5000/mirror/kaniko:v1.28.3@sha256:' + 'b'.repeat(64),
+        namespace: 'builds',
+        context: { bucket: 'lambdas', prefix: 'tmp/contexts/', endpoint: 'https://s3.internal:9443', region: 'eu-west-1' },
+        resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '2.5' } },
+        activeDeadlineSeconds: 60,
+        ttlSecondsAfterFinished: 1,
+        podAnnotations: { 'sidecar.istio.io/inject': 'false', note: 'x' },
+      },
+    ],
+  ])('%s', (_, env, image) => {
+    expect(parseBuilderConfig({ ...required, ...kaniko, ...env }).image).toEqual(image);
+  });
+
+  it.each([
+    [{ KANIKO_REGISTRY_SECRET: '' }, 'KANIKO_REGISTRY_SECRET is required with IMAGE_BACKEND=kaniko (a kubernetes.io/dockerconfigjson Secret'],
+    [{ KANIKO_S3_SECRET: ' ' }, 'KANIKO_S3_SECRET is required with IMAGE_BACKEND=kaniko (a Secret in the Jobs\' namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'],
+    [{ KANIKO_REGISTRY_SECRET: 'Registry_Creds' }, 'KANIKO_REGISTRY_SECRET must be a Secret name (a DNS subdomain: a-z, 0-9, - and ., at most 253), not "Registry_Creds"'],
+    [{ KANIKO_S3_SECRET: 'a'.repeat(254) }, 'KANIKO_S3_SECRET must be a Secret name'],
+    [{ KANIKO_NAMESPACE: 'Builds' }, 'KANIKO_NAMESPACE must be a namespace name (a DNS label: a-z, 0-9, -, at most 63), not "Builds"'],
+    [{ KANIKO_NAMESPACE: 'a'.repeat(64) }, 'KANIKO_NAMESPACE must be a namespace name'],
+    [{ KANIKO_IMAGE: 'https://ghcr.io/kaniko' }, 'KANIKO_IMAGE must be an image reference such as ghcr.io/osscontainertools/kaniko:v1.28.3, not "https://ghcr.io/kaniko"'],
+    [{ KANIKO_IMAGE: 'Kaniko:latest' }, 'KANIKO_IMAGE must be an image reference'],
+    [{ KANIKO_S3_ENDPOINT: 'minio:9000' }, 'KANIKO_S3_ENDPOINT must be http(s)://host[:port] (the S3 endpoint as the build pod reaches it), not "minio:9000"'],
+    [{ KANIKO_S3_ENDPOINT: 'http://minio:9000/bucket' }, 'KANIKO_S3_ENDPOINT must be http(s)://host[:port]'],
+    [{ KANIKO_CONTEXT_PREFIX: '../up' }, 'KANIKO_CONTEXT_PREFIX must be an S3 key prefix such as kaniko-contexts/'],
+    [{ KANIKO_CONTEXT_PREFIX: '/abs' }, 'KANIKO_CONTEXT_PREFIX must be an S3 key prefix'],
+    [{ KANIKO_CPU_REQUEST: 'lots' }, 'KANIKO_CPU_REQUEST must be a Kubernetes quantity such as 500m, 2, 512Mi or 2Gi (or none), not "lots"'],
+    [{ KANIKO_MEMORY_LIMIT: '2GB' }, 'KANIKO_MEMORY_LIMIT must be a Kubernetes quantity'],
+    [{ KANIKO_MEMORY_REQUEST: '4Gi' }, 'KANIKO_MEMORY_REQUEST (4Gi) is more than KANIKO_MEMORY_LIMIT (2Gi): the API server refuses such a pod'],
+    [{ KANIKO_CPU_REQUEST: '2', KANIKO_CPU_LIMIT: '1500m' }, 'KANIKO_CPU_REQUEST (2) is more than KANIKO_CPU_LIMIT (1500m)'],
+    [{ KANIKO_DEADLINE_SECONDS: '0' }, 'KANIKO_DEADLINE_SECONDS must be a whole number of seconds from 1 to 86400, not "0"'],
+    [{ KANIKO_DEADLINE_SECONDS: '1.5' }, 'KANIKO_DEADLINE_SECONDS must be a whole number of seconds'],
+    [{ KANIKO_TTL_SECONDS: '-1' }, 'KANIKO_TTL_SECONDS must be a whole number of seconds from 1 to 604800, not "-1"'],
+    [{ KANIKO_POD_ANNOTATIONS: '{"a":' }, 'KANIKO_POD_ANNOTATIONS must be a JSON object of strings, for example {"sidecar.istio.io/inject":"false"}:'],
+    [{ KANIKO_POD_ANNOTATIONS: '{"a":false}' }, 'KANIKO_POD_ANNOTATIONS must be a JSON object of strings, for example {"sidecar.istio.io/inject":"false"}, not {"a":false}'],
+    [{ KANIKO_POD_ANNOTATIONS: '["a"]' }, 'KANIKO_POD_ANNOTATIONS must be a JSON object of strings'],
+    [{ KANIKO_POD_ANNOTATIONS: '{"bad key":"x"}' }, 'KANIKO_POD_ANNOTATIONS: "bad key" is not a valid annotation key'],
+    [{ KANIKO_POD_ANNOTATIONS: '{"Example.com/x":"y"}' }, 'KANIKO_POD_ANNOTATIONS: "Example.com/x" is not a valid annotation key'],
+    [{ IMAGE_REGISTRY_USERNAME: 'builder' }, 'IMAGE_REGISTRY_USERNAME is set but IMAGE_BACKEND is kaniko: the build pod\'s registry credentials come from the Secret KANIKO_REGISTRY_SECRET names'],
+    [{ IMAGE_REGISTRY_PASSWORD: 'x' }, 'IMAGE_REGISTRY_PASSWORD is set but IMAGE_BACKEND is kaniko'],
+    [{ IMAGE_REGISTRY_URL: '' }, 'IMAGE_REGISTRY_URL is required with IMAGE_BACKEND=kaniko (http(s)://host[:port] of the registry, as the build pod reaches it)'],
+    [{ IMAGE_REGISTRY_URL: 'http://registry:5000' }, 'IMAGE_REGISTRY_URL is plain http ("http://registry:5000"): set IMAGE_REGISTRY_INSECURE=true to allow it, or use https'],
+    [{ IMAGE_BASE: 'runner' }, 'IMAGE_BASE must be repo:tag or repo@sha256:<64 hex>'],
+    [{ ARTIFACT_STORE_URL: 'file:///tmp/assets' }, 'IMAGE_BACKEND=kaniko needs an S3 artifact store (ARTIFACT_STORE_URL=s3://bucket/...): the build pod reads its context from that bucket'],
+  ])('refuses %j', (env, problem) => {
+    expect(() => parseBuilderConfig({ ...required, ...kaniko, ...env })).toThrow(problem);
+  });
+
+  it('reports every kaniko problem at once', () => {
+    expect(() => parseBuilderConfig({ ...required, ...kaniko, KANIKO_NAMESPACE: 'X', KANIKO_TTL_SECONDS: 'soon' })).toThrow(
+      'builder: invalid configuration:\n  - KANIKO_NAMESPACE must be a namespace name (a DNS label: a-z, 0-9, -, at most 63), not "X"\n  - KANIKO_TTL_SECONDS must be a whole number of seconds from 1 to 604800, not "soon"',
+    );
   });
 });

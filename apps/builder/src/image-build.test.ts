@@ -3,7 +3,7 @@ import { AssetNotFoundError, digestOf } from '@kublambda/artifact-store';
 import type { ImageJobData } from '@kublambda/build-queue';
 import { createLogger } from '@kublambda/logging';
 import { RegistryError, type BuildImageOptions, type BuiltImage, type LayerFiles } from '@kublambda/oci-image';
-import { BaseImageError, IMAGES_DISABLED_MESSAGE, runImageJob, type ImageBackend } from './image-build.ts';
+import { BaseImageError, directImageBackend, IMAGES_DISABLED_MESSAGE, runImageJob, type DirectImageSteps, type ImageBackend } from './image-build.ts';
 
 const logger = createLogger('builder-test', 'error');
 const asset = Buffer.from('export default async () => new Response("hi")');
@@ -27,10 +27,14 @@ const storeWith = (bytes?: Uint8Array) => ({
 
 type BuildCall = Pick<BuildImageOptions, 'target' | 'files' | 'entrypoint' | 'cmd' | 'mountFrom'>;
 
-function fakeBackend(overrides: Partial<ImageBackend> = {}): ImageBackend & { builds: BuildCall[] } {
+/** The direct backend over fake steps: what it builds is recorded in `builds`. */
+function fakeBackend(overrides: Partial<DirectImageSteps> = {}): ImageBackend & { builds: BuildCall[] } {
   const builds: BuildCall[] = [];
+  return { ...directImageBackend(fakeSteps(builds, overrides)), builds };
+}
+
+function fakeSteps(builds: BuildCall[], overrides: Partial<DirectImageSteps>): DirectImageSteps {
   return {
-    builds,
     host: 'registry.test:5000',
     readBaseRuntime: async () => ({ entrypoint: ['/usr/local/bin/node'], cmd: ['/app/main.mjs'] }),
     pickMountSource: async (candidates: string[]) => candidates[0],

@@ -1,5 +1,5 @@
 import { AssetCorruptError, AssetNotFoundError, digestOf, type ArtifactStore } from '@kublambda/artifact-store';
-import type { ImageJobData, ImageJobResult } from '@kublambda/build-queue';
+import { imageJobId as imageJobIdOf, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import { forLambda, type Logger } from '@kublambda/logging';
 import {
   buildImage,
@@ -10,20 +10,41 @@ import {
   type BuiltImage,
   type ImageConfigJson,
   type ImageManifestJson,
+  type LayerFile,
   type LayerFiles,
   type RegistryClient,
 } from '@kublambda/oci-image';
 import { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_FILE, type StandaloneLambda } from '@kublambda/route-table';
 
-/** What the image backend does, behind an interface so the job's logic is tested without a registry. */
+/** What one image build hands the backend: the job, and the files of the lambda's layer by their path in the image. */
+export interface ImagePushRequest {
+  data: ImageJobData;
+  /** The queue's id of the job (imageJobId): the backend's own names for the build derive from it. */
+  imageJobId: string;
+  files: Record<string, LayerFile>;
+  /** Repositories that may hold the image's blobs, the target itself left out. */
+  mountFrom: string[];
+  log: Logger;
+}
+
+export interface PushedImage {
+  /** The manifest's digest. */
+  digest: string;
+  /** The manifest's size, when the backend knows it. */
+  size?: number;
+  /** What the backend did, for the log line. */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * An image backend builds the runner base plus the request's files and pushes it as
+ * `<repository>:<tag>`. A failure retrying cannot fix is a PermanentImageError (or a
+ * RegistryError that permanentReason judges so); anything else is retried by the queue.
+ */
 export interface ImageBackend {
   /** host[:port] of the registry, as it appears in image references. */
   host: string;
-  /** The base image's entrypoint and command, kept in the image built on it. */
-  readBaseRuntime(): Promise<{ entrypoint: string[]; cmd?: string[] }>;
-  /** Of several repositories that may hold the new layer, the one to mount it from (or none). */
-  pickMountSource(candidates: string[], files: LayerFiles): Promise<string | undefined>;
-  build(options: Pick<BuildImageOptions, 'target' | 'files' | 'entrypoint' | 'cmd' | 'mountFrom'>): Promise<BuiltImage>;
+  push(request: ImagePushRequest): Promise<PushedImage>;
 }
 
 export interface ImageJobDeps {
@@ -36,7 +57,7 @@ export interface ImageJobDeps {
 export const IMAGES_DISABLED_MESSAGE = 'image builds are disabled in this builder (IMAGE_BACKEND=off)';
 
 /** A problem that retrying cannot fix: the job's result says failed, with this message. */
-class PermanentImageError extends Error {}
+export class PermanentImageError extends Error {}
 
 /**
  * Builds a lambda's image: the runner base plus one layer holding lambda.json and the asset,
@@ -56,26 +77,20 @@ export async function runImageJob(data: ImageJobData, deps: ImageJobDeps): Promi
   try {
     const asset = await readAsset(deps.assets, data.artifact);
     const lambda: StandaloneLambda = { ...data.settings, artifact: data.artifact };
-    const files: LayerFiles = {
+    const files: Record<string, LayerFile> = {
       [STANDALONE_LAMBDA_FILE]: { bytes: Buffer.from(JSON.stringify(lambda)), mode: 0o644 },
       [STANDALONE_ASSET_FILE]: { bytes: Buffer.from(asset), mode: 0o644 },
     };
-    const runtime = await backend.readBaseRuntime();
-    const mountFrom = await backend.pickMountSource(data.mountFrom.filter((repo) => repo !== data.repository), files);
-    const built = await backend.build({
-      target: { repo: data.repository, tag: data.tag },
-      files,
-      entrypoint: runtime.entrypoint,
-      ...(runtime.cmd ? { cmd: runtime.cmd } : {}),
-      ...(mountFrom ? { mountFrom } : {}),
-    });
-    const blobs = countOutcomes(built.blobs);
-    log.info('image pushed', { image: built.reference, artifact: data.artifact.digest, mountFrom, blobs, ms: Date.now() - started });
-    return { outcome: 'pushed', image: `${backend.host}/${data.repository}@${built.digest}`, digest: built.digest, size: built.size };
+    const mountFrom = data.mountFrom.filter((repo) => repo !== data.repository);
+    const imageJobId = imageJobIdOf(data.lambda, data.artifact.digest, data.repository);
+    const pushed = await backend.push({ data, imageJobId, files, mountFrom, log });
+    const image = `${backend.host}/${data.repository}@${pushed.digest}`;
+    log.info('image pushed', { image, artifact: data.artifact.digest, ...pushed.detail, ms: Date.now() - started });
+    return { outcome: 'pushed', image, digest: pushed.digest, ...(pushed.size !== undefined ? { size: pushed.size } : {}) };
   } catch (error) {
     const permanent = permanentReason(error);
     if (permanent) {
-      const message = `building image ${backend.host}/${target}: ${permanent}`;
+      const message = `building image ${backend.host}/${target} for ${data.lambda.namespace}/${data.lambda.name}: ${permanent}`;
       log.warn('image build failed', { repository: data.repository, message });
       return { outcome: 'failed', message };
     }
@@ -131,8 +146,42 @@ function countOutcomes(blobs: BuiltImage['blobs']): Record<string, number> {
   return counts;
 }
 
-/** IMAGE_BACKEND=direct: the builder assembles and pushes the image itself (libs/oci-image). */
+/** The steps of the direct backend, behind an interface so the job's logic is tested without a registry. */
+export interface DirectImageSteps {
+  /** host[:port] of the registry, as it appears in image references. */
+  host: string;
+  /** The base image's entrypoint and command, kept in the image built on it. */
+  readBaseRuntime(): Promise<{ entrypoint: string[]; cmd?: string[] }>;
+  /** Of several repositories that may hold the new layer, the one to mount it from (or none). */
+  pickMountSource(candidates: string[], files: LayerFiles): Promise<string | undefined>;
+  build(options: Pick<BuildImageOptions, 'target' | 'files' | 'entrypoint' | 'cmd' | 'mountFrom'>): Promise<BuiltImage>;
+}
+
+/** IMAGE_BACKEND=direct: the builder assembles the image itself (base + one layer) and pushes it. */
+export function directImageBackend(steps: DirectImageSteps): ImageBackend {
+  return {
+    host: steps.host,
+    async push({ data, files, mountFrom: candidates }) {
+      const runtime = await steps.readBaseRuntime();
+      const mountFrom = await steps.pickMountSource(candidates, files);
+      const built = await steps.build({
+        target: { repo: data.repository, tag: data.tag },
+        files,
+        entrypoint: runtime.entrypoint,
+        ...(runtime.cmd ? { cmd: runtime.cmd } : {}),
+        ...(mountFrom ? { mountFrom } : {}),
+      });
+      return { digest: built.digest, size: built.size, detail: { mountFrom, blobs: countOutcomes(built.blobs) } };
+    },
+  };
+}
+
+/** IMAGE_BACKEND=direct against a registry (libs/oci-image). */
 export function createDirectImageBackend(registry: RegistryClient, base: { repo: string; reference: string }): ImageBackend {
+  return directImageBackend(registryImageSteps(registry, base));
+}
+
+function registryImageSteps(registry: RegistryClient, base: { repo: string; reference: string }): DirectImageSteps {
   const baseName = `${registry.host}/${base.repo}${base.reference.startsWith('sha256:') ? '@' : ':'}${base.reference}`;
   return {
     host: registry.host,

@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createArtifactStore } from '@kublambda/artifact-store';
+import * as k8s from '@kubernetes/client-node';
+import { createArtifactStore, createS3Client } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
@@ -10,7 +11,8 @@ import { RegistryClient } from '@kublambda/oci-image';
 import { createAdminApp, serveAdminApp } from './admin-app.ts';
 import { createBuilderMetrics, measureBuild } from './builder-metrics.ts';
 import { parseBuilderConfig } from './config.ts';
-import { createDirectImageBackend, runImageJob } from './image-build.ts';
+import { createDirectImageBackend, runImageJob, type ImageBackend } from './image-build.ts';
+import { createKanikoImageBackend } from './kaniko-backend.ts';
 import { runBuildJob } from './run-build-job.ts';
 
 const logger = createLogger('builder');
@@ -18,9 +20,17 @@ const config = configOrExit(() => parseBuilderConfig(process.env), logger);
 await Promise.all([mkdir(config.workRoot, { recursive: true }), mkdir(config.npmCacheDir, { recursive: true })]);
 const assets = await createArtifactStore(config.artifactStore);
 const deps = { assets, workRoot: config.workRoot, npmCacheDir: config.npmCacheDir, logger };
-const imageBackend =
-  config.image.backend === 'direct' ? createDirectImageBackend(new RegistryClient(config.image.registry), config.image.base) : undefined;
+const imageBackend = createImageBackend();
 const imageDeps = { assets, backend: imageBackend, logger };
+
+function createImageBackend(): ImageBackend | undefined {
+  const image = config.image;
+  if (image.backend === 'direct') return createDirectImageBackend(new RegistryClient(image.registry), image.base);
+  if (image.backend !== 'kaniko' || config.artifactStore.kind !== 's3') return undefined;
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromDefault();
+  return createKanikoImageBackend({ config: image, kubeConfig, s3: createS3Client(config.artifactStore), workRoot: config.workRoot });
+}
 
 // BullMQ workers need a connection that never gives up on a command.
 const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -59,6 +69,7 @@ logger.info('building', {
   concurrency: config.concurrency,
   imageBackend: config.image.backend,
   ...(config.image.backend === 'direct' ? { imageRegistry: config.image.registry.url, imageBase: config.image.base } : {}),
+  ...(config.image.backend === 'kaniko' ? { imageRegistry: config.image.registry.host, imageBase: config.image.base, kanikoImage: config.image.image, kanikoNamespace: config.image.namespace } : {}),
 });
 
 await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@ import { startPoolSource } from './pool-source.ts';
 import type { RunnerSource } from './runner-source.ts';
 import { serveRequest } from './serve-request.ts';
 import { startStandaloneSource } from './standalone-source.ts';
+import { runnerCpuSeconds } from './worker/process-usage.ts';
 import { WorkerPool } from './worker/worker-pool.ts';
 
 const logger = createLogger('runner');
@@ -26,7 +27,7 @@ try {
 const { serving: config, routes } = source;
 // Generic workers spawned ahead of need: a cold start then only loads the lambda's asset.
 const pool = new WorkerPool({ size: config.workerPoolSize, onSpawnError: (error) => logger.warn('spawning a pooled worker failed', { error: String(error) }) });
-const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available });
+const metrics = createRunnerMetrics({ pooledWorkers: () => pool.available, cpuSeconds: runnerCpuSeconds });
 const workers = new LambdaWorkers({
   cache: source.assets,
   metrics,

@@ -3,9 +3,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface RunnerGauges {
   /** Pre-spawned workers ready for a cold start. */
   pooledWorkers: () => number;
+  /** CPU seconds the runner and its workers have used since it started (a monotonic total). */
+  cpuSeconds: () => number;
 }
 
-/** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests. */
+/** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests and kublambda_runner_cpu_seconds_total. */
 export function createRunnerMetrics(gauges: RunnerGauges) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -16,6 +18,19 @@ export function createRunnerMetrics(gauges: RunnerGauges) {
     registers: [registry],
     collect() {
       this.set(gauges.pooledWorkers());
+    },
+  });
+  // A worker that exits between two readings moves from the live sum to the reaped total a
+  // tick late at most; the counter keeps its highest value so it never goes back.
+  let cpuCounted = 0;
+  new Counter({
+    name: 'kublambda_runner_cpu_seconds_total',
+    help: 'CPU time used by this runner and all its workers (alive and exited), in seconds.',
+    registers: [registry],
+    collect() {
+      const total = gauges.cpuSeconds();
+      if (total > cpuCounted) this.inc(total - cpuCounted);
+      cpuCounted = Math.max(cpuCounted, total);
     },
   });
   return {

@@ -166,6 +166,27 @@ describe('tenant limits', () => {
     expect(light.status).toBe(200);
     expect(await light.text()).toBe('light');
   }, 30_000);
+
+  it('counts its workers’ CPU on /metrics, alive and after they exit', async () => {
+    await deploy('cpu-meter', `export default async (request) => {
+      const spinMs = Number(new URL(request.url).searchParams.get('ms') ?? 0);
+      if (spinMs > 0) { const until = process.cpuUsage().user / 1000 + spinMs; while (process.cpuUsage().user / 1000 < until); }
+      return Response.json({ pid: process.pid });
+    };`, { cpuMillis: 2_000 });
+    const { pid } = (await get('/cpu-meter/')).body as { pid: number };
+    const before = await metricValue('kublambda_runner_cpu_seconds_total');
+    const workerBefore = await cpuMillisOf(pid);
+    expect((await get('/cpu-meter/?ms=400')).status).toBe(200);
+    const workerSpent = (await cpuMillisOf(pid)) - workerBefore;
+    expect(workerSpent).toBeGreaterThanOrEqual(390);
+    const whileAlive = await metricValue('kublambda_runner_cpu_seconds_total');
+    expect(whileAlive - before).toBeGreaterThanOrEqual(workerSpent / 1000 - 0.02);
+    // Past its budget the worker is retired: what it used stays counted (the reaped child's time).
+    expect((await get('/cpu-meter/?ms=3000')).status).toBe(503);
+    await waitUntil('the retired worker to exit', async () => !(await readFile(`/proc/${pid}/stat`, 'latin1').then(() => true, () => false)), { timeoutMs: 20_000 });
+    const afterExit = await metricValue('kublambda_runner_cpu_seconds_total');
+    expect(afterExit - whileAlive).toBeGreaterThanOrEqual(1.9);
+  }, 60_000);
 });
 
 async function metricValue(name: string): Promise<number> {

@@ -14,11 +14,16 @@ const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
  */
 export async function createArtifactStore(config: ArtifactStoreConfig, options: { idleTimeoutMs?: number } = {}): Promise<ArtifactStore> {
   if (config.kind === 'filesystem') return createFilesystemArtifactStore({ dir: config.dir });
-  const { bucket, prefix, endPoint, port, useSSL, accessKey, secretKey, region } = config;
+  const client = createS3Client(config, options);
+  await ensureBucket(client, config.bucket, config.region);
+  return createS3ArtifactStore({ client, bucket: config.bucket, prefix: config.prefix });
+}
+
+/** A minio client for the store's S3 server (for other objects in its bucket), with the same idle timeout. */
+export function createS3Client(config: Extract<ArtifactStoreConfig, { kind: 's3' }>, options: { idleTimeoutMs?: number } = {}): Minio.Client {
+  const { endPoint, port, useSSL, accessKey, secretKey, region } = config;
   const transportAgent = idleTimeoutAgent(useSSL ? https.Agent : http.Agent, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
-  const client = new Minio.Client({ endPoint, port, useSSL, accessKey, secretKey, region, transportAgent });
-  await ensureBucket(client, bucket, region);
-  return createS3ArtifactStore({ client, bucket, prefix });
+  return new Minio.Client({ endPoint, port, useSSL, accessKey, secretKey, region, transportAgent });
 }
 
 /**

@@ -67,8 +67,8 @@ export interface ImageJobData {
 }
 
 export type ImageJobResult =
-  /** `image` is `<registry host>/<repository>@sha256:...`. */
-  | { outcome: 'pushed'; image: string; digest: string; size: number }
+  /** `image` is `<registry host>/<repository>@sha256:...`; `size` the manifest's, when the backend knows it (kaniko reports only the digest). */
+  | { outcome: 'pushed'; image: string; digest: string; size?: number }
   | { outcome: 'failed'; message: string };
 
 /**

@@ -8,4 +8,4 @@ export { collectBaseImageFiles, createBaseImage, pushBaseImage, parseLddOutput, 
 export { unpackImage } from './unpack-image.ts';
 export { sha256Digest } from './digest.ts';
 export * from './media-types.ts';
-export { runBaseImageCommand, type BaseImageCommand, type Io as CommandIo } from './push-base-image.ts';
+export { runBaseImageCommand, type BaseImageCommand, type Io as CommandIo } from './base-image-command.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { ProcessUsage, parseCpuMillis, parseMemoryStatus } from './process-usage.ts';
+import { ProcessUsage, parseCpuMillis, parseCpuTimes, parseMemoryStatus, runnerCpuSeconds } from './process-usage.ts';
 
 describe('process usage', () => {
   it('reads VmData, VmRSS and VmHWM from /proc/<pid>/status text', () => {
@@ -15,6 +15,27 @@ describe('process usage', () => {
     expect(parseCpuMillis(`123 (node) ${rest}`)).toBe(3000);
     expect(parseCpuMillis(`123 (a) b (c) ${rest}`)).toBe(3000);
     expect(parseCpuMillis('123 (node)')).toBeUndefined();
+  });
+
+  it('reads the time of reaped children (cutime, cstime) beside the own time', () => {
+    const rest = 'S 1 2 3 4 5 6 7 8 9 10 250 50 70 30 20 0 1 0 100 200 300';
+    expect(parseCpuTimes(`123 (node) ${rest}`)).toEqual({ ownMillis: 3000, reapedChildrenMillis: 1000 });
+  });
+
+  it('counts this process and the live processes it samples in the runner total', () => {
+    const selfSeconds = parseCpuMillis(readFileSync('/proc/self/stat', 'latin1'))! / 1000;
+    const before = runnerCpuSeconds();
+    const usage = new ProcessUsage(process.pid);
+    let sampled: number;
+    try {
+      // This process is counted twice now: once as the runner, once as a sampled live process.
+      sampled = runnerCpuSeconds();
+      expect(sampled).toBeGreaterThanOrEqual(before + selfSeconds - 0.05);
+    } finally {
+      usage.close();
+    }
+    // Closed, it is counted once again (the little CPU used meanwhile aside).
+    expect(runnerCpuSeconds()).toBeLessThan(sampled - selfSeconds + 0.5);
   });
 
   it('samples a live process and reads nothing once closed', () => {

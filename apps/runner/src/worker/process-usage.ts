@@ -2,7 +2,7 @@
 // its allocated memory as the kernel counts it for RLIMIT_DATA (VmData: the V8 heap, Buffers,
 // typed arrays, WebAssembly memory and native allocations alike), its resident size, and its CPU
 // time. The files stay open and are re-read from offset 0, so a sample costs two reads.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 export interface MemoryUsage {
   /** Private writable memory (VmData), what RLIMIT_DATA limits. */
@@ -34,12 +34,36 @@ export function parseMemoryStatus(status: string): MemoryUsage | undefined {
  * The command name (field 2) may hold spaces and parentheses, so fields count from the last ")".
  */
 export function parseCpuMillis(stat: string): number | undefined {
+  return parseCpuTimes(stat)?.ownMillis;
+}
+
+/**
+ * The process's own CPU time and that of its children it has waited for (fields 14-17 of
+ * proc(5): utime, stime, cutime, cstime), in milliseconds.
+ */
+export function parseCpuTimes(stat: string): { ownMillis: number; reapedChildrenMillis: number } | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 (utime) and 15 (stime) of proc(5); index 0 here is field 3.
-  const user = Number(fields[11]);
-  const system = Number(fields[12]);
+  // Index 0 here is field 3.
+  const [user, system, childrenUser, childrenSystem] = fields.slice(11, 15).map(Number);
   if (!Number.isFinite(user) || !Number.isFinite(system)) return undefined;
-  return ((user + system) * 1000) / TICKS_PER_SECOND;
+  const children = Number.isFinite(childrenUser) && Number.isFinite(childrenSystem) ? childrenUser! + childrenSystem! : 0;
+  return { ownMillis: ((user! + system!) * 1000) / TICKS_PER_SECOND, reapedChildrenMillis: (children * 1000) / TICKS_PER_SECOND };
+}
+
+/** Every worker process's usage while it lives, for the runner's CPU total. */
+const liveProcesses = new Set<ProcessUsage>();
+
+/**
+ * CPU seconds used by the runner and all its workers since it started: its own time, that of
+ * workers that have exited (the kernel adds a reaped child's time to its parent's cutime and
+ * cstime; a worker's usage is closed only after Node has reaped it, so none is counted twice)
+ * and that of the workers alive now.
+ */
+export function runnerCpuSeconds(): number {
+  const own = parseCpuTimes(readFileSync('/proc/self/stat', 'latin1'));
+  let millis = own ? own.ownMillis + own.reapedChildrenMillis : 0;
+  for (const usage of liveProcesses) millis += usage.cpuMillis() ?? 0;
+  return millis / 1000;
 }
 
 export class ProcessUsage {
@@ -57,6 +81,7 @@ export class ProcessUsage {
       closeSync(this.#statusFd);
       throw error;
     }
+    liveProcesses.add(this);
   }
 
   /** Undefined once the process is gone. */
@@ -74,6 +99,7 @@ export class ProcessUsage {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    liveProcesses.delete(this);
     closeSync(this.#statusFd);
     closeSync(this.#statFd);
   }
