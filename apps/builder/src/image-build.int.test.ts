@@ -120,9 +120,11 @@ async function resultOf(stack: Stack, jobId: string, timeoutMs = 90_000): Promis
   return waitUntil(
     `image job ${jobId} to complete`,
     async () => {
+      // The state first, then the job: a job read before it completed holds no return value yet.
+      const current = await stack.queue.getJobState(jobId).catch(() => 'unknown');
       const job = await Job.fromId<ImageJobData, ImageJobResult>(stack.queue, jobId).catch(() => undefined);
-      state = job ? `${await job.getState()} after ${job.attemptsMade} attempts${job.failedReason ? `: ${job.failedReason}` : ''}` : 'no job';
-      return job && (await job.getState()) === 'completed' ? job.returnvalue : undefined;
+      state = job ? `${current} after ${job.attemptsMade} attempts${job.failedReason ? `: ${job.failedReason}` : ''}` : 'no job';
+      return current === 'completed' ? (job?.returnvalue ?? undefined) : undefined;
     },
     { timeoutMs, intervalMs: 200, describe: () => state },
   );

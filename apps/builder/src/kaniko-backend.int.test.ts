@@ -298,8 +298,9 @@ describe('the kaniko image backend', () => {
         const result = await waitUntil(
           'the image job to complete',
           async () => {
-            const job = await Job.fromId<ImageJobData, ImageJobResult>(queue, jobId);
-            return job && (await job.getState()) === 'completed' ? job.returnvalue : undefined;
+            // The state first, then the job: a job read before it completed holds no return value yet.
+            if ((await queue.getJobState(jobId)) !== 'completed') return undefined;
+            return (await Job.fromId<ImageJobData, ImageJobResult>(queue, jobId))?.returnvalue ?? undefined;
           },
           { timeoutMs: 60_000, intervalMs: 100 },
         );
