@@ -11,7 +11,7 @@ export function plainKpaAutoscaler(spec: KpaSpec, panicWindowSeconds: number): S
   const decide = createPlainKpa(spec);
   return {
     observe(nowMs, scrapes) {
-      const answered = scrapes.flatMap((scrape) => (scrape.inFlight === undefined ? [] : [scrape.inFlight]));
+      const answered = scrapes.flatMap((scrape) => (scrape.sample === undefined ? [] : [scrape.sample.inFlight]));
       if (answered.length === 0) return;
       const mean = answered.reduce((sum, value) => sum + value, 0) / answered.length;
       buckets.record(nowMs, mean * scrapes.length);

@@ -1,8 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { DEFAULT_SCALING } from '../../apps/autoscaler/src/scaling-defaults.ts';
+import { kublambdaAutoscaler } from './kublambda-autoscaler.ts';
 import { createPlainKpa, KNATIVE_DEFAULTS } from './plain-kpa.ts';
+import { plainKpaAutoscaler } from './plain-kpa-autoscaler.ts';
 import { simulate, type PoolSettings, type SimulatedAutoscaler } from './simulate.ts';
+import { loadTraces } from './traces.ts';
 
-const settings: PoolSettings = { targetPerPod: 70, podCapacity: 100, decisionSeconds: 2, minReplicas: 1, requestTimeoutSeconds: 30 };
+const settings: PoolSettings = { targetPerPod: 70, podCapacity: 100, decisionSeconds: 2, minReplicas: 1, requestTimeoutSeconds: 30, serviceSeconds: 1 };
 
 describe('plain KPA', () => {
   it.each([
@@ -64,5 +68,32 @@ describe('simulate', () => {
     expect(result.replicas.slice(0, 4)).toEqual([2, 2, 4, 4]);
     // Asked for at second 2, created at second 3, Ready 5 s later; one killed at second 9 and started again.
     expect(result.ready).toEqual([2, 2, 2, 2, 2, 2, 2, 2, 4, 3, 3, 3]);
+  });
+});
+
+describe('the load traces through the deciders', () => {
+  const results = (decider: 'kublambda' | 'plain KPA') =>
+    new Map(
+      loadTraces().map((trace) => [
+        trace.name,
+        simulate(trace, settings, decider === 'kublambda' ? kublambdaAutoscaler(DEFAULT_SCALING) : plainKpaAutoscaler(KNATIVE_DEFAULTS, 6)),
+      ]),
+    );
+
+  it('kublambda: a 10x spike met within 4 s, no turns on noisy steady load, drops within the scale-down rate, slow pods not over-provisioned past 1.5x', () => {
+    const ours = results('kublambda');
+    expect(ours.get('10x spike for 60 s')!.secondsToReach).toBeLessThanOrEqual(4);
+    expect(ours.get('noisy steady +-20%')!.directionChanges).toBe(0);
+    for (const result of ours.values()) expect(result.worstDropPerDecision).toBeLessThanOrEqual(KNATIVE_DEFAULTS.maxScaleDownRate);
+    expect(ours.get('10x spike, pods 10 s to Ready')!.peakOverProvisioning).toBeLessThanOrEqual(1.5);
+    // A runner that stops answering its scrape never makes the pool shrink.
+    const silent = ours.get('runner stops answering scrapes')!;
+    expect(Math.min(...silent.replicas)).toBe(silent.replicas[0]);
+  });
+
+  it('plain KPA, for comparison: it turns on noisy load and over-provisions slow-starting pods', () => {
+    const kpa = results('plain KPA');
+    expect(kpa.get('noisy steady +-20%')!.directionChanges).toBeGreaterThan(0);
+    expect(kpa.get('10x spike, pods 10 s to Ready')!.peakOverProvisioning).toBeGreaterThan(1.5);
   });
 });

@@ -1,6 +1,7 @@
 // A pool of runner pods under a load trace, one simulated second at a time: pods take
 // `podStartSeconds` to become Ready, each Ready pod serves up to `podCapacity` requests at once,
-// requests beyond that wait (and count as in flight, as the runner's in-flight gauge does), every
+// requests beyond that wait (and count as in flight, as the runner's in-flight gauge does; it also
+// reports those waiting and the requests answered), every
 // Ready pod is scraped each second, and the autoscaler decides every `decisionSeconds`.
 
 export interface Trace {
@@ -16,10 +17,14 @@ export interface Trace {
   silent?: { fromSecond: number; seconds: number };
 }
 
-/** One pod's scrape in one second: its in-flight requests, or undefined when the scrape failed. */
+/**
+ * One pod's scrape in one second, as the runner reports it: requests in flight (those waiting
+ * for room included), those waiting, and the requests it has answered since it started;
+ * undefined when the scrape failed.
+ */
 export interface Scrape {
   pod: number;
-  inFlight: number | undefined;
+  sample: { inFlight: number; waiting: number; answered: number } | undefined;
 }
 
 /** What the harness drives: scrapes every second, a decision every few. */
@@ -36,8 +41,10 @@ export interface PoolSettings {
   podCapacity: number;
   decisionSeconds: number;
   minReplicas: number;
-  /** A waiting request gives up after this long; the wait queue holds at most this many seconds of demand. */
+  /** A waiting request gives up after this long; the wait queue holds at most this many seconds of arrivals. */
   requestTimeoutSeconds: number;
+  /** How long one request takes to serve when it does not wait. */
+  serviceSeconds: number;
 }
 
 export interface SimulationResult {
@@ -77,6 +84,7 @@ export function simulate(trace: Trace, settings: PoolSettings, autoscaler: Simul
   let replicas = initial;
   let waiting = 0;
   let silentPod: number | undefined;
+  const answeredByPod = new Map<number, number>();
   const result = { replicas: [] as number[], ready: [] as number[], need: [] as number[] };
   const drops: number[] = [];
 
@@ -91,17 +99,23 @@ export function simulate(trace: Trace, settings: PoolSettings, autoscaler: Simul
     if (pods.length > replicas) pods = [...pods].sort((a, b) => a.readyAt - b.readyAt).slice(0, replicas);
     const readyPods = pods.filter((pod) => pod.readyAt <= second);
 
-    const demand = trace.demand(second);
-    const capacity = readyPods.length * settings.podCapacity;
-    const inFlight = demand + waiting;
-    waiting = Math.min(Math.max(0, inFlight - capacity), demand * settings.requestTimeoutSeconds);
+    // In requests per second: arrivals, what the Ready pods can answer, what waits.
+    const arrivals = trace.demand(second) / settings.serviceSeconds;
+    const servable = (readyPods.length * settings.podCapacity) / settings.serviceSeconds;
+    const served = Math.min(arrivals + waiting, servable);
+    waiting = Math.min(arrivals + waiting - served, arrivals * settings.requestTimeoutSeconds);
+    const active = served * settings.serviceSeconds;
     if (trace.silent && second >= trace.silent.fromSecond && second < trace.silent.fromSecond + trace.silent.seconds) {
       silentPod ??= readyPods[0]?.id;
     } else silentPod = undefined;
-    const perPod = readyPods.length > 0 ? inFlight / readyPods.length : 0;
+    const share = readyPods.length > 0 ? 1 / readyPods.length : 0;
+    for (const pod of readyPods) answeredByPod.set(pod.id, (answeredByPod.get(pod.id) ?? 0) + served * share);
     autoscaler.observe(
       nowMs,
-      readyPods.map((pod) => ({ pod: pod.id, inFlight: pod.id === silentPod ? undefined : perPod })),
+      readyPods.map((pod) => ({
+        pod: pod.id,
+        sample: pod.id === silentPod ? undefined : { inFlight: (active + waiting) * share, waiting: waiting * share, answered: answeredByPod.get(pod.id)! },
+      })),
     );
 
     if (second > 0 && second % settings.decisionSeconds === 0) {
