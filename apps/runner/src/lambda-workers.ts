@@ -126,15 +126,22 @@ export class LambdaWorkers {
   async #invokeAfterWaiting(route: RouteRecord, request: WorkerRequest): Promise<WorkerResponse> {
     // One deadline for all the waiting, however often the request has to choose again.
     const waitDeadline = Date.now() + route.timeoutSeconds * 1000;
-    for (let current = route; ; ) {
-      const choice = this.#choose(current);
-      if (choice.worker) return choice.worker.invoke(request);
-      if (choice.starting) await choice.starting;
-      else await waitForRoom(choice.full, current, waitDeadline, request.cancellation);
-      // The route may have changed while the request waited: it goes to the version now served.
-      const latest = this.#routeOf(route.key);
-      if (!latest) throw new LambdaWorkerError('WorkerExited', `lambda ${route.key}: its route was removed while the request waited`);
-      current = latest;
+    // Counted while it waits (the autoscaler tells a queue from demand by it); the finally runs
+    // as soon as the request is handed to a worker, not when the worker answers.
+    this.#metrics.waiting.inc();
+    try {
+      for (let current = route; ; ) {
+        const choice = this.#choose(current);
+        if (choice.worker) return choice.worker.invoke(request);
+        if (choice.starting) await choice.starting;
+        else await waitForRoom(choice.full, current, waitDeadline, request.cancellation);
+        // The route may have changed while the request waited: it goes to the version now served.
+        const latest = this.#routeOf(route.key);
+        if (!latest) throw new LambdaWorkerError('WorkerExited', `lambda ${route.key}: its route was removed while the request waited`);
+        current = latest;
+      }
+    } finally {
+      this.#metrics.waiting.dec();
     }
   }
 

@@ -7,7 +7,7 @@ export interface RunnerGauges {
   cpuSeconds: () => number;
 }
 
-/** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests and kublambda_runner_cpu_seconds_total. */
+/** What the runner reports on /metrics; the autoscaler reads kublambda_runner_in_flight_requests, kublambda_runner_waiting_requests, kublambda_lambda_requests_total and kublambda_runner_cpu_seconds_total. */
 export function createRunnerMetrics(gauges: RunnerGauges) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -36,6 +36,11 @@ export function createRunnerMetrics(gauges: RunnerGauges) {
   return {
     registry,
     inFlight: new Gauge({ name: 'kublambda_runner_in_flight_requests', help: 'Requests this runner is serving now.', registers: [registry] }),
+    waiting: new Gauge({
+      name: 'kublambda_runner_waiting_requests',
+      help: 'Requests in flight that wait for a worker (one starting, or room in a busy one); counted in kublambda_runner_in_flight_requests too.',
+      registers: [registry],
+    }),
     requests: new Counter({
       name: 'kublambda_lambda_requests_total',
       help: 'Requests answered, by lambda and status code.',

@@ -187,6 +187,22 @@ describe('tenant limits', () => {
     const afterExit = await metricValue('kublambda_runner_cpu_seconds_total');
     expect(afterExit - whileAlive).toBeGreaterThanOrEqual(1.9);
   }, 60_000);
+
+  it('counts the requests waiting for room in kublambda_runner_waiting_requests, and none once they are served', async () => {
+    // One request at a time per worker, two workers at most, and as many waiting as they hold:
+    // of four sent at once, two wait.
+    await deploy('one-at-a-time', 'export default async () => { await new Promise((resolve) => setTimeout(resolve, 1500)); return new Response("done"); };', { concurrency: 1 });
+    expect((await fetch(`${runner.base}/one-at-a-time/`)).status).toBe(200);
+    const responses = Array.from({ length: 4 }, () => fetch(`${runner.base}/one-at-a-time/`).then(async (response) => ({ status: response.status, body: await response.text() })));
+    await waitUntil('two requests to wait', async () => (await metricValue('kublambda_runner_waiting_requests')) === 2, {
+      intervalMs: 50,
+      timeoutMs: 20_000,
+      describe: async () => `waiting ${await metricValue('kublambda_runner_waiting_requests')}, in flight ${await metricValue('kublambda_runner_in_flight_requests')}`,
+    });
+    expect(await metricValue('kublambda_runner_in_flight_requests')).toBe(4);
+    expect(await Promise.all(responses)).toEqual(Array.from({ length: 4 }, () => ({ status: 200, body: 'done' })));
+    expect(await metricValue('kublambda_runner_waiting_requests')).toBe(0);
+  }, 60_000);
 });
 
 async function metricValue(name: string): Promise<number> {
