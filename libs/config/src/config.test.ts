@@ -26,6 +26,23 @@ describe('EnvReader', () => {
   });
 });
 
+describe('EnvReader numbers', () => {
+  it('reads fractions within bounds, exclusive bounds refusing the bound itself', () => {
+    const env = new EnvReader({ UTILIZATION: '0.7', ZERO: '0', ONE: '1', WORD: 'high', HUGE: 'Infinity' });
+    expect(env.number('UTILIZATION', 0.5, { min: 0, max: 1, minExclusive: true })).toBe(0.7);
+    expect(env.number('UNSET', 0.5, { min: 0, max: 1 })).toBe(0.5);
+    env.number('ZERO', 0.5, { min: 0, max: 1, minExclusive: true });
+    env.number('ONE', 0.5, { min: 0, max: 1, maxExclusive: true });
+    env.number('WORD', 0.5, { min: 0, max: 1 });
+    env.number('HUGE', 1, { min: 0, max: Number.MAX_VALUE });
+    env.problem('MIN_X is more than MAX_X');
+    expect(() => env.finish('svc')).toThrow(
+      'svc: invalid configuration:\n  - ZERO must be a number greater than 0 and at most 1, not "0"\n  - ONE must be a number at least 0 and less than 1, not "1"\n' +
+        '  - WORD must be a number at least 0 and at most 1, not "high"\n  - HUGE must be a number at least 0 and at most 1.7976931348623157e+308, not "Infinity"\n  - MIN_X is more than MAX_X',
+    );
+  });
+});
+
 describe('networkEnv', () => {
   it('passes what reaching the network needs and nothing else', () => {
     expect(

@@ -31,6 +31,27 @@ export class EnvReader {
     return value;
   }
 
+  /** A number (fractions allowed) within [min, max]; exclusive bounds refuse the bound itself. */
+  number(name: string, fallback: number, range: { min: number; max: number; minExclusive?: boolean; maxExclusive?: boolean }): number {
+    const raw = this.#env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    const belowMin = range.minExclusive ? value <= range.min : value < range.min;
+    const aboveMax = range.maxExclusive ? value >= range.max : value > range.max;
+    if (!Number.isFinite(value) || belowMin || aboveMax) {
+      const lower = range.minExclusive ? `greater than ${range.min}` : `at least ${range.min}`;
+      const upper = range.maxExclusive ? `less than ${range.max}` : `at most ${range.max}`;
+      this.#problems.push(`${name} must be a number ${lower} and ${upper}, not "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** Records a problem found by checking values against each other. */
+  problem(message: string): void {
+    this.#problems.push(message);
+  }
+
   /** Runs a parser of a sub-configuration, recording its error as a problem. */
   nested<T>(parse: (env: Env) => T): T | undefined {
     try {

@@ -1,0 +1,95 @@
+import net from 'node:net';
+import os from 'node:os';
+import { EnvReader, type Env } from '@kublambda/config';
+import type { ScalingConfig } from './decide-scale.ts';
+
+export interface AutoscalerConfig {
+  /** The runner Deployment it scales and the Service whose EndpointSlices list the runner pods. */
+  runner: { namespace: string; deployment: string; service: string; portName: string };
+  scrapeIntervalMs: number;
+  scrapeTimeoutMs: number;
+  decisionIntervalMs: number;
+  scaling: ScalingConfig;
+  /** /healthz and /metrics. */
+  admin: { host: string; port: number };
+  /** This replica's name in the Lease and in Events. */
+  identity: string;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  relistIntervalMs: number;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
+  const read = new EnvReader(env);
+  const podNamespace = read.string('POD_NAMESPACE', 'kublambda-system');
+  const runner = {
+    namespace: read.string('RUNNER_NAMESPACE', podNamespace),
+    deployment: read.string('RUNNER_DEPLOYMENT', 'kublambda-runner'),
+    service: read.string('RUNNER_SERVICE', 'kublambda-runner'),
+    portName: read.string('RUNNER_PORT_NAME', 'http'),
+  };
+  if (!DNS_LABEL.test(runner.namespace) || runner.namespace.length > 63) read.problem(`RUNNER_NAMESPACE must be a namespace name, not "${runner.namespace}"`);
+  if (!DNS_SUBDOMAIN.test(runner.deployment) || runner.deployment.length > 253) read.problem(`RUNNER_DEPLOYMENT must be a Deployment name, not "${runner.deployment}"`);
+  if (!DNS_LABEL.test(runner.service) || runner.service.length > 63) read.problem(`RUNNER_SERVICE must be a Service name, not "${runner.service}"`);
+
+  const scrapeIntervalMs = read.integer('SCRAPE_INTERVAL_MS', 1_000, { min: 100, max: 60_000 });
+  const scrapeTimeoutMs = read.integer('SCRAPE_TIMEOUT_MS', 500, { min: 10, max: 60_000 });
+  if (scrapeTimeoutMs >= scrapeIntervalMs) read.problem(`SCRAPE_TIMEOUT_MS (${scrapeTimeoutMs}) must be less than SCRAPE_INTERVAL_MS (${scrapeIntervalMs}): a round must end before the next one`);
+  const decisionIntervalMs = read.integer('DECISION_INTERVAL_MS', 2_000, { min: 100, max: 600_000 });
+
+  const targetConcurrency = read.number('TARGET_CONCURRENCY', 100, { min: 0, max: 1_000_000, minExclusive: true });
+  const targetUtilization = read.number('TARGET_UTILIZATION', 0.7, { min: 0, max: 1, minExclusive: true });
+  // TARGET_CPU_UTILIZATION and RUNNER_CPU_CORES go together: the CPU per pod to aim for.
+  const cpuUtilization = env.TARGET_CPU_UTILIZATION?.trim() ? read.number('TARGET_CPU_UTILIZATION', 0.7, { min: 0, max: 1, minExclusive: true }) : undefined;
+  const cpuCores = env.RUNNER_CPU_CORES?.trim() ? read.number('RUNNER_CPU_CORES', 1, { min: 0, max: 1_024, minExclusive: true }) : undefined;
+  if (cpuUtilization !== undefined && cpuCores === undefined) read.problem('TARGET_CPU_UTILIZATION needs RUNNER_CPU_CORES, the cores of one runner pod (its CPU limit or request), for example 2');
+  if (cpuCores !== undefined && cpuUtilization === undefined) read.problem('RUNNER_CPU_CORES is set but TARGET_CPU_UTILIZATION is not (CPU counts only with both)');
+  const targetCpuPerPod = cpuUtilization !== undefined && cpuCores !== undefined ? cpuUtilization * cpuCores : undefined;
+  const stableWindowSeconds = read.integer('STABLE_WINDOW_SECONDS', 60, { min: 2, max: 3_600 });
+  const panicWindowPercent = read.number('PANIC_WINDOW_PERCENT', 10, { min: 1, max: 100 });
+  const minReplicas = read.integer('MIN_REPLICAS', 1, { min: 0, max: 100_000 });
+  const maxReplicas = read.integer('MAX_REPLICAS', 100, { min: 1, max: 100_000 });
+  if (minReplicas > maxReplicas) read.problem(`MIN_REPLICAS (${minReplicas}) must not be more than MAX_REPLICAS (${maxReplicas})`);
+  const scaling: ScalingConfig = {
+    targetConcurrencyPerPod: targetConcurrency * targetUtilization,
+    targetCpuPerPod,
+    stableWindowSeconds,
+    // Whole seconds, as the buckets are; at least one.
+    panicWindowSeconds: Math.max(1, Math.round((stableWindowSeconds * panicWindowPercent) / 100)),
+    panicThreshold: read.number('PANIC_THRESHOLD', 2, { min: 1, max: 100, minExclusive: true }),
+    maxScaleUpRate: read.number('MAX_SCALE_UP_RATE', 1_000, { min: 1, max: 1_000_000, minExclusive: true }),
+    maxScaleDownRate: read.number('MAX_SCALE_DOWN_RATE', 2, { min: 1, max: 1_000_000, minExclusive: true }),
+    scaleDownHysteresis: read.number('SCALE_DOWN_HYSTERESIS', 0.1, { min: 0, max: 1, maxExclusive: true }),
+    scaleDownDelaySeconds: read.integer('SCALE_DOWN_DELAY_SECONDS', 0, { min: 0, max: 3_600 }),
+    podStartTimeoutSeconds: read.integer('POD_START_TIMEOUT_SECONDS', 60, { min: 1, max: 3_600 }),
+    minReplicas,
+    maxReplicas,
+  };
+
+  const adminHost = read.string('ADMIN_HOST', '0.0.0.0');
+  if (!net.isIP(adminHost) && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(adminHost)) read.problem(`ADMIN_HOST must be an IP address or a host name, not "${adminHost}"`);
+  const config: AutoscalerConfig = {
+    runner,
+    scrapeIntervalMs,
+    scrapeTimeoutMs,
+    decisionIntervalMs,
+    scaling,
+    admin: { host: adminHost, port: read.integer('ADMIN_PORT', 9090, { min: 0, max: 65_535 }) },
+    identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
+    leaseNamespace: read.string('LEADER_ELECTION_NAMESPACE', podNamespace),
+    leaseName: read.string('LEADER_ELECTION_LEASE', 'kublambda-autoscaler'),
+    leaseDurationMs: read.integer('LEASE_DURATION_MS', 15_000, { min: 1_000, max: 300_000 }),
+    renewDeadlineMs: read.integer('RENEW_DEADLINE_MS', 10_000, { min: 500, max: 300_000 }),
+    retryPeriodMs: read.integer('RETRY_PERIOD_MS', 2_000, { min: 100, max: 60_000 }),
+    relistIntervalMs: read.integer('RELIST_INTERVAL_MS', 600_000, { min: 1_000, max: 86_400_000 }),
+  };
+  if (config.renewDeadlineMs >= config.leaseDurationMs) read.problem(`RENEW_DEADLINE_MS (${config.renewDeadlineMs}) must be less than LEASE_DURATION_MS (${config.leaseDurationMs})`);
+  read.finish('autoscaler');
+  return config;
+}
