@@ -1,6 +1,86 @@
+import * as k8s from '@kubernetes/client-node';
+import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
+import { LeaderElector } from '@kublambda/reconcile-runtime';
+import { serveAdmin } from './admin-server.ts';
+import { createAutoscalerMetrics } from './autoscaler-metrics.ts';
+import { parseAutoscalerConfig } from './config.ts';
+import { kubeRunnerScale, kubeScaleEvents, watchRunnerEndpointSlices } from './kube-runner-pool.ts';
+import { metricsUrl, readyEndpoints } from './ready-endpoints.ts';
+import { scrapeRunner } from './runner-metrics.ts';
+import { ScalingLoop, runScalingLoop } from './scaling-loop.ts';
 
-// Unfinished: the autoscaler has no implementation yet. It refuses to start rather than pretend to run.
 const logger = createLogger('autoscaler');
-logger.error('autoscaler is not implemented yet');
-process.exitCode = 2;
+const config = configOrExit(() => parseAutoscalerConfig(process.env), logger);
+const kubeConfig = new k8s.KubeConfig();
+kubeConfig.loadFromDefault();
+const pool = { namespace: config.runner.namespace, deployment: config.runner.deployment, service: config.runner.service };
+
+const metrics = createAutoscalerMetrics();
+metrics.setLeader(false);
+const admin = await serveAdmin(metrics.registry, config.admin.host, config.admin.port);
+
+const shutdown = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
+
+/** While leading: watch the runner endpoints, scrape and decide; a new leader starts with no history. */
+async function scaleWhileLeading(leading: AbortSignal): Promise<void> {
+  metrics.setLeader(true);
+  const slices = watchRunnerEndpointSlices(kubeConfig, pool, logger, config.relistIntervalMs);
+  const scale = kubeRunnerScale(kubeConfig, pool);
+  // A failing runner is reported once until it answers again, not every second.
+  const failing = new Set<string>();
+  const loop = new ScalingLoop(
+    {
+      scaling: config.scaling,
+      readyEndpoints: () => readyEndpoints(slices.cache.list(), config.runner.portName),
+      scrape: async (endpoint) => {
+        const sample = await scrapeRunner(metricsUrl(endpoint), config.scrapeTimeoutMs, {
+          onFailure: (reason) => {
+            if (!failing.has(endpoint.pod)) logger.warn('runner scrape failed; counted as busy', { pod: endpoint.pod, reason });
+            failing.add(endpoint.pod);
+          },
+        });
+        if (sample && failing.delete(endpoint.pod)) logger.info('runner scrape answers again', { pod: endpoint.pod });
+        return sample;
+      },
+      scale,
+      recordEvent: kubeScaleEvents(kubeConfig, pool, config.identity, () => scale.lastRead()?.metadata?.uid),
+      metrics,
+      logger,
+    },
+    Date.now(),
+  );
+  const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
+  await Promise.race([slices.synced, stopLeading]);
+  if (!leading.aborted) {
+    logger.info('scaling the runner pool', { deployment: `${pool.namespace}/${pool.deployment}`, service: pool.service, identity: config.identity });
+    await runScalingLoop(loop, config, logger, leading);
+  }
+  await slices.stop();
+  metrics.setLeader(false);
+}
+
+const elector = new LeaderElector({
+  kubeConfig,
+  namespace: config.leaseNamespace,
+  leaseName: config.leaseName,
+  identity: config.identity,
+  logger,
+  leaseDurationMs: config.leaseDurationMs,
+  renewDeadlineMs: config.renewDeadlineMs,
+  retryPeriodMs: config.retryPeriodMs,
+});
+// Serving (/healthz, /metrics) and waiting for the lease; only the leader scales.
+logger.info('scaling', {
+  identity: config.identity,
+  lease: `${config.leaseNamespace}/${config.leaseName}`,
+  deployment: `${pool.namespace}/${pool.deployment}`,
+  admin: admin.address(),
+  scaling: config.scaling,
+});
+const outcome = await elector.run(scaleWhileLeading, shutdown.signal);
+await new Promise((resolve) => admin.close(resolve));
+logger.info('stopped', { outcome });
+// A replica that lost its lease exits non-zero so it restarts clean, as client-go controllers do.
+process.exit(outcome === 'lost' ? 1 : 0);
