@@ -15,6 +15,7 @@ export function createAutoscalerMetrics() {
   const panic = gauge('kublambda_autoscaler_panic_mode', '1 while in panic mode, else 0.');
   const leader = gauge('kublambda_autoscaler_leader', '1 while this replica holds the lease and scales, else 0.');
   const scrapeFailures = new Counter({ name: 'kublambda_autoscaler_scrape_failures_total', help: 'Runner scrapes that failed (refused, timed out, unreadable).', registers: [registry] });
+  const decisions = new Counter({ name: 'kublambda_autoscaler_decisions_total', help: 'Scaling decisions made while leading (changes or not).', registers: [registry] });
   const scaleChanges = new Counter({ name: 'kublambda_autoscaler_scale_changes_total', help: 'Changes of the runner Deployment\'s replicas, by reason.', labelNames: ['reason'], registers: [registry] });
   return {
     registry,
@@ -34,6 +35,7 @@ export function createAutoscalerMetrics() {
       replicas.set(input.replicas);
       desired.set(decision.desired);
       panic.set(decision.panic ? 1 : 0);
+      decisions.inc();
     },
     recordScaleChange(reason: string) {
       scaleChanges.inc({ reason });

@@ -30,9 +30,23 @@ export interface RunnerUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startRunnerUnderTest(options: { env?: Record<string, string>; redis?: RedisOptions } = {}): Promise<RunnerUnderTest> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'runner-test-'));
-  const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true })];
+/** Redis and S3 for runners, shared by any number of runner processes; routes published the way api-controller does it. */
+export interface RunnerBackends {
+  redis: RedisServer;
+  /** A connection to Redis as its admin user (publishes routes, inspects anything). */
+  client: Redis;
+  /** ENV_ENCRYPTION_KEYS as the runners get it. */
+  envKeysText: string;
+  /** What a runner process needs to reach these servers. */
+  runnerEnv(cacheDir: string): Record<string, string>;
+  /** Stores the source as an asset and publishes its route (other fields default as in testRoute). */
+  publishRoute(source: string, route: Partial<RouteRecord> & Pick<RouteRecord, 'namespace' | 'name' | 'pathPrefix'>): Promise<RouteRecord['artifact']>;
+  /** Stops the servers; safe to call after a failed start. */
+  stop(): Promise<void>;
+}
+
+export async function startRunnerBackends(options: { redis?: RedisOptions; envKeys?: string } = {}): Promise<RunnerBackends> {
+  const stops: Array<() => Promise<void> | void> = [];
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step();
   };
@@ -46,11 +60,47 @@ export async function startRunnerUnderTest(options: { env?: Record<string, strin
     client.on('error', () => undefined);
     stops.push(() => client.disconnect());
     const store = createS3ArtifactStore({ client: s3.client(), bucket: 'assets' });
+    const envKeysText = options.envKeys ?? generateEnvEncryptionKey('test');
+    return {
+      redis,
+      client,
+      envKeysText,
+      runnerEnv: (cacheDir) => ({
+        REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
+        ASSET_CACHE_DIR: cacheDir, ENV_ENCRYPTION_KEYS: envKeysText,
+      }),
+      publishRoute: async (source, route) => {
+        const artifact = await store.put(Buffer.from(source));
+        const key = `${route.namespace}/${route.name}`;
+        await publishRoute(client, testRoute(route.name, route.pathPrefix, { key, artifact, ...route }));
+        return artifact;
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A runner process listening on host:port against the backends; its log and asset cache in dir. */
+export function startRunnerProcess(backends: RunnerBackends, options: { host: string; port: number; dir: string; name?: string; env?: Record<string, string> }): Promise<ManagedProcess> {
+  const name = options.name ?? 'runner';
+  return startPlatformService('runner', { ...backends.runnerEnv(path.join(options.dir, `${name}-cache`)), HOST: options.host, PORT: String(options.port), ...options.env }, { logDir: options.dir, name });
+}
+
+export async function startRunnerUnderTest(options: { env?: Record<string, string>; redis?: RedisOptions } = {}): Promise<RunnerUnderTest> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'runner-test-'));
+  const stops: Array<() => Promise<void> | void> = [() => rm(dir, { recursive: true, force: true })];
+  const stop = async () => {
+    for (const step of stops.splice(0).reverse()) await step();
+  };
+  try {
+    const backends = await startRunnerBackends({ redis: options.redis, envKeys: options.env?.ENV_ENCRYPTION_KEYS });
+    stops.push(() => backends.stop());
     const port = await freePort();
-    const envKeys = options.env?.ENV_ENCRYPTION_KEYS ?? generateEnvEncryptionKey('test');
     const runner = await startPlatformService('runner', {
-      REDIS_URL: redis.urlFor('runner'), ARTIFACT_STORE_URL: 's3://assets/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey,
-      HOST: '127.0.0.1', PORT: String(port), ASSET_CACHE_DIR: path.join(dir, 'cache'), ENV_ENCRYPTION_KEYS: envKeys, ...options.env,
+      ...backends.runnerEnv(path.join(dir, 'cache')), HOST: '127.0.0.1', PORT: String(port), ...options.env,
     }, { logDir: dir });
     stops.push(() => runner.stop());
     const base = `http://127.0.0.1:${port}`;
@@ -59,16 +109,14 @@ export async function startRunnerUnderTest(options: { env?: Record<string, strin
       base,
       port,
       dir,
-      redis,
-      client,
+      redis: backends.redis,
+      client: backends.client,
       process: runner,
-      envKeys: parseEnvKeyRing(envKeys),
+      envKeys: parseEnvKeyRing(backends.envKeysText),
       publish: async (source, route) => {
-        const artifact = await store.put(Buffer.from(source));
-        const key = `${route.namespace}/${route.name}`;
-        await publishRoute(client, testRoute(route.name, route.pathPrefix, { key, artifact, ...route }));
-        published.add(key);
-        await waitUntil(`the runner to have route ${key}`, async () => ((await (await fetch(`${base}/readyz`)).json()) as { routes: number }).routes >= published.size, {
+        const artifact = await backends.publishRoute(source, route);
+        published.add(`${route.namespace}/${route.name}`);
+        await waitUntil(`the runner to have route ${route.namespace}/${route.name}`, async () => ((await (await fetch(`${base}/readyz`)).json()) as { routes: number }).routes >= published.size, {
           intervalMs: 10,
           timeoutMs: 10_000,
         });
