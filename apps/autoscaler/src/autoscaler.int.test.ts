@@ -49,7 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await backends?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir && !process.env.KEEP_DIR) await rm(dir, { recursive: true, force: true });
 });
 
 interface RunnerPool {
@@ -61,6 +61,8 @@ interface RunnerPool {
   port: number;
   startAutoscaler(identity: string): Promise<{ process: ManagedProcess; decisions(): Promise<number> }>;
   leaseHolder(): Promise<string | undefined>;
+  /** The replicas, the EndpointSlices' endpoints and the served pods, for timeouts to show. */
+  describe(): Promise<string>;
 }
 
 /** A namespace with the runner Deployment (one replica to start) and Service, each Ready pod served by a runner process; everything removed afterwards. */
@@ -106,7 +108,7 @@ async function withRunnerPool(test: (pool: RunnerPool) => Promise<void>): Promis
         const adminPort = await freePort();
         const process = await startPlatformService(
           'autoscaler',
-          { KUBECONFIG: globalThis.process.env.KUBECONFIG!, RUNNER_NAMESPACE: namespace.name, LEADER_ELECTION_NAMESPACE: namespace.name, POD_NAME: identity, ADMIN_HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), ...SCALING_ENV },
+          { KUBECONFIG: globalThis.process.env.KUBECONFIG!, RUNNER_NAMESPACE: namespace.name, LEADER_ELECTION_NAMESPACE: namespace.name, POD_NAME: identity, LOG_LEVEL: 'debug', RUNNER_DISCOVERY: 'pods', RUNNER_POD_SELECTOR: `app=${DEPLOYMENT}`, ADMIN_HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), ...SCALING_ENV },
           { logDir: dir, name: `${namespace.name}-${identity}` },
         );
         autoscalers.push(process);
@@ -117,6 +119,11 @@ async function withRunnerPool(test: (pool: RunnerPool) => Promise<void>): Promis
             return Number(/^kublambda_autoscaler_decisions_total (\S+)$/m.exec(text)?.[1] ?? 0);
           },
         };
+      },
+      describe: async () => {
+        const slices = await kubeConfig.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: namespace.name });
+        const endpoints = slices.items.flatMap((slice) => (slice.endpoints ?? []).map((endpoint) => `${endpoint.targetRef?.name} ${endpoint.addresses[0]} ready=${endpoint.conditions?.ready}`));
+        return `${await apps.readNamespacedDeploymentScale({ name: DEPLOYMENT, namespace: namespace.name }).then((scale) => scale.spec?.replicas)} replicas; ${slices.items.length} EndpointSlices [${endpoints.join(', ')}]; serving ${[...pods.served.keys()].join(', ')}`;
       },
       leaseHolder: async () =>
         (await coordination.readNamespacedLease({ name: 'kublambda-autoscaler', namespace: namespace.name }).catch(() => undefined))?.spec?.holderIdentity || undefined,
@@ -172,7 +179,7 @@ describe('autoscaler', () => {
       const load = startLoad(pool);
       let result: autocannon.Result;
       try {
-        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: async () => `${await pool.replicas()} replicas` });
+        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: pool.describe });
         // Runners for the new pods, Ready once they serve.
         await waitUntil('3 runner pods to be served', () => pool.pods.served.size >= 3, { timeoutMs: 30_000 });
       } finally {
@@ -183,7 +190,7 @@ describe('autoscaler', () => {
       const loadEnded = Date.now();
       await waitUntil('the replicas to fall back to 1', async () => (await pool.replicas()) === 1, {
         timeoutMs: 60_000,
-        describe: async () => `${await pool.replicas()} replicas`,
+        describe: pool.describe,
       });
       // Not before the load left the stable window.
       expect(Date.now() - loadEnded).toBeGreaterThanOrEqual((STABLE_WINDOW_SECONDS - 2) * 1000);
@@ -201,7 +208,7 @@ describe('autoscaler', () => {
       const load = startLoad(pool);
       const runner = pool.firstRunner();
       try {
-        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: async () => `${await pool.replicas()} replicas` });
+        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: pool.describe });
         // The runner that carries the load stops answering anything, its scrape included.
         process.kill(runner.process.pid, 'SIGSTOP');
       } finally {
@@ -228,7 +235,7 @@ describe('autoscaler', () => {
       const standby = await pool.startAutoscaler('autoscaler-b');
       const load = startLoad(pool);
       try {
-        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: async () => `${await pool.replicas()} replicas` });
+        await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: pool.describe });
       } finally {
         await load.stop();
       }

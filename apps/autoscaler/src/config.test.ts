@@ -4,7 +4,7 @@ import { parseAutoscalerConfig } from './config.ts';
 describe('parseAutoscalerConfig', () => {
   it('defaults to KPA settings, the runner in the pod namespace, and maps them to the scaling config', () => {
     const config = parseAutoscalerConfig({ POD_NAMESPACE: 'platform', POD_NAME: 'autoscaler-0' });
-    expect(config.runner).toEqual({ namespace: 'platform', deployment: 'kublambda-runner', service: 'kublambda-runner', portName: 'http' });
+    expect(config.runner).toEqual({ namespace: 'platform', deployment: 'kublambda-runner', service: 'kublambda-runner', portName: 'http', discovery: { source: 'endpointslices' } });
     expect(config).toMatchObject({ scrapeIntervalMs: 1_000, scrapeTimeoutMs: 500, decisionIntervalMs: 2_000, identity: 'autoscaler-0', leaseNamespace: 'platform', leaseName: 'kublambda-autoscaler' });
     expect(config.admin).toEqual({ host: '0.0.0.0', port: 9090 });
     expect(config.scaling).toEqual({
@@ -31,14 +31,14 @@ describe('parseAutoscalerConfig', () => {
 
   it('reads every setting', () => {
     const config = parseAutoscalerConfig({
-      RUNNER_NAMESPACE: 'runners', RUNNER_DEPLOYMENT: 'pool', RUNNER_SERVICE: 'pool-svc', RUNNER_PORT_NAME: 'web',
+      RUNNER_NAMESPACE: 'runners', RUNNER_DEPLOYMENT: 'pool', RUNNER_SERVICE: 'pool-svc', RUNNER_PORT_NAME: 'web', RUNNER_DISCOVERY: 'pods', RUNNER_POD_SELECTOR: 'app=pool',
       SCRAPE_INTERVAL_MS: '500', SCRAPE_TIMEOUT_MS: '200', DECISION_INTERVAL_MS: '1000',
       TARGET_CONCURRENCY: '5', TARGET_UTILIZATION: '0.8', TARGET_CPU_UTILIZATION: '0.5', RUNNER_CPU_CORES: '2',
       STABLE_WINDOW_SECONDS: '10', PANIC_WINDOW_PERCENT: '40', PANIC_THRESHOLD: '1.5', MAX_SCALE_UP_RATE: '10', MAX_SCALE_DOWN_RATE: '4',
       SCALE_DOWN_HYSTERESIS: '0', SCALE_DOWN_DELAY_SECONDS: '30', POD_START_TIMEOUT_SECONDS: '20', MIN_REPLICAS: '0', MAX_REPLICAS: '7',
       ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', LEADER_ELECTION_NAMESPACE: 'leases', LEADER_ELECTION_LEASE: 'scaler', LEASE_DURATION_MS: '4000', RENEW_DEADLINE_MS: '3000', RETRY_PERIOD_MS: '500',
     });
-    expect(config.runner).toEqual({ namespace: 'runners', deployment: 'pool', service: 'pool-svc', portName: 'web' });
+    expect(config.runner).toEqual({ namespace: 'runners', deployment: 'pool', service: 'pool-svc', portName: 'web', discovery: { source: 'pods', labelSelector: 'app=pool' } });
     expect(config).toMatchObject({ scrapeIntervalMs: 500, scrapeTimeoutMs: 200, decisionIntervalMs: 1_000, leaseNamespace: 'leases', leaseName: 'scaler', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 0 });
     expect(config.scaling).toEqual({
@@ -88,6 +88,12 @@ describe('parseAutoscalerConfig', () => {
     expect(() => parseAutoscalerConfig({ TARGET_CPU_UTILIZATION: '0.6' })).toThrow('TARGET_CPU_UTILIZATION needs RUNNER_CPU_CORES');
     expect(() => parseAutoscalerConfig({ RUNNER_CPU_CORES: '2' })).toThrow('RUNNER_CPU_CORES is set but TARGET_CPU_UTILIZATION is not');
     expect(() => parseAutoscalerConfig({ TARGET_CPU_UTILIZATION: '0.6', RUNNER_CPU_CORES: 'two' })).toThrow('RUNNER_CPU_CORES must be a number greater than 0 and at most 1024, not "two"');
+  });
+
+  it('reads the pod selector with pod discovery only', () => {
+    expect(() => parseAutoscalerConfig({ RUNNER_DISCOVERY: 'pods' })).toThrow('RUNNER_POD_SELECTOR is required with RUNNER_DISCOVERY=pods');
+    expect(() => parseAutoscalerConfig({ RUNNER_POD_SELECTOR: 'app=x' })).toThrow('RUNNER_POD_SELECTOR is set but RUNNER_DISCOVERY is endpointslices');
+    expect(() => parseAutoscalerConfig({ RUNNER_DISCOVERY: 'dns' })).toThrow('RUNNER_DISCOVERY must be endpointslices or pods, not "dns"');
   });
 
   it('refuses a renew deadline that is not shorter than the lease', () => {

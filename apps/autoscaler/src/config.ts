@@ -5,7 +5,7 @@ import type { ScalingConfig } from './decide-scale.ts';
 
 export interface AutoscalerConfig {
   /** The runner Deployment it scales and the Service whose EndpointSlices list the runner pods. */
-  runner: { namespace: string; deployment: string; service: string; portName: string };
+  runner: { namespace: string; deployment: string; service: string; portName: string; discovery: RunnerDiscovery };
   scrapeIntervalMs: number;
   scrapeTimeoutMs: number;
   decisionIntervalMs: number;
@@ -22,6 +22,9 @@ export interface AutoscalerConfig {
   relistIntervalMs: number;
 }
 
+/** Where the Ready runner pods are found: the Service's EndpointSlices, or the pods matching a label selector. */
+export type RunnerDiscovery = { source: 'endpointslices' } | { source: 'pods'; labelSelector: string };
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -33,6 +36,7 @@ export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
     deployment: read.string('RUNNER_DEPLOYMENT', 'kublambda-runner'),
     service: read.string('RUNNER_SERVICE', 'kublambda-runner'),
     portName: read.string('RUNNER_PORT_NAME', 'http'),
+    discovery: readDiscovery(read, env),
   };
   if (!DNS_LABEL.test(runner.namespace) || runner.namespace.length > 63) read.problem(`RUNNER_NAMESPACE must be a namespace name, not "${runner.namespace}"`);
   if (!DNS_SUBDOMAIN.test(runner.deployment) || runner.deployment.length > 253) read.problem(`RUNNER_DEPLOYMENT must be a Deployment name, not "${runner.deployment}"`);
@@ -92,4 +96,16 @@ export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
   if (config.renewDeadlineMs >= config.leaseDurationMs) read.problem(`RENEW_DEADLINE_MS (${config.renewDeadlineMs}) must be less than LEASE_DURATION_MS (${config.leaseDurationMs})`);
   read.finish('autoscaler');
   return config;
+}
+
+function readDiscovery(read: EnvReader, env: Env): RunnerDiscovery {
+  const source = read.string('RUNNER_DISCOVERY', 'endpointslices').toLowerCase();
+  const labelSelector = env.RUNNER_POD_SELECTOR?.trim();
+  if (source === 'pods') {
+    if (!labelSelector) read.problem('RUNNER_POD_SELECTOR is required with RUNNER_DISCOVERY=pods: the label selector of the runner pods, for example app.kubernetes.io/name=kublambda-runner');
+    return { source, labelSelector: labelSelector ?? '' };
+  }
+  if (source !== 'endpointslices') read.problem(`RUNNER_DISCOVERY must be endpointslices or pods, not "${env.RUNNER_DISCOVERY?.trim()}"`);
+  else if (labelSelector) read.problem('RUNNER_POD_SELECTOR is set but RUNNER_DISCOVERY is endpointslices (it is read with RUNNER_DISCOVERY=pods only)');
+  return { source: 'endpointslices' };
 }

@@ -28,6 +28,20 @@ export function watchRunnerEndpointSlices(kubeConfig: k8s.KubeConfig, pool: Runn
   });
 }
 
+/** The runner pods matching labelSelector, kept current by a watch (RUNNER_DISCOVERY=pods). */
+export function watchRunnerPods(kubeConfig: k8s.KubeConfig, pool: RunnerPoolRef, labelSelector: string, logger: Logger, relistIntervalMs: number): ResourceWatch<k8s.V1Pod> {
+  const api = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  return watchResource<k8s.V1Pod>({
+    kubeConfig,
+    path: `/api/v1/namespaces/${pool.namespace}/pods`,
+    labelSelector,
+    list: () => api.listNamespacedPod({ namespace: pool.namespace, labelSelector }),
+    onObject: () => undefined,
+    logger,
+    relistIntervalMs,
+  });
+}
+
 /** The Deployment's scale subresource: only spec.replicas is ever written, never the Deployment. */
 export function kubeRunnerScale(kubeConfig: k8s.KubeConfig, pool: RunnerPoolRef): RunnerScale & { lastRead(): k8s.V1Scale | undefined } {
   const api = kubeConfig.makeApiClient(k8s.AppsV1Api);

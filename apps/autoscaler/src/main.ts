@@ -5,8 +5,8 @@ import { LeaderElector } from '@kublambda/reconcile-runtime';
 import { serveAdmin } from './admin-server.ts';
 import { createAutoscalerMetrics } from './autoscaler-metrics.ts';
 import { parseAutoscalerConfig } from './config.ts';
-import { kubeRunnerScale, kubeScaleEvents, watchRunnerEndpointSlices } from './kube-runner-pool.ts';
-import { metricsUrl, readyEndpoints } from './ready-endpoints.ts';
+import { kubeRunnerScale, kubeScaleEvents, watchRunnerEndpointSlices, watchRunnerPods } from './kube-runner-pool.ts';
+import { metricsUrl, readyEndpoints, readyPodEndpoints } from './ready-endpoints.ts';
 import { scrapeRunner } from './runner-metrics.ts';
 import { ScalingLoop, runScalingLoop } from './scaling-loop.ts';
 
@@ -26,14 +26,24 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => 
 /** While leading: watch the runner endpoints, scrape and decide; a new leader starts with no history. */
 async function scaleWhileLeading(leading: AbortSignal): Promise<void> {
   metrics.setLeader(true);
-  const slices = watchRunnerEndpointSlices(kubeConfig, pool, logger, config.relistIntervalMs);
+  const { discovery, portName } = config.runner;
+  const source =
+    discovery.source === 'pods'
+      ? (() => {
+          const pods = watchRunnerPods(kubeConfig, pool, discovery.labelSelector, logger, config.relistIntervalMs);
+          return { watch: pods, endpoints: () => readyPodEndpoints(pods.cache.list(), portName) };
+        })()
+      : (() => {
+          const slices = watchRunnerEndpointSlices(kubeConfig, pool, logger, config.relistIntervalMs);
+          return { watch: slices, endpoints: () => readyEndpoints(slices.cache.list(), portName) };
+        })();
   const scale = kubeRunnerScale(kubeConfig, pool);
   // A failing runner is reported once until it answers again, not every second.
   const failing = new Set<string>();
   const loop = new ScalingLoop(
     {
       scaling: config.scaling,
-      readyEndpoints: () => readyEndpoints(slices.cache.list(), config.runner.portName),
+      readyEndpoints: source.endpoints,
       scrape: async (endpoint) => {
         const sample = await scrapeRunner(metricsUrl(endpoint), config.scrapeTimeoutMs, {
           onFailure: (reason) => {
@@ -52,12 +62,12 @@ async function scaleWhileLeading(leading: AbortSignal): Promise<void> {
     Date.now(),
   );
   const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
-  await Promise.race([slices.synced, stopLeading]);
+  await Promise.race([source.watch.synced, stopLeading]);
   if (!leading.aborted) {
-    logger.info('scaling the runner pool', { deployment: `${pool.namespace}/${pool.deployment}`, service: pool.service, identity: config.identity });
+    logger.info('scaling the runner pool', { deployment: `${pool.namespace}/${pool.deployment}`, discovery: discovery.source === 'pods' ? `pods ${discovery.labelSelector}` : `EndpointSlices of Service ${pool.service}`, identity: config.identity });
     await runScalingLoop(loop, config, logger, leading);
   }
-  await slices.stop();
+  await source.watch.stop();
   metrics.setLeader(false);
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { metricsUrl, readyEndpoints } from './ready-endpoints.ts';
+import { metricsUrl, readyEndpoints, readyPodEndpoints } from './ready-endpoints.ts';
 
 const endpoint = (pod: string, address: string, ready: boolean | undefined): k8s.V1Endpoint => ({
   addresses: [address],
@@ -41,6 +41,29 @@ describe('readyEndpoints', () => {
     const fqdn = slice([{ addresses: ['runner.example.com'] }], undefined, 'FQDN');
     const bare = slice([{ addresses: ['fd00::5'], conditions: { ready: true } }], undefined, 'IPv6');
     expect(readyEndpoints([fqdn, bare], 'http')).toEqual([{ pod: 'fd00::5', address: 'fd00::5', port: 8080 }]);
+  });
+});
+
+describe('readyPodEndpoints', () => {
+  const pod = (name: string, ip: string | undefined, ready: 'True' | 'False', extra: Partial<k8s.V1Pod['metadata']> = {}, portName = 'http'): k8s.V1Pod => ({
+    metadata: { name, ...extra },
+    spec: { containers: [{ name: 'runner', ports: [{ name: 'admin', containerPort: 9000 }, { name: portName, containerPort: 8080 }] }] },
+    status: { podIP: ip, phase: 'Running', conditions: [{ type: 'Ready', status: ready }] },
+  });
+
+  it('lists Ready pods with an IP and the named container port, not terminating ones', () => {
+    const pods = [
+      pod('runner-b', '127.1.0.3', 'True'),
+      pod('runner-a', '127.1.0.2', 'True'),
+      pod('runner-c', '127.1.0.4', 'False'),
+      pod('runner-d', undefined, 'True'),
+      pod('runner-e', '127.1.0.6', 'True', { deletionTimestamp: new Date() }),
+      pod('runner-f', '127.1.0.7', 'True', {}, 'web'),
+    ];
+    expect(readyPodEndpoints(pods, 'http')).toEqual([
+      { pod: 'runner-a', address: '127.1.0.2', port: 8080 },
+      { pod: 'runner-b', address: '127.1.0.3', port: 8080 },
+    ]);
   });
 });
 

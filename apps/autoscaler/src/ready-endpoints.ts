@@ -35,6 +35,24 @@ export function readyEndpoints(slices: readonly k8s.V1EndpointSlice[], portName:
   return [...byPod.values()].sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
 }
 
+/**
+ * The same from the runner pods themselves (RUNNER_DISCOVERY=pods), by the rule the EndpointSlice
+ * controller applies: a pod IP, not terminating, the Ready condition True; the port is the
+ * container port named portName. For clusters whose EndpointSlices cannot carry the pod IPs
+ * (the API server refuses loopback addresses in them, which is what kwok's pods have in tests).
+ */
+export function readyPodEndpoints(pods: readonly k8s.V1Pod[], portName: string): RunnerEndpoint[] {
+  const endpoints: RunnerEndpoint[] = [];
+  for (const pod of pods) {
+    const address = pod.status?.podIP;
+    const ready = pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True');
+    const port = pod.spec?.containers.flatMap((container) => container.ports ?? []).find((candidate) => candidate.name === portName)?.containerPort;
+    if (!address || !ready || port === undefined || pod.metadata?.deletionTimestamp) continue;
+    endpoints.push({ pod: pod.metadata?.name ?? address, address, port });
+  }
+  return endpoints.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
+}
+
 /** Where a runner's metrics are: its /metrics on the HTTP port, IPv6 addresses in brackets. */
 export function metricsUrl(endpoint: RunnerEndpoint): string {
   const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;

@@ -65,6 +65,7 @@ export class ScalingLoop {
     const { decision, state } = decideScale(this.#deps.scaling, input, this.#state);
     this.#state = state;
     this.#deps.metrics.recordDecision(input, decision);
+    logger.debug('decided', { replicas: current.replicas, readyPods: input.readyPods, concurrency: input.concurrency, cpu: input.cpu, decision });
     if (decision.desired === current.replicas || decision.reason === 'no-data') return decision;
 
     const reason = EVENT_REASONS[decision.reason];
