@@ -49,6 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await backends?.stop();
+  // KEEP_DIR=1 keeps the processes' logs for a look after a failure.
   if (dir && !process.env.KEEP_DIR) await rm(dir, { recursive: true, force: true });
 });
 
