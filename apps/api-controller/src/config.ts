@@ -1,6 +1,5 @@
-import os from 'node:os';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
-import { EnvReader, type Env } from '@kublambda/config';
+import { EnvReader, readLeaderElection, type Env, type LeaderElectionSettings } from '@kublambda/config';
 import { normalizePathPrefix, parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 import { DEFAULT_EVENT_WATCHER_IMAGE, DEFAULT_WATCHABLE_RESOURCES, type WatcherPlatformConfig } from './desired-watcher.ts';
 import type { HttpExposureConfig } from './http-exposure.ts';
@@ -44,12 +43,7 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
     redisUrl: read.string('REDIS_URL'),
     artifactStore: read.nested(parseArtifactStoreConfig)!,
     envKeys: read.nested((env) => parseEnvKeyRing(env.ENV_ENCRYPTION_KEYS))!,
-    identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
-    leaseNamespace: read.string('LEADER_ELECTION_NAMESPACE', read.string('POD_NAMESPACE', 'kublambda-system')),
-    leaseName: read.string('LEADER_ELECTION_LEASE', 'kublambda-api-controller'),
-    leaseDurationMs: read.integer('LEASE_DURATION_MS', 15_000, { min: 1_000, max: 300_000 }),
-    renewDeadlineMs: read.integer('RENEW_DEADLINE_MS', 10_000, { min: 500, max: 300_000 }),
-    retryPeriodMs: read.integer('RETRY_PERIOD_MS', 2_000, { min: 100, max: 60_000 }),
+    ...leaseFields(readLeaderElection(read, 'kublambda-api-controller')),
     reconcileConcurrency: read.integer('RECONCILE_CONCURRENCY', 8, { min: 1, max: 256 }),
     relistIntervalMs: read.integer('RELIST_INTERVAL_MS', 600_000, { min: 1_000, max: 86_400_000 }),
     watchNamespace: read.string('WATCH_NAMESPACE', '') || undefined,
@@ -74,6 +68,10 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
   };
   read.finish('api-controller');
   return config;
+}
+
+function leaseFields({ namespace, ...election }: LeaderElectionSettings) {
+  return { ...election, leaseNamespace: namespace };
 }
 
 function parseIngressAnnotations(env: Env): Record<string, string> {

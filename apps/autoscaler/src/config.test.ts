@@ -5,7 +5,8 @@ describe('parseAutoscalerConfig', () => {
   it('defaults to KPA settings, the runner in the pod namespace, and maps them to the scaling config', () => {
     const config = parseAutoscalerConfig({ POD_NAMESPACE: 'platform', POD_NAME: 'autoscaler-0' });
     expect(config.runner).toEqual({ namespace: 'platform', deployment: 'kublambda-runner', service: 'kublambda-runner', portName: 'http', discovery: { source: 'endpointslices' } });
-    expect(config).toMatchObject({ scrapeIntervalMs: 1_000, scrapeTimeoutMs: 500, decisionIntervalMs: 2_000, identity: 'autoscaler-0', leaseNamespace: 'platform', leaseName: 'kublambda-autoscaler' });
+    expect(config).toMatchObject({ scrapeIntervalMs: 1_000, scrapeTimeoutMs: 500, decisionIntervalMs: 2_000 });
+    expect(config.leaderElection).toEqual({ identity: 'autoscaler-0', namespace: 'platform', leaseName: 'kublambda-autoscaler', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
     expect(config.admin).toEqual({ host: '0.0.0.0', port: 9090 });
     expect(config.scaling).toEqual({
       targetConcurrencyPerPod: 70,
@@ -26,7 +27,7 @@ describe('parseAutoscalerConfig', () => {
   it('falls back to kublambda-system without POD_NAMESPACE', () => {
     const config = parseAutoscalerConfig({});
     expect(config.runner.namespace).toBe('kublambda-system');
-    expect(config.leaseNamespace).toBe('kublambda-system');
+    expect(config.leaderElection.namespace).toBe('kublambda-system');
   });
 
   it('reads every setting', () => {
@@ -39,7 +40,8 @@ describe('parseAutoscalerConfig', () => {
       ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', LEADER_ELECTION_NAMESPACE: 'leases', LEADER_ELECTION_LEASE: 'scaler', LEASE_DURATION_MS: '4000', RENEW_DEADLINE_MS: '3000', RETRY_PERIOD_MS: '500',
     });
     expect(config.runner).toEqual({ namespace: 'runners', deployment: 'pool', service: 'pool-svc', portName: 'web', discovery: { source: 'pods', labelSelector: 'app=pool' } });
-    expect(config).toMatchObject({ scrapeIntervalMs: 500, scrapeTimeoutMs: 200, decisionIntervalMs: 1_000, leaseNamespace: 'leases', leaseName: 'scaler', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
+    expect(config).toMatchObject({ scrapeIntervalMs: 500, scrapeTimeoutMs: 200, decisionIntervalMs: 1_000 });
+    expect(config.leaderElection).toMatchObject({ namespace: 'leases', leaseName: 'scaler', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 0 });
     expect(config.scaling).toEqual({
       targetConcurrencyPerPod: 4,

@@ -1,6 +1,5 @@
 import net from 'node:net';
-import os from 'node:os';
-import { EnvReader, type Env } from '@kublambda/config';
+import { EnvReader, readLeaderElection, type Env, type LeaderElectionSettings } from '@kublambda/config';
 import type { ScalingConfig } from './decide-scale.ts';
 
 export interface AutoscalerConfig {
@@ -12,13 +11,8 @@ export interface AutoscalerConfig {
   scaling: ScalingConfig;
   /** /healthz and /metrics. */
   admin: { host: string; port: number };
-  /** This replica's name in the Lease and in Events. */
-  identity: string;
-  leaseNamespace: string;
-  leaseName: string;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
+  /** The Lease; its identity also names this replica in Events. */
+  leaderElection: LeaderElectionSettings;
   relistIntervalMs: number;
 }
 
@@ -85,15 +79,11 @@ export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
     decisionIntervalMs,
     scaling,
     admin: { host: adminHost, port: read.integer('ADMIN_PORT', 9090, { min: 0, max: 65_535 }) },
-    identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
-    leaseNamespace: read.string('LEADER_ELECTION_NAMESPACE', podNamespace),
-    leaseName: read.string('LEADER_ELECTION_LEASE', 'kublambda-autoscaler'),
-    leaseDurationMs: read.integer('LEASE_DURATION_MS', 15_000, { min: 1_000, max: 300_000 }),
-    renewDeadlineMs: read.integer('RENEW_DEADLINE_MS', 10_000, { min: 500, max: 300_000 }),
-    retryPeriodMs: read.integer('RETRY_PERIOD_MS', 2_000, { min: 100, max: 60_000 }),
+    leaderElection: readLeaderElection(read, 'kublambda-autoscaler'),
     relistIntervalMs: read.integer('RELIST_INTERVAL_MS', 600_000, { min: 1_000, max: 86_400_000 }),
   };
-  if (config.renewDeadlineMs >= config.leaseDurationMs) read.problem(`RENEW_DEADLINE_MS (${config.renewDeadlineMs}) must be less than LEASE_DURATION_MS (${config.leaseDurationMs})`);
+  const { renewDeadlineMs, leaseDurationMs } = config.leaderElection;
+  if (renewDeadlineMs >= leaseDurationMs) read.problem(`RENEW_DEADLINE_MS (${renewDeadlineMs}) must be less than LEASE_DURATION_MS (${leaseDurationMs})`);
   read.finish('autoscaler');
   return config;
 }

@@ -55,7 +55,7 @@ async function scaleWhileLeading(leading: AbortSignal): Promise<void> {
         return sample;
       },
       scale,
-      recordEvent: kubeScaleEvents(kubeConfig, pool, config.identity, () => scale.lastRead()?.metadata?.uid),
+      recordEvent: kubeScaleEvents(kubeConfig, pool, config.leaderElection.identity, () => scale.lastRead()?.metadata?.uid),
       metrics,
       logger,
     },
@@ -64,27 +64,19 @@ async function scaleWhileLeading(leading: AbortSignal): Promise<void> {
   const stopLeading = new Promise<void>((resolve) => (leading.aborted ? resolve() : leading.addEventListener('abort', () => resolve(), { once: true })));
   await Promise.race([source.watch.synced, stopLeading]);
   if (!leading.aborted) {
-    logger.info('scaling the runner pool', { deployment: `${pool.namespace}/${pool.deployment}`, discovery: discovery.source === 'pods' ? `pods ${discovery.labelSelector}` : `EndpointSlices of Service ${pool.service}`, identity: config.identity });
+    logger.info('scaling the runner pool', { deployment: `${pool.namespace}/${pool.deployment}`, discovery: discovery.source === 'pods' ? `pods ${discovery.labelSelector}` : `EndpointSlices of Service ${pool.service}`, identity: config.leaderElection.identity });
     await runScalingLoop(loop, config, logger, leading);
   }
   await source.watch.stop();
   metrics.setLeader(false);
 }
 
-const elector = new LeaderElector({
-  kubeConfig,
-  namespace: config.leaseNamespace,
-  leaseName: config.leaseName,
-  identity: config.identity,
-  logger,
-  leaseDurationMs: config.leaseDurationMs,
-  renewDeadlineMs: config.renewDeadlineMs,
-  retryPeriodMs: config.retryPeriodMs,
-});
+const { identity, namespace: leaseNamespace, leaseName } = config.leaderElection;
+const elector = new LeaderElector({ kubeConfig, logger, ...config.leaderElection });
 // Serving (/healthz, /metrics) and waiting for the lease; only the leader scales.
 logger.info('scaling', {
-  identity: config.identity,
-  lease: `${config.leaseNamespace}/${config.leaseName}`,
+  identity,
+  lease: `${leaseNamespace}/${leaseName}`,
   deployment: `${pool.namespace}/${pool.deployment}`,
   admin: admin.address(),
   scaling: config.scaling,

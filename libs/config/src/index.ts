@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 export type Env = Record<string, string | undefined>;
 
 /**
@@ -68,6 +70,30 @@ export class EnvReader {
       throw new Error(`${component}: invalid configuration:\n  - ${this.#problems.join('\n  - ')}`);
     }
   }
+}
+
+/** Lease-based leader election as a controller reads it from the environment (the names client-go's flags have). */
+export interface LeaderElectionSettings {
+  /** This replica's name in the Lease (and in Events): POD_NAME, else host and process id. */
+  identity: string;
+  /** The Lease's namespace: LEADER_ELECTION_NAMESPACE, else POD_NAMESPACE, else kublambda-system. */
+  namespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/** Reads POD_NAME, LEADER_ELECTION_NAMESPACE, LEADER_ELECTION_LEASE (default leaseName), LEASE_DURATION_MS, RENEW_DEADLINE_MS and RETRY_PERIOD_MS. */
+export function readLeaderElection(read: EnvReader, leaseName: string): LeaderElectionSettings {
+  return {
+    identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
+    namespace: read.string('LEADER_ELECTION_NAMESPACE', read.string('POD_NAMESPACE', 'kublambda-system')),
+    leaseName: read.string('LEADER_ELECTION_LEASE', leaseName),
+    leaseDurationMs: read.integer('LEASE_DURATION_MS', 15_000, { min: 1_000, max: 300_000 }),
+    renewDeadlineMs: read.integer('RENEW_DEADLINE_MS', 10_000, { min: 500, max: 300_000 }),
+    retryPeriodMs: read.integer('RETRY_PERIOD_MS', 2_000, { min: 100, max: 60_000 }),
+  };
 }
 
 /** Parses configuration, or logs why it cannot and exits: a service must not start half-configured. */
