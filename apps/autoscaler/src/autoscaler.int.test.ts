@@ -60,7 +60,7 @@ interface RunnerPool {
   /** The served pods' processes, the first one (the one load goes to) first. */
   firstRunner(): { ip: string; process: ManagedProcess };
   port: number;
-  startAutoscaler(identity: string): Promise<{ process: ManagedProcess; decisions(): Promise<number> }>;
+  startAutoscaler(identity: string): Promise<{ process: ManagedProcess; decisions(): Promise<number>; scrapeFailures(): Promise<number> }>;
   leaseHolder(): Promise<string | undefined>;
   /** The replicas, the EndpointSlices' endpoints and the served pods, for timeouts to show. */
   describe(): Promise<string>;
@@ -113,13 +113,11 @@ async function withRunnerPool(test: (pool: RunnerPool) => Promise<void>): Promis
           { logDir: dir, name: `${namespace.name}-${identity}` },
         );
         autoscalers.push(process);
-        return {
-          process,
-          decisions: async () => {
-            const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-            return Number(/^kublambda_autoscaler_decisions_total (\S+)$/m.exec(text)?.[1] ?? 0);
-          },
+        const metric = async (name: string) => {
+          const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+          return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
         };
+        return { process, decisions: () => metric('kublambda_autoscaler_decisions_total'), scrapeFailures: () => metric('kublambda_autoscaler_scrape_failures_total') };
       },
       describe: async () => {
         const slices = await kubeConfig.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: namespace.name });
@@ -223,6 +221,8 @@ describe('autoscaler', () => {
           waitUntil('decisions over a stable window and more', async () => (await autoscaler.decisions()) >= from + STABLE_WINDOW_SECONDS / 2 + 3, { timeoutMs: 60_000 }),
         );
         expect(Math.min(...seen)).toBeGreaterThanOrEqual(raised);
+        // Its scrapes did fail all along: one a second.
+        expect(await autoscaler.scrapeFailures()).toBeGreaterThanOrEqual(STABLE_WINDOW_SECONDS);
       } finally {
         process.kill(runner.process.pid, 'SIGCONT');
       }
