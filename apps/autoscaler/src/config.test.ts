@@ -33,14 +33,14 @@ describe('parseAutoscalerConfig', () => {
   it('reads every setting', () => {
     const config = parseAutoscalerConfig({
       RUNNER_NAMESPACE: 'runners', RUNNER_DEPLOYMENT: 'pool', RUNNER_SERVICE: 'pool-svc', RUNNER_PORT_NAME: 'web', RUNNER_DISCOVERY: 'pods', RUNNER_POD_SELECTOR: 'app=pool',
-      SCRAPE_INTERVAL_MS: '500', SCRAPE_TIMEOUT_MS: '200', DECISION_INTERVAL_MS: '1000',
+      SCRAPE_INTERVAL_MS: '1000', SCRAPE_TIMEOUT_MS: '200', DECISION_INTERVAL_MS: '1000',
       TARGET_CONCURRENCY: '5', TARGET_UTILIZATION: '0.8', TARGET_CPU_UTILIZATION: '0.5', RUNNER_CPU_CORES: '2',
       STABLE_WINDOW_SECONDS: '10', PANIC_WINDOW_PERCENT: '40', PANIC_THRESHOLD: '1.5', MAX_SCALE_UP_RATE: '10', MAX_SCALE_DOWN_RATE: '4',
       SCALE_DOWN_HYSTERESIS: '0', SCALE_DOWN_DELAY_SECONDS: '30', POD_START_TIMEOUT_SECONDS: '20', MIN_REPLICAS: '0', MAX_REPLICAS: '7',
       ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', LEADER_ELECTION_NAMESPACE: 'leases', LEADER_ELECTION_LEASE: 'scaler', LEASE_DURATION_MS: '4000', RENEW_DEADLINE_MS: '3000', RETRY_PERIOD_MS: '500',
     });
     expect(config.runner).toEqual({ namespace: 'runners', deployment: 'pool', service: 'pool-svc', portName: 'web', discovery: { source: 'pods', labelSelector: 'app=pool' } });
-    expect(config).toMatchObject({ scrapeIntervalMs: 500, scrapeTimeoutMs: 200, decisionIntervalMs: 1_000 });
+    expect(config).toMatchObject({ scrapeIntervalMs: 1_000, scrapeTimeoutMs: 200, decisionIntervalMs: 1_000 });
     expect(config.leaderElection).toMatchObject({ namespace: 'leases', leaseName: 'scaler', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 0 });
     expect(config.scaling).toEqual({
@@ -96,6 +96,10 @@ describe('parseAutoscalerConfig', () => {
     expect(() => parseAutoscalerConfig({ RUNNER_DISCOVERY: 'pods' })).toThrow('RUNNER_POD_SELECTOR is required with RUNNER_DISCOVERY=pods');
     expect(() => parseAutoscalerConfig({ RUNNER_POD_SELECTOR: 'app=x' })).toThrow('RUNNER_POD_SELECTOR is set but RUNNER_DISCOVERY is endpointslices');
     expect(() => parseAutoscalerConfig({ RUNNER_DISCOVERY: 'dns' })).toThrow('RUNNER_DISCOVERY must be endpointslices or pods, not "dns"');
+  });
+
+  it('keeps one scrape round a second, as the windows\' buckets need', () => {
+    expect(() => parseAutoscalerConfig({ SCRAPE_INTERVAL_MS: '500', SCRAPE_TIMEOUT_MS: '200' })).toThrow('SCRAPE_INTERVAL_MS must be 1000, not "500": the windows keep 1-second buckets, one scrape round each');
   });
 
   it('refuses a renew deadline that is not shorter than the lease', () => {

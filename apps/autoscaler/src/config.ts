@@ -36,7 +36,10 @@ export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
   if (!DNS_SUBDOMAIN.test(runner.deployment) || runner.deployment.length > 253) read.problem(`RUNNER_DEPLOYMENT must be a Deployment name, not "${runner.deployment}"`);
   if (!DNS_LABEL.test(runner.service) || runner.service.length > 63) read.problem(`RUNNER_SERVICE must be a Service name, not "${runner.service}"`);
 
-  const scrapeIntervalMs = read.integer('SCRAPE_INTERVAL_MS', 1_000, { min: 100, max: 60_000 });
+  const scrapeIntervalMs = read.integer('SCRAPE_INTERVAL_MS', 1_000, { min: 1, max: 60_000 });
+  // The windows hold 1-second buckets with one round's pool total each: faster rounds would add
+  // up in a bucket, slower ones leave buckets empty (counted as no load).
+  if (scrapeIntervalMs !== 1_000) read.problem(`SCRAPE_INTERVAL_MS must be 1000, not "${scrapeIntervalMs}": the windows keep 1-second buckets, one scrape round each`);
   const scrapeTimeoutMs = read.integer('SCRAPE_TIMEOUT_MS', 500, { min: 10, max: 60_000 });
   if (scrapeTimeoutMs >= scrapeIntervalMs) read.problem(`SCRAPE_TIMEOUT_MS (${scrapeTimeoutMs}) must be less than SCRAPE_INTERVAL_MS (${scrapeIntervalMs}): a round must end before the next one`);
   const decisionIntervalMs = read.integer('DECISION_INTERVAL_MS', 2_000, { min: 100, max: 600_000 });

@@ -106,19 +106,25 @@ export interface ScalingLoopTiming {
 }
 
 /**
- * Runs the loop until signal aborts: rounds at whole multiples of the scrape interval (so with
- * 1 s each round falls into a second of its own and no second is skipped by timer drift), a
+ * Runs the loop until signal aborts: rounds at whole multiples of the scrape interval (each
+ * round falls into a second of its own and no second is skipped by timer drift), a
  * decision after the round once the decision interval has passed. A failed decision is logged
  * and the next one tries again.
  */
 export async function runScalingLoop(loop: ScalingLoop, timing: ScalingLoopTiming, logger: Logger, signal: AbortSignal): Promise<void> {
   let lastDecisionMs = -Infinity;
+  let lastSlot = -1;
   while (!signal.aborted) {
     const now = Date.now();
+    // Just past the next multiple of the interval. A timer may fire a little before the wall
+    // clock gets there: a round never runs twice in one slot (two records in one bucket).
     // Aborted: the loop ends.
-    await sleep(timing.scrapeIntervalMs - (now % timing.scrapeIntervalMs), undefined, { signal }).catch(() => undefined);
+    await sleep(timing.scrapeIntervalMs - (now % timing.scrapeIntervalMs) + ROUND_OFFSET_MS, undefined, { signal }).catch(() => undefined);
     if (signal.aborted) break;
     const roundMs = Date.now();
+    const slot = Math.floor(roundMs / timing.scrapeIntervalMs);
+    if (slot === lastSlot) continue;
+    lastSlot = slot;
     try {
       await loop.scrapeRound(roundMs);
       // Half an interval of slack: a round that fires a little early still decides.
@@ -131,3 +137,5 @@ export async function runScalingLoop(loop: ScalingLoop, timing: ScalingLoopTimin
     }
   }
 }
+
+const ROUND_OFFSET_MS = 5;
