@@ -8,10 +8,10 @@
 //    stable desire, instead of dropping to it at once (flapping when panic ends).
 //  - Scaling down needs the load to be clearly below what one pod fewer would carry (a
 //    hysteresis band), so noise around a boundary does not turn the pool up and down.
-//  - Pods asked for and not Ready yet count as coming: while they start (up to a timeout), the
-//    desire is not raised further, and a falling panic window does not raise it either. The
-//    in-flight count of a saturated pool grows with its queue, not with the demand, which is
-//    how slow-starting pods get over-provisioned.
+//  - Demand, not the in-flight count (pool-windows.ts): the in-flight count of a saturated pool
+//    grows with its queue, not with the load, which is how slow-starting pods get
+//    over-provisioned. Pods asked for and not Ready yet count as coming for the panic threshold
+//    (up to a timeout), and in panic a falling panic window (a queue draining) raises nothing.
 //  - A restarted autoscaler does not shrink the pool before it has seen one stable window.
 
 export interface ScalingConfig {
