@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseAutoscalerConfig } from './config.ts';
+import { parseAutoscalerConfig as parseConfig } from './config.ts';
+import type { Env } from '@kublambda/config';
+
+/** In a pod, as the autoscaler runs: the API server is found by KUBERNETES_SERVICE_HOST. */
+const parseAutoscalerConfig = (env: Env) => parseConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1', ...env });
 
 describe('parseAutoscalerConfig', () => {
   it('defaults to KPA settings, the runner in the pod namespace, and maps them to the scaling config', () => {
@@ -104,5 +108,12 @@ describe('parseAutoscalerConfig', () => {
 
   it('refuses a renew deadline that is not shorter than the lease', () => {
     expect(() => parseAutoscalerConfig({ LEASE_DURATION_MS: '5000', RENEW_DEADLINE_MS: '5000' })).toThrow('RENEW_DEADLINE_MS (5000) must be less than LEASE_DURATION_MS (5000)');
+  });
+
+  it('refuses to start with no Kubernetes API server to talk to', () => {
+    expect(() => parseConfig({ HOME: '/nonexistent' })).toThrow(
+      'no Kubernetes API server to talk to: set KUBECONFIG, run in a pod (KUBERNETES_SERVICE_HOST), or put a kubeconfig at ~/.kube/config',
+    );
+    expect(parseConfig({ KUBECONFIG: '/etc/kubeconfig' }).runner.deployment).toBe('kublambda-runner');
   });
 });

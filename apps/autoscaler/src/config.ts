@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { EnvReader, readLeaderElection, type Env, type LeaderElectionSettings } from '@kublambda/config';
 import type { ScalingConfig } from './decide-scale.ts';
 
@@ -87,6 +89,11 @@ export function parseAutoscalerConfig(env: Env): AutoscalerConfig {
   };
   const { renewDeadlineMs, leaseDurationMs } = config.leaderElection;
   if (renewDeadlineMs >= leaseDurationMs) read.problem(`RENEW_DEADLINE_MS (${renewDeadlineMs}) must be less than LEASE_DURATION_MS (${leaseDurationMs})`);
+  // Without any of these the Kubernetes client falls back to http://localhost:8080 and the
+  // autoscaler would wait there for ever instead of saying what is missing.
+  if (!env.KUBECONFIG?.trim() && !env.KUBERNETES_SERVICE_HOST?.trim() && !(env.HOME && existsSync(path.join(env.HOME, '.kube', 'config')))) {
+    read.problem('no Kubernetes API server to talk to: set KUBECONFIG, run in a pod (KUBERNETES_SERVICE_HOST), or put a kubeconfig at ~/.kube/config');
+  }
   read.finish('autoscaler');
   return config;
 }
