@@ -2,6 +2,7 @@
 // real Redis (append-only file on) and S3 servers; lambdas call context.state over their
 // worker's channel and the runner performs the operations in Redis.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { waitUntil } from '@kublambda/dev-servers';
 import { startRunnerUnderTest, type RunnerUnderTest } from './runner-process.testing.ts';
 
@@ -143,7 +144,17 @@ describe('state tables through the runner', () => {
   });
 
   it('refuses state operations beyond what one worker may have in flight, and serves the rest', async () => {
-    const outcomes = await callState('team-a/shop', Array.from({ length: 3000 }, (_, i) => ({ table: 'counters', op: 'get', args: [`flood-${i}`] })));
+    // The worker warm first, then Redis holds every command for a second (less than the
+    // command timeout): the lambda's operations pile up in flight however fast the machine is.
+    await one('team-a/shop', { table: 'counters', op: 'get', args: ['warm-up'] });
+    const admin = new Redis(runner.redis.adminUrl, { maxRetriesPerRequest: 1 });
+    let outcomes: Outcome[];
+    try {
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      outcomes = await callState('team-a/shop', Array.from({ length: 3000 }, (_, i) => ({ table: 'counters', op: 'get', args: [`flood-${i}`] })));
+    } finally {
+      admin.disconnect();
+    }
     const refused = outcomes.filter((outcome) => outcome.error);
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((outcome) => outcome.error!.code === 'StateUnavailable' && outcome.error!.message.includes('state operations in flight'))).toBe(true);
