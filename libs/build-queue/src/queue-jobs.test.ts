@@ -1,17 +1,26 @@
 import { describe, expect, it } from '@jest/globals';
 import { jobsOfLambda, QUEUE_JOB_STATES, queueJobsByState, type QueueJobStateName } from './queue-jobs.ts';
 
+interface TestJob {
+  id: string;
+  finishedOn?: number;
+  getState(): Promise<string>;
+}
+
 /** A queue whose one getJobs call answers from a table of job id -> state. */
 const lister = (jobs: Record<string, QueueJobStateName>) => {
   const asked: QueueJobStateName[][] = [];
+  const finished = (state: string) => state === 'completed' || state === 'failed';
+  const jobOf = (id: string, state: QueueJobStateName): TestJob => ({ id, ...(finished(state) ? { finishedOn: 1 } : {}), getState: async () => state });
   return {
     asked,
     getJobs: async (states: QueueJobStateName[]) => {
       asked.push(states);
       return Object.entries(jobs)
         .filter(([, state]) => states.includes(state))
-        .map(([id, state]) => ({ id, getState: async () => state }));
+        .map(([id, state]) => jobOf(id, state));
     },
+    getJob: async (id: string): Promise<TestJob | undefined> => (jobs[id] ? jobOf(id, jobs[id]) : undefined),
   };
 };
 
@@ -31,5 +40,12 @@ describe('reading the queue', () => {
       ['shop/a/3/image/r', 'failed'],
       ['dev/a/4', 'wait'],
     ]);
+  });
+
+  it('reads a job again that finished between the listing and the question, so its result is there', async () => {
+    const listedActive: TestJob = { id: 'shop/a/5', getState: async () => 'completed' };
+    const reread: TestJob = { id: 'shop/a/5', finishedOn: 2, getState: async () => 'completed' };
+    const racing = { getJobs: async () => [listedActive], getJob: async () => reread };
+    expect(await queueJobsByState(racing)).toEqual([{ job: reread, state: 'completed' }]);
   });
 });

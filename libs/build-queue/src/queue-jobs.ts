@@ -25,8 +25,21 @@ export function jobsOfLambda<J extends { id?: string }>(queue: JobLister<J>, lam
   return queueJobs(queue, lambda);
 }
 
-/** The queue's jobs, each with the state it is in now (asked of each job after the listing). */
-export async function queueJobsByState<J extends { id?: string; getState(): Promise<string> }>(queue: JobLister<J>): Promise<{ job: J; state: string }[]> {
+/**
+ * The queue's jobs, each with the state it is in now (asked of each job after the listing). A job
+ * that finished between the listing and the question is read again: the copy listed holds no
+ * result or failure reason yet.
+ */
+export async function queueJobsByState<J extends { id?: string; finishedOn?: number; getState(): Promise<string> }>(
+  queue: JobLister<J> & { getJob(id: string): Promise<J | undefined> },
+): Promise<{ job: J; state: string }[]> {
   const jobs = await queueJobs(queue);
-  return Promise.all(jobs.map(async (job) => ({ job, state: await job.getState() })));
+  return Promise.all(
+    jobs.map(async (job) => {
+      const state = await job.getState();
+      const finished = state === 'completed' || state === 'failed';
+      const current = finished && !job.finishedOn && job.id !== undefined ? ((await queue.getJob(job.id)) ?? job) : job;
+      return { job: current, state };
+    }),
+  );
 }
