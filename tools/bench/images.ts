@@ -13,12 +13,11 @@
 //      manifests, and after the registry's garbage collection (`docker-registry
 //      garbage-collect`), which is what reclaims blob space.
 //   npm run bench:images [-- --lambdas 20]
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
+import { execa } from 'execa';
 import { debianBinary, startRegistry } from '@kublambda/dev-servers';
 import { buildImage, deleteImage, pushBaseImage, RegistryClient, type BuiltImage, type ImageManifestJson } from '@kublambda/oci-image';
 import { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_FILE } from '@kublambda/route-table';
@@ -110,7 +109,7 @@ try {
   const afterDelete = await bytesUnder(storage);
   const command = await debianBinary('docker-registry', 'docker-registry');
   // No push is in flight: the collection may run beside the serving registry.
-  await promisify(execFile)(command, ['garbage-collect', path.join(registry.dir, 'config.yml')]);
+  await execa(command, ['garbage-collect', path.join(registry.dir, 'config.yml')]);
   const afterCollect = await bytesUnder(storage);
 
   console.log(`images of ${count} lambdas (direct backend, one registry on loopback)
