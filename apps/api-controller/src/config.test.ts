@@ -140,7 +140,10 @@ describe('parseApiControllerConfig: event-watchers', () => {
     ['WATCH_NAMESPACE_GRANTS', '["ops"]', 'WATCH_NAMESPACE_GRANTS must be a JSON object'],
     ['WATCH_NAMESPACE_GRANTS', '{"ops":"shop"}', 'WATCH_NAMESPACE_GRANTS: the grants of namespace ops must be a list of namespace names'],
     ['WATCH_NAMESPACE_GRANTS', '{"Ops":["shop"]}', 'WATCH_NAMESPACE_GRANTS: "Ops" is not a namespace name'],
-    ['WATCHER_REDIS_URL', 'redis://user:pw@redis:6379', 'WATCHER_REDIS_URL must be a redis:// or rediss:// URL without credentials'],
+    ['WATCHER_REDIS_URL', 'redis://user:pw@redis:6379', 'WATCHER_REDIS_URL must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL without credentials'],
+    ['WATCHER_REDIS_URL', 'redis+cluster://user:pw@redis-0:6379,redis-1:6379', 'must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL without credentials (each watcher gets its own user), for example redis://redis.kublambda-system:6379, not "redis+cluster://user:***@redis-0:6379,redis-1:6379"'],
+    ['REDIS_URL', 'redis+cluster://a:p@redis-0:99999', 'REDIS_URL: the Redis URL redis+cluster://a:***@redis-0:99999 has the seed node "redis-0:99999", which is not host or host:port (port 1 to 65535)'],
+    ['REDIS_WRITE_REPLICAS', 'two', 'REDIS_WRITE_REPLICAS must be a whole number from 0 to 16, not "two"'],
     ['WATCHER_REDIS_URL', 'http://redis:6379', 'WATCHER_REDIS_URL must be a redis://'],
   ])('refuses %s=%s', (name, value, message) => {
     expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);

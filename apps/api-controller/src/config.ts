@@ -1,5 +1,6 @@
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, readLeaderElection, type Env, type LeaderElectionSettings } from '@kublambda/config';
+import { hasRedisCredentials, parseRedisUrl, readRedisSettings, redactRedisUrl, type WriteConfirmation } from '@kublambda/redis-connection';
 import { normalizePathPrefix, parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 import { DEFAULT_EVENT_WATCHER_IMAGE, DEFAULT_WATCHABLE_RESOURCES, type WatcherPlatformConfig } from './desired-watcher.ts';
 import type { HttpExposureConfig } from './http-exposure.ts';
@@ -7,6 +8,8 @@ import { formatGrant, isNamespaceName, type PathPolicy, type RouteGrant } from '
 
 export interface ApiControllerConfig {
   redisUrl: string;
+  /** REDIS_WRITE_REPLICAS: route changes are done once that many replicas hold them. */
+  redisWriteConfirmation?: WriteConfirmation;
   artifactStore: ArtifactStoreConfig;
   /** Encrypts env values taken from Secrets in route records (and reads the previous ones). */
   envKeys: EnvKeyRing;
@@ -40,7 +43,7 @@ export interface ImageBuildsConfig {
 export function parseApiControllerConfig(env: Env): ApiControllerConfig {
   const read = new EnvReader(env);
   const config = {
-    redisUrl: read.string('REDIS_URL'),
+    ...readRedisSettings(read),
     artifactStore: read.nested(parseArtifactStoreConfig)!,
     envKeys: read.nested((env) => parseEnvKeyRing(env.ENV_ENCRYPTION_KEYS))!,
     ...leaseFields(readLeaderElection(read, 'kublambda-api-controller')),
@@ -208,9 +211,16 @@ function parseWatchNamespaceGrants(env: Env): Record<string, string[]> {
 function parseWatcherRedisUrl(env: Env): string | undefined {
   const raw = env.WATCHER_REDIS_URL?.trim();
   if (!raw) return undefined;
-  const url = URL.canParse(raw) ? new URL(raw) : undefined;
-  if (!url || !['redis:', 'rediss:'].includes(url.protocol) || !url.hostname || url.username || url.password) {
-    throw new Error(`WATCHER_REDIS_URL must be a redis:// or rediss:// URL without credentials (each watcher gets its own user), for example redis://redis.kublambda-system:6379, not "${raw}"`);
+  let valid = !hasRedisCredentials(raw);
+  try {
+    parseRedisUrl(raw);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new Error(
+      `WATCHER_REDIS_URL must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL without credentials (each watcher gets its own user), for example redis://redis.kublambda-system:6379, not "${redactRedisUrl(raw)}"`,
+    );
   }
   return raw;
 }

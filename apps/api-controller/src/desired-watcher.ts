@@ -1,6 +1,7 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Lambda, WatchTrigger } from '@kublambda/crd-types';
+import { withRedisCredentials } from '@kublambda/redis-connection';
 import {
   compileCondition,
   WATCH_EVENT_TYPES,
@@ -158,10 +159,7 @@ export function watcherRedisPassword(key: Buffer, lambda: LambdaName): string {
 
 /** The watcher's REDIS_URL: the host, port and options of `base`, with the watcher's own user. */
 export function watcherRedisUrl(base: string, lambda: LambdaName, password: string): string {
-  const url = new URL(base);
-  url.username = encodeURIComponent(watcherRedisUser(lambda));
-  url.password = encodeURIComponent(password);
-  return url.toString();
+  return withRedisCredentials(base, watcherRedisUser(lambda), password);
 }
 
 export interface WatcherObjects {

@@ -1,12 +1,12 @@
 import * as k8s from '@kubernetes/client-node';
 import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { createArtifactStore } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, lambdaOfBuildJobId } from '@kublambda/build-queue';
 import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { LeaderElector, WorkQueue, describeError, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
+import { connectRedis } from '@kublambda/redis-connection';
 import { claimRoute, isClaimAtOrBelow, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { RegistryClient } from '@kublambda/oci-image';
@@ -28,10 +28,10 @@ const config = configOrExit(() => parseApiControllerConfig(process.env), logger)
 const kubeConfig = new k8s.KubeConfig();
 kubeConfig.loadFromDefault();
 
-const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-const queueConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
+const queueConnection = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
 const buildQueue: BuildQueue = new Queue(BUILD_QUEUE, { connection: queueConnection, prefix: BUILD_QUEUE_PREFIX });
-const eventsConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const eventsConnection = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
 const buildEvents = new QueueEvents(BUILD_QUEUE, { connection: eventsConnection, prefix: BUILD_QUEUE_PREFIX });
 const assets = await createArtifactStore(config.artifactStore);
 // Short timeouts: a deletion only sends one request, and a registry away must not hold a worker.
@@ -40,7 +40,7 @@ const registry = config.images && new RegistryClient({ ...config.images.registry
 // runner's does: a table deletion while Redis is away fails, and the deleted lambda is retried
 // with backoff and an event saying why, rather than holding a worker until Redis returns.
 // Connected in the background, so the controller starts without Redis as it does for the rest.
-const stateRedis = new Redis(config.redisUrl, stateRedisOptions());
+const stateRedis = connectRedis(config.redisUrl, stateRedisOptions());
 let stateRedisDown = false;
 stateRedis.on('error', (error: Error) => {
   // ioredis reports every reconnection attempt; one line per outage is enough.
@@ -119,8 +119,8 @@ async function reconcileWhileLeading(leading: AbortSignal): Promise<void> {
     ...(config.images && registry ? { images: bullmqImages(buildQueue, registry, config.images.repositoryPrefix) } : {}),
     routes: {
       read: (key) => readRoute(redis, key),
-      publish: (route) => publishRoute(redis, route),
-      remove: (key) => removeRoute(redis, key),
+      publish: (route) => publishRoute(redis, route, config.redisWriteConfirmation),
+      remove: (key) => removeRoute(redis, key, config.redisWriteConfirmation),
       claim: (key, claim, options) => claimRoute(redis, key, claim, options),
       release: (key) => releaseRouteClaim(redis, key),
       // Lambdas refused a path below the freed one (another namespace's) may have theirs now too.

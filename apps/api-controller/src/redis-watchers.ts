@@ -1,15 +1,16 @@
-import type { Redis } from 'ioredis';
+import { everyNode, type RedisConnection } from '@kublambda/redis-connection';
 import { watcherKeys } from '@kublambda/watch-triggers';
 import type { WatcherRedis } from './ensure-watchers.ts';
 
 /** Watcher users and keys through the controller's own Redis connection (its ACL allows both). */
-export function redisWatchers(redis: Redis): WatcherRedis {
+export function redisWatchers(redis: RedisConnection): WatcherRedis {
   return {
     setUser: async (args) => {
-      await withContext(`making Redis user ${args[0]}`, () => redis.call('ACL', 'SETUSER', ...args));
+      // Redis keeps users per node: on a cluster, every node must know the watcher's.
+      await withContext(`making Redis user ${args[0]}`, () => Promise.all(everyNode(redis).map((node) => node.call('ACL', 'SETUSER', ...args))));
     },
     deleteUser: async (user) => {
-      await withContext(`deleting Redis user ${user}`, () => redis.call('ACL', 'DELUSER', user));
+      await withContext(`deleting Redis user ${user}`, () => Promise.all(everyNode(redis).map((node) => node.call('ACL', 'DELUSER', user))));
     },
     deleteKeys: async (lambda) => {
       const keys = watcherKeys(lambda);

@@ -2,6 +2,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
+import { readRedisUrl } from '@kublambda/redis-connection';
 import { EnvReader, type Env } from '@kublambda/config';
 import { KANIKO_ONLY, parseKanikoSettings, type KanikoImageBackendConfig } from './kaniko-config.ts';
 
@@ -41,7 +42,7 @@ export function parseBuilderConfig(env: Env): BuilderConfig {
   const read = new EnvReader(env);
   const cacheRoot = read.string('BUILDER_CACHE_DIR', path.join(os.tmpdir(), 'kublambda-builder'));
   // Read in this order so that problems are listed in it.
-  const redisUrl = read.string('REDIS_URL');
+  const redisUrl = readRedisUrl(read);
   const artifactStore = read.nested(parseArtifactStoreConfig);
   const config = {
     redisUrl,

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { connectRedis } from '@kublambda/redis-connection';
 import * as k8s from '@kubernetes/client-node';
 import { createArtifactStore, createS3Client } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
@@ -33,9 +33,9 @@ function createImageBackend(): ImageBackend | undefined {
 }
 
 // BullMQ workers need a connection that never gives up on a command.
-const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const connection = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
 // The admin server reads the queue through a connection of its own, so a slow page never delays a build.
-const adminConnection = config.admin && new Redis(config.redisUrl);
+const adminConnection = config.admin && connectRedis(config.redisUrl);
 const adminQueue = adminConnection && new Queue<BuildJobData, BuildJobResult>(BUILD_QUEUE, { connection: adminConnection, prefix: BUILD_QUEUE_PREFIX });
 adminQueue?.on('error', (error) => logger.error('admin queue connection error', { error: String(error) }));
 const metrics = createBuilderMetrics({ queueCounts: adminQueue && (() => adminQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')) });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { execa } from 'execa';
 import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@kublambda/redis-connection';
 import { LAMBDA_GROUP, LAMBDA_KIND, LAMBDA_PLURAL, LAMBDA_VERSION } from '@kublambda/crd-types';
 import { createTestNamespace, startRedis, testKubeConfig, type RedisServer } from '@kublambda/dev-servers';
 import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
@@ -12,7 +13,7 @@ import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
 const main = path.join(import.meta.dirname, 'main.ts');
 
 let redisServer: RedisServer;
-let redis: Redis;
+let redis: RedisConnection;
 let namespace: { name: string; delete(): Promise<void> };
 
 beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from '@kublambda/redis-connection';
 import { DEAD_LETTER_LIMIT, watcherKeys, type DeadLetter, type LambdaName } from '@kublambda/watch-triggers';
 import type { KubeObject } from './kube-object.ts';
 
@@ -53,7 +53,7 @@ export function connectCheckpointStore(options: { url: string; lambda: LambdaNam
   const keys = watcherKeys(options.lambda);
   // Commands wait through a reconnect rather than fail fast: the lease deadline, not Redis'
   // availability, decides when the watcher stops delivering.
-  const redis = new Redis(options.url, { maxRetriesPerRequest: null });
+  const redis = connectRedis(options.url, { maxRetriesPerRequest: null });
   redis.on('error', options.onError);
   const fenced = async (script: string, keyList: string[], args: Array<string | number>) => {
     try {

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { readRedisUrl } from '@kublambda/redis-connection';
 import { EnvReader, type Env } from '@kublambda/config';
 import { compileCondition, parseWatcherConfig, type ConditionInput, type ConditionVerdict, type WatcherConfig } from '@kublambda/watch-triggers';
 
@@ -38,7 +39,7 @@ export function parseEventWatcherConfig(env: Env): EventWatcherConfig {
   const config: EventWatcherConfig = {
     watcher: watcher!,
     conditions: conditions ?? [],
-    redisUrl: read.string('REDIS_URL'),
+    redisUrl: readRedisUrl(read),
     runnerUrl: runnerUrl.replace(/\/+$/, ''),
     identity: read.string('POD_NAME', `${os.hostname()}-${process.pid}`),
     host: read.string('HOST', '0.0.0.0'),

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { EnvReader, type Env } from '@kublambda/config';
+import { readRedisSettings, type RedisSettings } from '@kublambda/redis-connection';
 import { parseEnvKeyRing, STANDALONE_LAMBDA_ENV, type EnvKeyRing, type RouteEnvEntry } from '@kublambda/route-table';
 
 /** What both modes read: the server and the workers. */
@@ -15,8 +16,7 @@ export interface ServingConfig {
 }
 
 /** The runner pool: routes followed in Redis, assets from the artifact store. */
-export interface RunnerConfig extends ServingConfig {
-  redisUrl: string;
+export interface RunnerConfig extends ServingConfig, RedisSettings {
   artifactStore: ArtifactStoreConfig;
   /** Decrypts the env values route records hold encrypted; never handed to a worker. */
   envKeys: EnvKeyRing;
@@ -45,7 +45,7 @@ export function runnerMode(env: Env): 'pool' | 'standalone' {
 export function parseRunnerConfig(env: Env): RunnerConfig {
   const read = new EnvReader(env);
   const config = {
-    redisUrl: read.string('REDIS_URL'),
+    ...readRedisSettings(read),
     artifactStore: read.nested(parseArtifactStoreConfig)!,
     envKeys: read.nested((env) => parseEnvKeyRing(env.ENV_ENCRYPTION_KEYS))!,
     ...readServingConfig(read, { workerPoolSize: 2 }),

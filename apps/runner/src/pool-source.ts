@@ -21,7 +21,7 @@ export async function startPoolSource(config: RunnerConfig, logger: Logger): Pro
     serving: config,
     routes,
     assets: cache,
-    state: createStateStore(stateRedis),
+    state: createStateStore(stateRedis, { writeConfirmation: config.redisWriteConfirmation }),
     envKeys: config.envKeys,
     follow: async (workers) => {
       follower = followRoutes(config.redisUrl, routes, logger, {

@@ -2,8 +2,12 @@
 import type { StandaloneLambda } from '@kublambda/route-table';
 
 export const BUILD_QUEUE = 'builds';
-/** BullMQ's key prefix, given explicitly so the Redis users' rules (libs/redis-acl) name the same keys. */
-export const BUILD_QUEUE_PREFIX = 'bull';
+/**
+ * BullMQ's key prefix, given explicitly so the Redis users' rules (libs/redis-acl) name the same
+ * keys. The braces are a hash tag: on a Redis Cluster every key of the queue is in one slot, as
+ * BullMQ's scripts need.
+ */
+export const BUILD_QUEUE_PREFIX = '{kublambda}';
 
 /**
  * How api-controller adds build and image jobs: 5 attempts with exponential backoff from 1 s,

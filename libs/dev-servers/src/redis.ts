@@ -60,7 +60,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     const aclFile = path.join(dir, 'users.acl');
     await writeFile(aclFile, `${aclLines(passwords).join('\n')}\n`, { mode: 0o600 });
     const admin = { username: 'admin', password: passwords.admin };
-    const start = (port: number) => startRedisProcess(command, port, dir, aclFile, options.appendOnly ?? false, admin);
+    const start = (port: number) => startRedisProcess(command, { port, dir, aclFile, appendOnly: options.appendOnly ?? false, admin });
     const port = await withFreshPorts(1, async ([port]) => {
       server = await start(port!);
       return port!;
@@ -83,16 +83,30 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-function generatePasswords(): Record<RedisUser, string> {
+export function generatePasswords(): Record<RedisUser, string> {
   return Object.fromEntries(REDIS_USERS.map((user) => [user, randomBytes(24).toString('hex')])) as Record<RedisUser, string>;
 }
 
-interface Credentials {
+export interface Credentials {
   username: string;
   password: string;
 }
 
-function startRedisProcess(command: string, port: number, dir: string, aclFile: string, appendOnly: boolean, admin: Credentials): Promise<ManagedProcess> {
+export interface RedisProcessOptions {
+  port: number;
+  dir: string;
+  aclFile: string;
+  appendOnly: boolean;
+  /** Used to tell when the server answers. */
+  admin: Credentials;
+  /** More redis-server arguments (cluster mode, say). */
+  extraArgs?: string[];
+  /** The log file's name in `dir`. */
+  logName?: string;
+}
+
+export function startRedisProcess(command: string, options: RedisProcessOptions): Promise<ManagedProcess> {
+  const { port, dir } = options;
   return startManagedProcess({
     name: 'redis-server',
     command,
@@ -100,19 +114,20 @@ function startRedisProcess(command: string, port: number, dir: string, aclFile: 
       '--bind', HOST,
       '--port', String(port),
       '--dir', dir,
-      '--aclfile', aclFile,
+      '--aclfile', options.aclFile,
       '--save', '',
-      '--appendonly', appendOnly ? 'yes' : 'no',
+      '--appendonly', options.appendOnly ? 'yes' : 'no',
       // BullMQ refuses to run when Redis may evict its keys.
       '--maxmemory-policy', 'noeviction',
       '--daemonize', 'no',
+      ...(options.extraArgs ?? []),
     ],
-    logFile: path.join(dir, 'redis.log'),
-    isReady: () => answersPing(port, admin),
+    logFile: path.join(dir, options.logName ?? 'redis.log'),
+    isReady: () => answersPing(port, options.admin),
   });
 }
 
-async function answersPing(port: number, credentials: Credentials): Promise<boolean> {
+export async function answersPing(port: number, credentials: Credentials): Promise<boolean> {
   const client = new Redis({ host: HOST, port, ...credentials, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   // Refused connections are expected while the server starts; unheard, ioredis would log each one.
   client.on('error', () => {});

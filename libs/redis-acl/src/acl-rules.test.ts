@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
-import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIM_SCRIPTS, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY } from '@kublambda/route-table';
+import { ROUTE_CHANGE_SCRIPTS, ROUTE_CHANGES_CHANNEL, ROUTE_CLAIM_SCRIPTS, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY, ROUTES_VERSION_KEY } from '@kublambda/route-table';
 import { STATE_SCRIPTS, tableKeys } from '@kublambda/state-tables';
 import { ACL_RULES, SERVICE_USERS, aclLines, redisUrlFor, type AccessRule, type ServiceUser } from './acl-rules.ts';
 
@@ -55,7 +55,7 @@ describe('the Redis users', () => {
 
   it.each<[string, string[], ServiceUser[], ServiceUser[]]>([
     // key family, example keys, readers, writers
-    ['route records', [ROUTES_KEY], ['runner', 'api-controller'], ['api-controller']],
+    ['route records and their version', [ROUTES_KEY, ROUTES_VERSION_KEY], ['runner', 'api-controller'], ['api-controller']],
     ['route claims', [ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY], ['api-controller'], ['api-controller']],
     ['state tables', stateKeys, ['runner', 'api-controller', 'cli'], ['runner', 'api-controller']],
     ['the build queue', queueKeys, ['api-controller', 'builder'], ['api-controller', 'builder']],
@@ -71,6 +71,7 @@ describe('the Redis users', () => {
   it('gives the runner no write access to routes and nothing of the build queue or the route claims', () => {
     const runner = ACL_RULES.runner;
     expect(mayWrite(runner, ROUTES_KEY)).toBe(false);
+    expect(mayWrite(runner, ROUTES_VERSION_KEY)).toBe(false);
     for (const key of [...queueKeys, 'bull:anything', ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY]) expect({ key, readable: mayRead(runner, key) }).toEqual({ key, readable: false });
     expect(runner.commands).not.toContain('publish');
     expect(runner.commands).not.toContain('keys');
@@ -96,6 +97,7 @@ describe('the Redis users', () => {
   it.each<[string, ServiceUser[], () => Promise<string[]>]>([
     ['the state-table scripts', ['runner', 'api-controller'], async () => STATE_SCRIPTS],
     ['the route-claim scripts', ['api-controller'], async () => ROUTE_CLAIM_SCRIPTS],
+    ['the route-change script', ['api-controller'], async () => ROUTE_CHANGE_SCRIPTS],
     ["BullMQ's scripts", ['api-controller', 'builder'], bullmqScripts],
   ])('grants every command %s call to the users that run them', async (_scripts, users, scripts) => {
     const called = [...new Set((await scripts()).flatMap(commandsCalledBy))].sort();
@@ -126,7 +128,7 @@ describe('aclLines', () => {
 
   it("writes the runner's rules: routes read-only, its channel, nothing but its commands", () => {
     const runner = aclLines(passwords).find((line) => line.startsWith('user runner '))!;
-    expect(runner).toMatch(/^user runner on resetpass >r1 resetkeys resetchannels ~kublambda:state:\* %R~kublambda:routes &kublambda:route-changes -@all \+info \+hget \+hgetall \+subscribe /);
+    expect(runner).toMatch(/^user runner on resetpass >r1 resetkeys resetchannels ~kublambda:state:\* %R~kublambda:\{routes\} %R~kublambda:\{routes\}:version &kublambda:route-changes -@all \+info \+cluster\|slots \+cluster\|info \+hget \+hgetall \+get \+multi \+exec \+subscribe /);
     expect(runner.split(' ').filter((word) => word.startsWith('+')).length).toBe(new Set(ACL_RULES.runner.commands).size);
   });
 

@@ -1,5 +1,5 @@
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
-import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY } from '@kublambda/route-table';
+import { ROUTE_CHANGES_CHANNEL, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY, ROUTES_VERSION_KEY } from '@kublambda/route-table';
 import { STATE_KEY_PREFIX } from '@kublambda/state-tables';
 import { WATCHER_KEY_PREFIX } from '@kublambda/watch-triggers';
 
@@ -36,9 +36,11 @@ export const BUILD_QUEUE_KEYS = `${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:*`;
 
 /**
  * ioredis asks INFO when it connects (its ready check) and BullMQ reads the server's version
- * and eviction policy from it. INFO shows server statistics, never keys or values.
+ * and eviction policy from it. On a Redis Cluster, ioredis reads the slot map (CLUSTER SLOTS)
+ * and the cluster's state (CLUSTER INFO, its ready check there). These show server statistics
+ * and node addresses, never keys or values.
  */
-const CONNECTION_COMMANDS = ['info'];
+export const CONNECTION_COMMANDS = ['info', 'cluster|slots', 'cluster|info'];
 
 /** What the state-table scripts (libs/state-tables/src/scripts.ts) call, beside running them. */
 const STATE_SCRIPT_COMMANDS = [
@@ -50,6 +52,13 @@ const STATE_LIST_READ_COMMANDS = ['hmget', 'pexpiretime', 'zrangebylex'];
 
 /** What the route-claim scripts (libs/route-table/src/route-claims.ts) call. */
 const ROUTE_CLAIM_SCRIPT_COMMANDS = ['hget', 'hset', 'hdel'];
+/** What the route-change script (libs/route-table/src/index.ts) calls. */
+const ROUTE_CHANGE_SCRIPT_COMMANDS = ['hset', 'hdel', 'incr', 'publish'];
+/**
+ * WAIT: a write counts as done once REDIS_WRITE_REPLICAS replicas hold it
+ * (libs/redis-connection). It blocks the caller only, and shows nothing.
+ */
+const CONFIRMATION_COMMANDS = ['wait'];
 
 /**
  * What BullMQ's queues, workers and queue events call: directly, and inside its Lua scripts
@@ -73,9 +82,9 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
   // follows their announcements, runs the state scripts. No build queue, no route claims.
   runner: {
     readWriteKeys: [STATE_KEYS],
-    readOnlyKeys: [ROUTES_KEY],
+    readOnlyKeys: [ROUTES_KEY, ROUTES_VERSION_KEY],
     channels: [ROUTE_CHANGES_CHANNEL],
-    commands: [...CONNECTION_COMMANDS, 'hget', 'hgetall', 'subscribe', 'evalsha', 'eval', ...STATE_SCRIPT_COMMANDS],
+    commands: [...CONNECTION_COMMANDS, 'hget', 'hgetall', 'get', 'multi', 'exec', 'subscribe', 'evalsha', 'eval', ...STATE_SCRIPT_COMMANDS, ...CONFIRMATION_COMMANDS],
   },
   // Publishes routes (a transaction with the announcement), holds route claims, requests builds
   // and reads their outcome, and removes state tables of deleted lambdas (stateRetention: Delete).
@@ -83,10 +92,13 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
   // keys when its triggers or its lambda go. Making users is a power over all of Redis: it is
   // the platform's controller, trusted as its Kubernetes role is.
   'api-controller': {
-    readWriteKeys: [ROUTES_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, BUILD_QUEUE_KEYS, STATE_KEYS, WATCHER_KEYS],
+    readWriteKeys: [ROUTES_KEY, ROUTES_VERSION_KEY, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, BUILD_QUEUE_KEYS, STATE_KEYS, WATCHER_KEYS],
     readOnlyKeys: [],
     channels: [ROUTE_CHANGES_CHANNEL],
-    commands: [...CONNECTION_COMMANDS, 'hget', 'hset', 'hdel', 'multi', 'exec', 'publish', 'acl|setuser', 'acl|deluser', 'smembers', 'lrange', 'llen', ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS],
+    commands: [
+      ...CONNECTION_COMMANDS, 'hget', 'hgetall', 'get', 'multi', 'exec', 'acl|setuser', 'acl|deluser', 'smembers', 'lrange', 'llen',
+      ...ROUTE_CHANGE_SCRIPT_COMMANDS, ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS, ...CONFIRMATION_COMMANDS,
+    ],
   },
   // Takes build jobs and reports their outcome: the build queue and nothing else.
   builder: {

@@ -1,4 +1,5 @@
 import { watcherKeys, watcherRedisUser, type LambdaName } from '@kublambda/watch-triggers';
+import { CONNECTION_COMMANDS } from './acl-rules.ts';
 
 // Each lambda's event-watcher gets a Redis user of its own, made by api-controller: its
 // password sits in a Secret in the lambda's namespace, where anyone who may read that
@@ -6,7 +7,7 @@ import { watcherKeys, watcherRedisUser, type LambdaName } from '@kublambda/watch
 
 /** What the watcher calls: its checkpoint and lease scripts (and the commands in them), dead letters. */
 export const WATCHER_COMMANDS = [
-  'info', 'eval', 'evalsha', 'get', 'set', 'del', 'pexpire', 'pttl',
+  ...CONNECTION_COMMANDS, 'eval', 'evalsha', 'get', 'set', 'del', 'pexpire', 'pttl',
   'hget', 'hset', 'hdel', 'hgetall', 'hlen', 'hscan', 'lpush', 'ltrim', 'lrange', 'llen', 'sadd', 'smembers',
 ];
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { confirmReplicated, type RedisConnection, type WriteConfirmation } from '@kublambda/redis-connection';
 
 // Route records tell runners which asset serves which path. api-controller writes them;
 // runners load them all at start and follow the change announcements.
@@ -22,7 +22,11 @@ export {
 
 export { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_ENV, STANDALONE_LAMBDA_FILE, standaloneRoute, type StandaloneLambda } from './standalone.ts';
 
-export const ROUTES_KEY = 'kublambda:routes';
+// The hash tag keeps the routes and their version in one slot of a Redis Cluster, so one
+// script changes both.
+export const ROUTES_KEY = 'kublambda:{routes}';
+/** Counts route changes: a runner that sees it ahead of the announcements it heard missed one. */
+export const ROUTES_VERSION_KEY = 'kublambda:{routes}:version';
 export const ROUTE_CHANGES_CHANNEL = 'kublambda:route-changes';
 
 export interface RouteRecord {
@@ -68,35 +72,73 @@ export interface EncryptedEnvValue {
 export interface RouteChange {
   key: string;
   action: 'put' | 'delete';
+  /** The route table's version after this change (ROUTES_VERSION_KEY). */
+  version: number;
+}
+
+/** The route table as one read saw it: every record and the version they are at. */
+export interface RouteTableSnapshot {
+  routes: RouteRecord[];
+  version: number;
 }
 
 export function routeKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-export async function readRoute(redis: Redis, key: string): Promise<RouteRecord | undefined> {
+export async function readRoute(redis: RedisConnection, key: string): Promise<RouteRecord | undefined> {
   const json = await redis.hget(ROUTES_KEY, key);
   return json ? (JSON.parse(json) as RouteRecord) : undefined;
 }
 
-export async function loadRoutes(redis: Redis): Promise<RouteRecord[]> {
-  return Object.values(await redis.hgetall(ROUTES_KEY)).map((json) => JSON.parse(json) as RouteRecord);
+export async function loadRoutes(redis: RedisConnection): Promise<RouteRecord[]> {
+  return (await loadRouteTable(redis)).routes;
 }
 
-/** Stores the record and announces it, atomically. */
-export async function publishRoute(redis: Redis, route: RouteRecord): Promise<void> {
-  const change: RouteChange = { key: route.key, action: 'put' };
-  await redis.multi().hset(ROUTES_KEY, route.key, JSON.stringify(route)).publish(ROUTE_CHANGES_CHANNEL, JSON.stringify(change)).exec().then(failOnError);
+/** Every record and the version, in one transaction. */
+export async function loadRouteTable(redis: RedisConnection): Promise<RouteTableSnapshot> {
+  const results = await redis.multi().hgetall(ROUTES_KEY).get(ROUTES_VERSION_KEY).exec();
+  failOnError(results);
+  const [[, records], [, version]] = results as [[null, Record<string, string>], [null, string | null]];
+  return { routes: Object.values(records).map((json) => JSON.parse(json) as RouteRecord), version: Number(version ?? 0) };
 }
 
-/** Removes the record (if any) and announces it, atomically. */
-export async function removeRoute(redis: Redis, key: string): Promise<void> {
-  const change: RouteChange = { key, action: 'delete' };
-  await redis.multi().hdel(ROUTES_KEY, key).publish(ROUTE_CHANGES_CHANNEL, JSON.stringify(change)).exec().then(failOnError);
+/** The route table's version now. */
+export async function readRoutesVersion(redis: RedisConnection): Promise<number> {
+  return Number((await redis.get(ROUTES_VERSION_KEY)) ?? 0);
+}
+
+// KEYS: routes, version; ARGV: channel, route key, record JSON or '' to remove. Changes the
+// record, counts the change and announces it with the new version, in one step.
+const CHANGE_ROUTE_SCRIPT = `
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[2]) else redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
+local version = redis.call('INCR', KEYS[2])
+local action = 'put'
+if ARGV[3] == '' then action = 'delete' end
+redis.call('PUBLISH', ARGV[1], cjson.encode({key = ARGV[2], action = action, version = version}))
+return version
+`;
+
+/** The route-change script, for checks of what it calls (the Redis users' rules in libs/redis-acl). */
+export const ROUTE_CHANGE_SCRIPTS = [CHANGE_ROUTE_SCRIPT];
+
+async function changeRoute(redis: RedisConnection, key: string, json: string, confirmation?: WriteConfirmation): Promise<void> {
+  await redis.eval(CHANGE_ROUTE_SCRIPT, 2, ROUTES_KEY, ROUTES_VERSION_KEY, ROUTE_CHANGES_CHANNEL, key, json);
+  if (confirmation) await confirmReplicated(redis, ROUTES_KEY, confirmation.replicas, confirmation.timeoutMs);
+}
+
+/** Stores the record and announces it, atomically; with `confirmation`, once replicas hold it. */
+export async function publishRoute(redis: RedisConnection, route: RouteRecord, confirmation?: WriteConfirmation): Promise<void> {
+  await changeRoute(redis, route.key, JSON.stringify(route), confirmation);
+}
+
+/** Removes the record (if any) and announces it, atomically; with `confirmation`, once replicas hold that. */
+export async function removeRoute(redis: RedisConnection, key: string, confirmation?: WriteConfirmation): Promise<void> {
+  await changeRoute(redis, key, '', confirmation);
 }
 
 /** Calls onChange for every announced change. `subscriber` must be a connection of its own. */
-export async function followRouteChanges(subscriber: Redis, onChange: (change: RouteChange) => void): Promise<void> {
+export async function followRouteChanges(subscriber: RedisConnection, onChange: (change: RouteChange) => void): Promise<void> {
   subscriber.on('message', (channel: string, message: string) => {
     if (channel === ROUTE_CHANGES_CHANNEL) onChange(JSON.parse(message) as RouteChange);
   });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@kublambda/redis-connection';
 
 // Route table entries are global across namespaces, so one host+path can belong to one lambda
 // only. Claims decide which: the first lambda to claim a host+path holds it until it lets go
@@ -10,10 +10,11 @@ import type { Redis } from 'ioredis';
 // claim is refused too, unless the claimant's namespace owns the path by rule (its own
 // /<namespace>/ prefix, or a grant in platform configuration), which api-controller decides.
 
+// One hash tag for both, so a claim script may use both in one slot of a Redis Cluster.
 /** host+path claim -> "<namespace>/<name>" of the lambda holding it. */
-export const ROUTE_CLAIMS_KEY = 'kublambda:route-claims';
+export const ROUTE_CLAIMS_KEY = 'kublambda:{route-claims}';
 /** "<namespace>/<name>" -> the claim that lambda holds, so moving or deleting it frees the old one. */
-export const ROUTE_CLAIMS_BY_LAMBDA_KEY = 'kublambda:route-claims-by-lambda';
+export const ROUTE_CLAIMS_BY_LAMBDA_KEY = 'kublambda:{route-claims}:by-lambda';
 
 /** A path prefix as the runner matches it: "/shop/" and "/shop" are the same prefix; "" is "/". */
 export function normalizePathPrefix(pathPrefix: string): string {
@@ -121,7 +122,7 @@ export const ROUTE_CLAIM_SCRIPTS = [CLAIM_SCRIPT, RELEASE_SCRIPT];
  * on the same host (unless `namespaceOwnsPath`). Paths above another namespace's are allowed:
  * the longest prefix still sends that namespace its traffic.
  */
-export async function claimRoute(redis: Redis, key: string, claim: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
+export async function claimRoute(redis: RedisConnection, key: string, claim: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
   const refuseBelowOthers = options.namespaceOwnsPath ? '0' : '1';
   const [holder, heldClaim, released] = (await redis.eval(
     CLAIM_SCRIPT,
@@ -138,7 +139,7 @@ export async function claimRoute(redis: Redis, key: string, claim: string, optio
 }
 
 /** Gives up the lambda's claim, if it has one; returns the claim released. */
-export async function releaseRouteClaim(redis: Redis, key: string): Promise<string | undefined> {
+export async function releaseRouteClaim(redis: RedisConnection, key: string): Promise<string | undefined> {
   const released = (await redis.eval(RELEASE_SCRIPT, 2, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY, key)) as string | null;
   return released ?? undefined;
 }

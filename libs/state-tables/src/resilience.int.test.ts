@@ -2,6 +2,7 @@
 // append-only file on. Nothing here is mocked: Redis is restarted, shut down and frozen.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import type { RedisConnection } from '@kublambda/redis-connection';
 import { startRedis, waitUntil, type RedisServer } from '@kublambda/dev-servers';
 import { connectStateRedis, createStateStore, executeStateOperation, type StateStore } from './index.ts';
 import { freshNamespace, stateErrorOf } from './state.testing.ts';
@@ -9,7 +10,7 @@ import { freshNamespace, stateErrorOf } from './state.testing.ts';
 const COMMAND_TIMEOUT_MS = 500;
 
 let server: RedisServer;
-let redis: Redis;
+let redis: RedisConnection;
 let store: StateStore;
 
 beforeAll(async () => {

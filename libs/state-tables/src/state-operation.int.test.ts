@@ -1,12 +1,13 @@
 // executeStateOperation as the runner calls it for a worker, against a real redis-server.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import type { RedisConnection } from '@kublambda/redis-connection';
 import { startRedis, type RedisServer } from '@kublambda/dev-servers';
 import { connectStateRedis, createStateStore, executeStateOperation, type StateOperation, type StateOutcome, type StateStore } from './index.ts';
 import { freshNamespace } from './state.testing.ts';
 
 let server: RedisServer;
-let redis: Redis;
+let redis: RedisConnection;
 /** Looks at the keys themselves, which the runner's user may not. */
 let admin: Redis;
 let store: StateStore;

@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { connectRedis, redactRedisUrl, type RedisConnection } from '@kublambda/redis-connection';
 
 /**
  * Connection settings for the state store's own Redis connection. A lambda waiting on state
@@ -26,8 +27,8 @@ export function stateRedisOptions(commandTimeoutMs = 2000): RedisOptions {
  * A connection for the state store. Resolves once connected; `onError` hears connection
  * errors (ioredis reports each reconnection attempt), which operations also report themselves.
  */
-export async function connectStateRedis(url: string, onError: (error: Error) => void, commandTimeoutMs?: number): Promise<Redis> {
-  const redis = new Redis(url, { ...stateRedisOptions(commandTimeoutMs), lazyConnect: true });
+export async function connectStateRedis(url: string, onError: (error: Error) => void, commandTimeoutMs?: number): Promise<RedisConnection> {
+  const redis = connectRedis(url, { ...stateRedisOptions(commandTimeoutMs), lazyConnect: true });
   // connect() fails with "Connection is closed."; the reason (say, ECONNREFUSED) comes as an event.
   let reason: Error | undefined;
   const remember = (error: Error) => (reason = error);
@@ -37,19 +38,9 @@ export async function connectStateRedis(url: string, onError: (error: Error) => 
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`connecting to the state store at ${redactUrl(url)}`, { cause: reason ?? error });
+    throw new Error(`connecting to the state store at ${redactRedisUrl(url)}`, { cause: reason ?? error });
   } finally {
     redis.off('error', remember);
   }
   return redis;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable REDIS_URL)';
-  }
 }

@@ -1,17 +1,18 @@
 // Against a real redis-server on loopback.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import type { RedisConnection } from '@kublambda/redis-connection';
 import { startRedis, waitUntil, type RedisServer } from '@kublambda/dev-servers';
 import type { StateEntry } from '@kublambda/lambda-api';
 import { createStateStore, deleteTables, encodeCursor, STATE_KEY_PREFIX, STATE_LIMITS, connectStateRedis, tableKeys, type StateStore } from './index.ts';
 import { freshNamespace, stateErrorOf } from './state.testing.ts';
 
 let server: RedisServer;
-let redis: Redis;
+let redis: RedisConnection;
 /** Looks at the keys themselves, which the runner's user may not (KEYS, ZCARD, PTTL ...). */
 let admin: Redis;
 let store: StateStore;
-const connections: Redis[] = [];
+const connections: RedisConnection[] = [];
 
 beforeAll(async () => {
   server = await startRedis();

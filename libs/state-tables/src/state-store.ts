@@ -1,5 +1,5 @@
 import { StateError, type JsonValue, type ListOptions, type ListPage, type PutOptions, type StateEntry, type StateTable } from '@kublambda/lambda-api';
-import type { Cluster, Redis } from 'ioredis';
+import { confirmReplicated, type RedisConnection, type WriteConfirmation } from '@kublambda/redis-connection';
 import {
   checkIfVersion, checkIncrement, checkKey, checkListLimit, checkPrefix, checkTtl, decodeCursor, encodeCursor, parseValue, serializeValue,
 } from './limits.ts';
@@ -7,7 +7,7 @@ import { stateFailure } from './redis-errors.ts';
 import { DELETE_SCRIPT, DELETE_TABLE_BATCH_SCRIPT, GET_SCRIPT, INCREMENT_SCRIPT, LIST_SCRIPT, PUT_SCRIPT } from './scripts.ts';
 import { isNamespaceName, isTableName, tableKeys, type TableKeys } from './table-keys.ts';
 
-export type StateRedis = Redis | Cluster;
+export type StateRedis = RedisConnection;
 
 /**
  * One table of one namespace, as the runner uses it on a lambda's behalf: the interface the
@@ -52,9 +52,13 @@ function withStateCommands(redis: StateRedis): StateRedis & StateCommands {
  * The state tables in Redis. Use a connection made with stateRedisOptions() so that operations
  * fail fast with StateUnavailable while Redis is away.
  */
-export function createStateStore(redis: StateRedis): StateStore {
+export function createStateStore(redis: StateRedis, options: { writeConfirmation?: WriteConfirmation } = {}): StateStore {
   const commands = withStateCommands(redis);
-  return { table: (namespace, table) => tableOf(commands, namespace, table) };
+  const { writeConfirmation } = options;
+  // With REDIS_WRITE_REPLICAS, a write is reported done only once replicas hold it, so it
+  // survives its master's failover.
+  const confirm = writeConfirmation && ((key: string) => confirmReplicated(redis, key, writeConfirmation.replicas, writeConfirmation.timeoutMs));
+  return { table: (namespace, table) => tableOf(commands, namespace, table, confirm) };
 }
 
 export interface ReadOnlyStateStore {
@@ -75,9 +79,12 @@ export function createReadOnlyStateStore(redis: StateRedis): ReadOnlyStateStore 
   };
 }
 
-function tableOf(commands: StateCommands, namespace: string, table: string): TableStore {
+/** Waits until a write to the slot of `key` is safe from a failover. */
+type ConfirmWrite = (key: string) => Promise<void>;
+
+function tableOf(commands: StateCommands, namespace: string, table: string, confirm?: ConfirmWrite): TableStore {
   checkTableName(namespace, table);
-  return tableStore(commands, `table "${table}" of namespace "${namespace}"`, tableKeys(namespace, table));
+  return tableStore(commands, `table "${table}" of namespace "${namespace}"`, tableKeys(namespace, table), confirm);
 }
 
 /** The reading scripts as EVAL_RO (sent whole: a reader runs a few, not thousands); no writing ones. */
@@ -93,7 +100,7 @@ function readOnlyStateCommands(redis: StateRedis): StateCommands {
   };
 }
 
-function tableStore(redis: StateCommands, tableName: string, keys: TableKeys): TableStore {
+function tableStore(redis: StateCommands, tableName: string, keys: TableKeys, confirm?: ConfirmWrite): TableStore {
   // Validation errors are thrown before Redis is asked; Redis failures carry the operation.
   const run = async <T>(what: string, command: () => Promise<T>): Promise<T> => {
     try {
@@ -101,6 +108,12 @@ function tableStore(redis: StateCommands, tableName: string, keys: TableKeys): T
     } catch (error) {
       throw stateFailure(`${what} in ${tableName}`, error);
     }
+  };
+  // Every key of a table shares its slot (table-keys.ts), so the index stands for all of them.
+  const write = async <T>(what: string, command: () => Promise<T>): Promise<T> => {
+    const reply = await run(what, command);
+    if (confirm) await run(what, () => confirm(keys.index));
+    return reply;
   };
   const conflict = (what: string, expected: number, current: unknown) =>
     new StateError('StateConflict', `${what} in ${tableName}: expected version ${expected}${expected === 0 ? ' (no entry)' : ''}, but it is at ${current === 0 ? 'no entry' : `version ${current}`}`);
@@ -120,7 +133,7 @@ function tableStore(redis: StateCommands, tableName: string, keys: TableKeys): T
       const ttlMs = checkTtl(options.ttlSeconds);
       const ifVersion = checkIfVersion(options.ifVersion);
       const what = `put "${key}"`;
-      const reply = await run(what, () =>
+      const reply = await write(what, () =>
         redis.kublambdaStatePut(keys.entryPrefix + key, keys.index, keys.expiries, keys.version, key, json, optional(ttlMs), optional(ifVersion)),
       );
       if (reply[0] === 'conflict') throw conflict(what, ifVersion!, reply[1]);
@@ -131,7 +144,7 @@ function tableStore(redis: StateCommands, tableName: string, keys: TableKeys): T
       checkKey(key);
       const ifVersion = checkIfVersion(options.ifVersion);
       const what = `delete "${key}"`;
-      const reply = await run(what, () => redis.kublambdaStateDelete(keys.entryPrefix + key, keys.index, keys.expiries, key, optional(ifVersion)));
+      const reply = await write(what, () => redis.kublambdaStateDelete(keys.entryPrefix + key, keys.index, keys.expiries, key, optional(ifVersion)));
       if (reply[0] === 'conflict') throw conflict(what, ifVersion!, reply[1]);
       return reply[1] === 1;
     },
@@ -141,7 +154,7 @@ function tableStore(redis: StateCommands, tableName: string, keys: TableKeys): T
       const amount = checkIncrement(by);
       const ttlMs = checkTtl(options.ttlSeconds);
       const what = `increment "${key}"`;
-      const reply = await run(what, () =>
+      const reply = await write(what, () =>
         redis.kublambdaStateIncrement(keys.entryPrefix + key, keys.index, keys.expiries, keys.version, key, String(amount), optional(ttlMs)),
       );
       if (reply[0] === 'not-a-number') throw new StateError('NotANumber', `${what} in ${tableName}: its value is not a number: ${reply[1]}`);
