@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
+import { connectRedis, everyNode, isCluster } from '@kublambda/redis-connection';
 import YAML from 'yaml';
 import {
   createTestNamespace,
@@ -13,10 +13,12 @@ import {
   kubectl,
   startPlatformService,
   startRedis,
+  startRedisCluster,
   startS3,
   testKubeConfig,
   type ManagedProcess,
-  type RedisServer,
+  type RedisClusterServer,
+  type RedisService,
   type S3Server,
   waitUntil,
 } from '@kublambda/dev-servers';
@@ -30,7 +32,10 @@ export const ASSET_BUCKET = 'assets';
 export interface LambdaPlatform {
   namespace: string;
   kubeConfig: k8s.KubeConfig;
-  redis: RedisServer;
+  /** A single redis-server, or a Redis Cluster when started with `redisCluster`. */
+  redis: RedisService;
+  /** The cluster itself (its nodes, to fail them), when started with `redisCluster`. */
+  redisCluster?: RedisClusterServer;
   s3: S3Server;
   /** The asset store the platform uses, read through the same library. */
   assets: ArtifactStore;
@@ -69,14 +74,20 @@ export function isReady(lambda: Lambda | undefined): boolean {
   return lambda?.status?.observedGeneration === lambda?.metadata.generation && condition(lambda, 'Ready')?.status === 'True';
 }
 
-export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatform> {
+export interface LambdaPlatformOptions {
+  /** A three-master Redis Cluster with a replica per master instead of a single Redis. */
+  redisCluster?: boolean;
+}
+
+export async function startLambdaPlatform(prefix: string, options: LambdaPlatformOptions = {}): Promise<LambdaPlatform> {
   const kubeConfig = testKubeConfig();
   const namespace = await createTestNamespace(kubeConfig, prefix);
-  const redis = await startRedis();
+  const redisCluster = options.redisCluster ? await startRedisCluster() : undefined;
+  const redis: RedisService = redisCluster ?? (await startRedis());
   const s3 = await startS3({ bucket: ASSET_BUCKET });
   const logDir = await mkdtemp(path.join(os.tmpdir(), `kublambda-${prefix}-`));
   // Sees every key, so tests can check what the services left behind; the services get their own users.
-  const redisClient = new Redis(redis.adminUrl);
+  const redisClient = connectRedis(redis.adminUrl);
   const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   const processes: ManagedProcess[] = [];
   const env: Record<string, string> = {
@@ -142,6 +153,7 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
     namespace: namespace.name,
     kubeConfig,
     redis,
+    ...(redisCluster ? { redisCluster } : {}),
     s3,
     assets: createS3ArtifactStore({ client: s3.client(), bucket: ASSET_BUCKET }),
     logDir,
@@ -166,7 +178,11 @@ export async function startLambdaPlatform(prefix: string): Promise<LambdaPlatfor
       for await (const item of s3.client().listObjectsV2(ASSET_BUCKET, '', true)) keys.push((item as { name: string }).name);
       return keys.sort();
     },
-    redisKeys: async () => (await redisClient.keys('*')).sort(),
+    // Every master's keys: a cluster spreads them.
+    redisKeys: async () => {
+      const masters = isCluster(redisClient) ? redisClient.nodes('master') : everyNode(redisClient);
+      return (await Promise.all(masters.map((node) => node.keys('*')))).flat().sort();
+    },
     routes: () => loadRoutes(redisClient),
     rawRoutes: () => redisClient.hgetall(ROUTES_KEY),
     stop: async () => {

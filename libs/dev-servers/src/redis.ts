@@ -34,6 +34,9 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/** What a test needs of any Redis the harness starts, single or cluster. */
+export type RedisService = Pick<RedisServer, 'urlFor' | 'adminUrl' | 'stop'>;
+
 const HOST = '127.0.0.1';
 
 /**
