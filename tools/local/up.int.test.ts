@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { kubectl, portAcceptsConnections, rawRedisReplies, waitUntil } from '@kublambda/dev-servers';
 import { createReadOnlyStateStore } from '@kublambda/state-tables';
+import { ROUTES_KEY } from '@kublambda/route-table';
 
 const acceptsConnections = (url: string) => {
   const { hostname, port } = new URL(url);
@@ -93,11 +94,11 @@ describe('npm run up', () => {
       const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
       expect((await fetch(`${registry}/v2/kublambda/ok/blobs/uploads/`, { method: 'POST', headers: { authorization } })).status).toBe(202);
       // Its Redis serves no one without a password; the operator's admin URL sees the routes.
-      expect(await rawRedisReplies(Number(new URL(endpoints[1]!).port), ['PING', 'HGETALL kublambda:routes'], new URL(endpoints[1]!).hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
+      expect(await rawRedisReplies(Number(new URL(endpoints[1]!).port), ['PING', `HGETALL ${ROUTES_KEY}`], new URL(endpoints[1]!).hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
       expect(endpoints[1]).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
       const admin = new Redis(output.match(/^  Redis admin\s+(\S+)/m)![1]!, { maxRetriesPerRequest: 0 });
       try {
-        expect(Object.keys(await admin.hgetall('kublambda:routes')).sort()).toEqual(['default/hello', 'default/visits']);
+        expect(Object.keys(await admin.hgetall(ROUTES_KEY)).sort()).toEqual(['default/hello', 'default/visits']);
       } finally {
         admin.disconnect();
       }

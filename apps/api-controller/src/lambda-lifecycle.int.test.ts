@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { kubectl } from '@kublambda/dev-servers';
 import type { Lambda } from '@kublambda/crd-types';
 import { condition, isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
+import { ROUTES_KEY } from '@kublambda/route-table';
 
 let platform: LambdaPlatform;
 
@@ -166,6 +167,6 @@ describe('a Lambda from apply to delete', () => {
     expect(await platform.routes()).toEqual([]);
     const keys = await platform.redisKeys();
     expect(keys.filter((key) => key.includes(platform.namespace))).toEqual([]);
-    expect(keys).not.toContain('kublambda:routes');
+    expect(keys).not.toContain(ROUTES_KEY);
   });
 });

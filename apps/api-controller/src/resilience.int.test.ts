@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { logTail, waitUntil } from '@kublambda/dev-servers';
 import { readFile } from 'node:fs/promises';
 import { isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
+import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
 
 let platform: LambdaPlatform | undefined;
 afterEach(async () => {
@@ -111,9 +112,9 @@ describe('api-controller and builder under failure', () => {
         },
         build: { typeCheck: false },
       });
-      await waitUntil('the build to become active', async () => (await redis.llen('bull:builds:active')) > 0, { intervalMs: 10 });
+      await waitUntil('the build to become active', async () => (await redis.llen(`${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:active`)) > 0, { intervalMs: 10 });
       await first.kill();
-      const activeJob = await redis.lrange('bull:builds:active', 0, -1);
+      const activeJob = await redis.lrange(`${BUILD_QUEUE_PREFIX}:${BUILD_QUEUE}:active`, 0, -1);
       expect(activeJob).toHaveLength(1);
 
       await platform.startBuilder('builder-rescuer');

@@ -72,7 +72,7 @@ describe('the Redis users', () => {
     const runner = ACL_RULES.runner;
     expect(mayWrite(runner, ROUTES_KEY)).toBe(false);
     expect(mayWrite(runner, ROUTES_VERSION_KEY)).toBe(false);
-    for (const key of [...queueKeys, 'bull:anything', ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY]) expect({ key, readable: mayRead(runner, key) }).toEqual({ key, readable: false });
+    for (const key of [...queueKeys, `${BUILD_QUEUE_PREFIX}:anything`, ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY]) expect({ key, readable: mayRead(runner, key) }).toEqual({ key, readable: false });
     expect(runner.commands).not.toContain('publish');
     expect(runner.commands).not.toContain('keys');
   });
