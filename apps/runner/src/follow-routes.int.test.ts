@@ -1,6 +1,6 @@
 // Against a real redis-server on loopback, and a real three-master Redis Cluster.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { startRedis, startRedisCluster, waitUntil, type RedisService } from '@kublambda/dev-servers';
+import { REDIS_ENGINES, waitUntil, type RedisService } from '@kublambda/dev-servers';
 import { createLogger } from '@kublambda/logging';
 import { connectRedis, everyNode, type RedisConnection } from '@kublambda/redis-connection';
 import { publishRoute, removeRoute, ROUTES_KEY, ROUTES_VERSION_KEY, type RouteRecord } from '@kublambda/route-table';
@@ -8,10 +8,7 @@ import { followRoutes, type RouteFollower } from './follow-routes.ts';
 import { RouteMatcher } from './route-matcher.ts';
 import { testRoute } from './route.testing.ts';
 
-describe.each([
-  ['a single Redis', () => startRedis()],
-  ['a Redis Cluster', () => startRedisCluster({ replicasPerMaster: 0 })],
-] as Array<[string, () => Promise<RedisService>]>)('followRoutes on %s', (engine, start) => {
+describe.each(REDIS_ENGINES)('followRoutes on %s', (engine, start) => {
   let redis: RedisService;
   // Routes are published as api-controller does it, and followed with the runner's user.
   let controller: RedisConnection;

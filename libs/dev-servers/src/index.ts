@@ -2,7 +2,7 @@ export { startControlPlane, installCrds, KWOK_NODE, KWOK_PORT_FORWARD_CRD, UNCAC
 export { cacheDir, debianBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
 export { freePort, portAcceptsConnections } from './ports.ts';
 export { rawRedisReplies, startRedis, type RedisServer, type RedisService, type RedisOptions } from './redis.ts';
-export { startRedisCluster, type RedisClusterNode, type RedisClusterOptions, type RedisClusterServer } from './redis-cluster.ts';
+export { REDIS_ENGINES, startRedisCluster, type RedisClusterNode, type RedisClusterOptions, type RedisClusterServer } from './redis-cluster.ts';
 export { startS3, type S3Server } from './s3.ts';
 export { startRegistry, type OciRegistry } from './registry.ts';
 export { kubectl, type KubectlResult } from './kubectl.ts';

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { aclLines, type RedisUser, type ServiceUser } from '@kublambda/redis-acl';
 import { debianBinary } from './binaries.ts';
 import type { ManagedProcess } from './managed-process.ts';
-import { generatePasswords, startRedisProcess } from './redis.ts';
+import { generatePasswords, startRedis, startRedisProcess, type RedisService } from './redis.ts';
 import { waitUntil } from './wait-until.ts';
 import { withFreshPorts } from './with-fresh-ports.ts';
 
@@ -204,3 +204,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
 }
+
+/**
+ * Both engines a suite that touches Redis runs on, for `describe.each`: a single redis-server,
+ * and a three-master cluster (without replicas: failover is tested where it matters).
+ */
+export const REDIS_ENGINES: Array<[engine: string, start: () => Promise<RedisService>]> = [
+  ['a single Redis', () => startRedis()],
+  ['a Redis Cluster', () => startRedisCluster({ replicasPerMaster: 0 })],
+];

@@ -1,13 +1,10 @@
 // Claims against a real Redis server on loopback, and a real three-master Redis Cluster.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startRedis, startRedisCluster, type RedisService } from '@kublambda/dev-servers';
+import { REDIS_ENGINES, type RedisService } from '@kublambda/dev-servers';
 import { connectRedis, type RedisConnection } from '@kublambda/redis-connection';
 import { ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, claimRoute, isClaimAtOrBelow, releaseRouteClaim } from './route-claims.ts';
 
-describe.each([
-  ['a single Redis', () => startRedis()],
-  ['a Redis Cluster', () => startRedisCluster({ replicasPerMaster: 0 })],
-] as Array<[string, () => Promise<RedisService>]>)('on %s', (_engine, start) => {
+describe.each(REDIS_ENGINES)('on %s', (_engine, start) => {
   let server: RedisService;
   let redis: RedisConnection;
   beforeAll(async () => {

@@ -1,16 +1,13 @@
 // Against a real redis-server on loopback, and a real three-master Redis Cluster.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connectRedis, isCluster, type RedisConnection } from '@kublambda/redis-connection';
-import { startRedis, startRedisCluster, waitUntil, type RedisService } from '@kublambda/dev-servers';
+import { REDIS_ENGINES, waitUntil, type RedisService } from '@kublambda/dev-servers';
 import type { StateEntry } from '@kublambda/lambda-api';
 import { createStateStore, deleteTables, encodeCursor, STATE_KEY_PREFIX, STATE_LIMITS, connectStateRedis, tableKeys, type StateStore } from './index.ts';
 import { freshNamespace, stateErrorOf } from './state.testing.ts';
 
 
-describe.each([
-  ['a single Redis', () => startRedis()],
-  ['a Redis Cluster', () => startRedisCluster({ replicasPerMaster: 0 })],
-] as Array<[string, () => Promise<RedisService>]>)('state tables on %s', (_engine, start) => {
+describe.each(REDIS_ENGINES)('state tables on %s', (_engine, start) => {
   let server: RedisService;
   let redis: RedisConnection;
   /** Looks at the keys themselves, which the runner's user may not (KEYS, ZCARD, PTTL ...). */
