@@ -35,3 +35,4 @@ fi
 
 say "kubernetes binaries in $(tools/kube/build.sh)"
 say "etcd and the S3 server in $(tools/servers/build.sh)"
+say "helm in $(tools/helm/build.sh)"

@@ -35,6 +35,12 @@ export async function kubeBinary(name: 'kube-apiserver' | 'kube-controller-manag
   return executable(file, 'build it with tools/kube/build.sh');
 }
 
+/** helm, built from the helm.sh/helm/v4 module pinned in tools/helm/go.mod by tools/helm/build.sh. */
+export async function helmBinary(): Promise<string> {
+  const version = await pinnedVersion('tools/helm/go.mod', 'helm.sh/helm/v4');
+  return executable(path.join(cacheDir(), 'helm', version, 'bin', 'helm'), 'build it with tools/helm/build.sh');
+}
+
 /** etcd, versitygw or kwok, built from the module pinned in tools/servers/<name>/go.mod by tools/servers/build.sh. */
 async function pinnedServerBinary(name: 'etcd' | 'versitygw' | 'kwok', modulePath: string): Promise<string> {
   const version = await pinnedVersion(`tools/servers/${name}/go.mod`, modulePath);

@@ -1,5 +1,5 @@
 export { startControlPlane, installCrds, KWOK_NODE, KWOK_PORT_FORWARD_CRD, UNCACHED_TEST_RESOURCE, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
-export { cacheDir, debianBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
+export { cacheDir, debianBinary, helmBinary, kubeBinary, kubernetesVersion } from './binaries.ts';
 export { freePort, portAcceptsConnections } from './ports.ts';
 export { rawRedisReplies, startRedis, type RedisServer, type RedisService, type RedisOptions } from './redis.ts';
 export { REDIS_ENGINES, startRedisCluster, type RedisClusterNode, type RedisClusterOptions, type RedisClusterServer } from './redis-cluster.ts';

@@ -1,0 +1,26 @@
+// The chart as Helm itself reads it: helm built from the pinned module (tools/helm/build.sh).
+import { describe, expect, it } from '@jest/globals';
+import path from 'node:path';
+import { execa } from 'execa';
+import YAML from 'yaml';
+import { helmBinary } from '@kublambda/dev-servers';
+
+const chart = path.resolve(import.meta.dirname, '../../charts/kublambda');
+
+async function helm(...args: string[]) {
+  return execa(await helmBinary(), args, { reject: false });
+}
+
+describe('charts/kublambda', () => {
+  it('passes helm lint --strict', async () => {
+    const linted = await helm('lint', '--strict', chart);
+    expect({ exitCode: linted.exitCode, output: linted.stdout + linted.stderr }).toEqual({ exitCode: 0, output: expect.stringContaining('1 chart(s) linted, 0 chart(s) failed') });
+  });
+
+  it('renders with its default values, the CRD included', async () => {
+    const rendered = await helm('template', 'kublambda', chart, '--namespace', 'kublambda-system', '--include-crds');
+    expect(rendered.stderr).toBe('');
+    const kinds = YAML.parseAllDocuments(rendered.stdout).map((document) => (document.toJSON() as { kind?: string } | null)?.kind).filter(Boolean);
+    expect(kinds).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Role']));
+  });
+});
