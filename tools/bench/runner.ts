@@ -329,12 +329,13 @@ try {
   const q = await load(`http://127.0.0.1:${proxy.port}/`, proxy.pid, user.pid);
   await proxy.stop();
   user.stop();
-  const floorFixed = await loadFloor('fixed');
-  const floorFetch = await loadFloor('fetch');
-
+  // B right after Q and before its floor, so that what else runs on the machine changes as little
+  // as possible between the two sides of B/Q and of B/D.
   await publish('hello', handlerSource);
   await waitForRoute(`${runnerUrl}/hello`);
   const b = await load(`${runnerUrl}/hello`, runner.pid);
+  const floorFetch = await loadFloor('fetch');
+  const floorFixed = await loadFloor('fixed');
 
   // Each cold lambda has its own source (so its own asset): the first request pays for
   // fetching the asset (unless the runner prefetched it when the route was announced),
