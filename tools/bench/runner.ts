@@ -1,5 +1,7 @@
 // Runner benchmark, one run, everything on 127.0.0.1, stops by itself:
 //   A  plain node:http hello world in a process of its own (the baseline, measured in the same run)
+//   Q  Knative's queue-proxy (built by tools/queue-proxy/build.sh) in front of the same process as A,
+//      configured as Knative configures it by default; the data plane to compare the runner with
 //   B  the same handler as a lambda, through the runner, warm (the runner as its image ships it:
 //      bundled, with its workers running the bundled worker host)
 //   C  cold starts: the first request to each of N newly published lambdas, once with the
@@ -10,12 +12,16 @@
 //   E  freezing: single requests to a warm lambda, each after its worker was stopped for being
 //      idle (SIGSTOP, continued by the request), against single requests back to back
 //   F  B again while a neighbour lambda that spins the CPU after answering is called every 250 ms
-// Prints req/s and latency percentiles, B/A, D/A, C's p50/p90, E's thaw cost and F's p99 against B's.
-//   npm run bench [-- --connections 50 --seconds 10 --cold 30]
-import { execFileSync, spawn } from 'node:child_process';
+// Prints req/s and latency percentiles, B/A, D/A, C's p50/p90, E's thaw cost and F's p99 against B's,
+// and whether the goals against Knative are met: B/Q throughput, B's p99 against Q's, B against
+// its floor D, and C's p50s.
+// Queue-proxy binds fixed ports whatever it is told (8022, 9090, 9091), so one runs at a time.
+//   npm run bench [-- --connections 50 --seconds 10 --cold 30 --container-concurrency 0]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,11 +32,18 @@ import { freePort, startPlatformService, startRedis, startS3 } from '@kublambda/
 import { generateEnvEncryptionKey, publishRoute, type RouteRecord } from '@kublambda/route-table';
 
 const { values } = parseArgs({
-  options: { connections: { type: 'string', default: '50' }, seconds: { type: 'string', default: '10' }, cold: { type: 'string', default: '30' } },
+  options: {
+    connections: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '10' },
+    cold: { type: 'string', default: '30' },
+    // Knative's default: no limit on requests in flight to the user container.
+    'container-concurrency': { type: 'string', default: '0' },
+  },
 });
 const connections = Number(values.connections);
 const seconds = Number(values.seconds);
 const coldCount = Number(values.cold);
+const containerConcurrency = Number(values['container-concurrency']);
 
 interface LoadResult {
   requestsPerSecond: number;
@@ -77,15 +90,20 @@ function cpuTicksOfTree(pid: number): number {
 
 const TICK_MICROS = 1_000_000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-async function load(url: string, serverPid: number): Promise<LoadResult> {
+/**
+ * Loads url and measures the CPU time of the server process's tree and of the trees of other
+ * processes that serve it (Q's user process beside queue-proxy); "own" is the server's process alone.
+ */
+async function load(url: string, serverPid: number, ...otherPids: number[]): Promise<LoadResult> {
+  const serverTicks = () => [serverPid, ...otherPids].reduce((sum, pid) => sum + cpuTicksOfTree(pid), 0);
   // Warm-up first, then the measured run; no pipelining.
   await autocannon({ url, connections, duration: 2, pipelining: 1 });
-  const ticksBefore = cpuTicksOfTree(serverPid);
+  const ticksBefore = serverTicks();
   const ownTicksBefore = cpuTicksOf(serverPid);
   const loadBefore = process.cpuUsage();
   const result = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
   const loadCpu = process.cpuUsage(loadBefore);
-  const ticks = cpuTicksOfTree(serverPid) - ticksBefore;
+  const ticks = serverTicks() - ticksBefore;
   const ownTicks = cpuTicksOf(serverPid) - ownTicksBefore;
   return {
     requestsPerSecond: result.requests.average,
@@ -118,6 +136,119 @@ async function startServer(args: string[]): Promise<{ pid: number; stop(): void 
 /** The baseline runs in a process of its own, like the runner, not beside the load generator. */
 function startBaseline(port: number) {
   return startServer(['-e', `require('node:http').createServer((_q, s) => s.end('hello world')).listen(${port}, '127.0.0.1', () => console.log('listening'))`]);
+}
+
+// Knative's queue-proxy listens on these whatever its env says (on every address): the admin
+// server (8022), the autoscaler's metrics (9090) and, with the request metrics on as by default,
+// the Prometheus exporter (9091). 8008 (profiling) is only bound with ENABLE_PROFILING.
+const queueProxyFixedPorts = [8022, 9090, 9091];
+
+/** Whether the port can be bound on every address, as queue-proxy binds it. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+}
+
+async function assertQueueProxyPortsFree(): Promise<void> {
+  const taken: number[] = [];
+  for (const port of queueProxyFixedPorts) if (!(await portIsFree(port))) taken.push(port);
+  if (taken.length > 0) {
+    throw new Error(
+      `port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} taken: Knative's queue-proxy binds ${queueProxyFixedPorts.join(', ')} whatever it is told, ` +
+        'so the benchmark runs it only while those are free (is another benchmark or queue-proxy running?)',
+    );
+  }
+}
+
+/** Builds queue-proxy unless its cached binary is current (tools/queue-proxy/build.sh), and returns its path. */
+function buildQueueProxy(): { binary: string; buildSeconds: number } {
+  const startedAt = performance.now();
+  const binary = execFileSync(path.join(import.meta.dirname, '../queue-proxy/build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return { binary, buildSeconds: (performance.now() - startedAt) / 1000 };
+}
+
+/** Queue-proxy's env as Knative's revision reconciler writes it with the default config maps. */
+function queueProxyEnv(servingPort: number, tlsPort: number, userPort: number): Record<string, string> {
+  return {
+    SERVING_NAMESPACE: 'bench',
+    SERVING_SERVICE: 'hello',
+    SERVING_CONFIGURATION: 'hello',
+    SERVING_REVISION: 'hello-00001',
+    SERVING_POD: 'hello-00001-deployment-0',
+    SERVING_POD_IP: '127.0.0.1',
+    QUEUE_SERVING_PORT: String(servingPort),
+    // Only served when certificates are mounted (/var/lib/knative/certs); they are not here.
+    QUEUE_SERVING_TLS_PORT: String(tlsPort),
+    USER_PORT: String(userPort),
+    CONTAINER_CONCURRENCY: String(containerConcurrency),
+    // The lambda's timeoutSeconds in B.
+    REVISION_TIMEOUT_SECONDS: '30',
+    REVISION_RESPONSE_START_TIMEOUT_SECONDS: '0',
+    REVISION_IDLE_TIMEOUT_SECONDS: '0',
+    // Empty: knative.dev/pkg's default production logger (JSON, info) on stdout, which goes to a file.
+    SERVING_LOGGING_CONFIG: '',
+    SERVING_LOGGING_LEVEL: '',
+    SERVING_ENABLE_REQUEST_LOG: 'false',
+    SERVING_ENABLE_PROBE_REQUEST_LOG: 'false',
+    SERVING_REQUEST_LOG_TEMPLATE: '',
+    SERVING_REQUEST_METRICS_BACKEND: 'prometheus',
+    SERVING_REQUEST_METRICS_REPORTING_PERIOD_SECONDS: '5',
+    METRICS_COLLECTOR_ADDRESS: '',
+    METRICS_DOMAIN: 'knative.dev/internal/serving',
+    SYSTEM_NAMESPACE: 'knative-serving',
+    TRACING_CONFIG_BACKEND: 'none',
+    TRACING_CONFIG_ZIPKIN_ENDPOINT: '',
+    TRACING_CONFIG_DEBUG: 'false',
+    TRACING_CONFIG_SAMPLE_RATE: '0.1',
+    // Knative's default readiness check of a container without a probe: TCP to the user port.
+    SERVING_READINESS_PROBE: JSON.stringify({ tcpSocket: { port: userPort, host: '127.0.0.1' }, successThreshold: 1 }),
+    ENABLE_PROFILING: 'false',
+    ENABLE_HTTP2_AUTO_DETECTION: 'false',
+    ENABLE_HTTP_FULL_DUPLEX: 'false',
+    ENABLE_MULTI_CONTAINER_PROBES: 'false',
+    HOST_IP: '127.0.0.1',
+    ROOT_CA: '',
+  };
+}
+
+/** Resolves once the child exited; at once if it already has. */
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit').then(() => undefined);
+}
+
+/**
+ * Starts queue-proxy in front of 127.0.0.1:userPort and waits until it answers its readiness probe
+ * as the kubelet sends it (a kube-probe/ user agent and K-Network-Probe: queue; other requests are
+ * proxied) with 200 "queue", which it does once its own check reaches the user port.
+ */
+async function startQueueProxy(binary: string, userPort: number): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
+  await assertQueueProxyPortsFree();
+  const port = await freePort();
+  const logFile = path.join(dir, 'queue-proxy.log');
+  const log = openSync(logFile, 'a');
+  const child = spawn(binary, [], { env: { ...queueProxyEnv(port, await freePort(), userPort), PATH: process.env.PATH ?? '' }, stdio: ['ignore', log, log] });
+  // SIGKILL: on SIGTERM queue-proxy drains for 30 s before it exits, as in a pod.
+  const stop = async () => {
+    child.kill('SIGKILL');
+    await exited(child);
+  };
+  let exitedEarly = false;
+  void exited(child).then(() => (exitedEarly = true));
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    if (exitedEarly) throw new Error(`queue-proxy exited with code ${child.exitCode} before it was ready:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    const response = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'user-agent': 'kube-probe/1.37', 'k-network-probe': 'queue' } }).catch(() => undefined);
+    if (response?.status === 200 && (await response.text()) === 'queue') return { pid: child.pid!, port, stop };
+    await response?.arrayBuffer();
+    if (performance.now() > deadline) {
+      await stop();
+      throw new Error(`queue-proxy did not answer its probe within 10 s:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function loadFloor(mode: 'fixed' | 'fetch'): Promise<LoadResult> {
@@ -165,6 +296,9 @@ async function waitForRoute(url: string): Promise<void> {
 }
 
 try {
+  // Before anything starts: a build takes a minute or two the first time, and taken ports fail the run.
+  const queueProxy = buildQueueProxy();
+  await assertQueueProxyPortsFree();
   const redis = started(await startRedis());
   const s3 = started(await startS3({ bucket: 'assets' }));
   // Publishes routes as api-controller does.
@@ -188,12 +322,20 @@ try {
   const baseline = started(await startBaseline(baselinePort));
   const a = await load(`http://127.0.0.1:${baselinePort}/`, baseline.pid);
   baseline.stop();
-  const floorFixed = await loadFloor('fixed');
-  const floorFetch = await loadFloor('fetch');
-
+  // Q: the same process as A behind queue-proxy, each started for this row and stopped after it.
+  const userPort = await freePort();
+  const user = started(await startBaseline(userPort));
+  const proxy = started(await startQueueProxy(queueProxy.binary, userPort));
+  const q = await load(`http://127.0.0.1:${proxy.port}/`, proxy.pid, user.pid);
+  await proxy.stop();
+  user.stop();
+  // B right after Q and before its floor, so that what else runs on the machine changes as little
+  // as possible between the two sides of B/Q and of B/D.
   await publish('hello', handlerSource);
   await waitForRoute(`${runnerUrl}/hello`);
   const b = await load(`${runnerUrl}/hello`, runner.pid);
+  const floorFetch = await loadFloor('fetch');
+  const floorFixed = await loadFloor('fixed');
 
   // Each cold lambda has its own source (so its own asset): the first request pays for
   // fetching the asset (unless the runner prefetched it when the route was announced),
@@ -263,7 +405,13 @@ export default () => {
     `server CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/request (${r.ownCpuMicrosPerRequest.toFixed(1)} in its own process)   ` +
     `load generator CPU ${r.loadCpuMicrosPerRequest.toFixed(1)} µs/request`;
   console.log(`\nconnections ${connections}, ${seconds} s per run after a 2 s warm-up, no pipelining, 127.0.0.1`);
+  console.log(
+    `Q: queue-proxy ${queueProxy.binary}${queueProxy.buildSeconds > 5 ? ` (built in ${queueProxy.buildSeconds.toFixed(0)} s)` : ''}, ` +
+      `CONTAINER_CONCURRENCY=${containerConcurrency}${containerConcurrency === 0 ? ' (unlimited, Knative\'s default)' : ''}, ` +
+      'request metrics on Prometheus, no tracing, no request log; its CPU is queue-proxy and the node:http process together',
+  );
   console.log(row('A plain node:http', a));
+  console.log(row('Q Knative queue-proxy + node:http', q));
   console.log(row('B lambda through the runner', b));
   console.log(`B/A throughput ratio: ${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)} (target >= 0.5)`);
   console.log(`B/A server CPU per request: ${(b.cpuMicrosPerRequest / a.cpuMicrosPerRequest).toFixed(2)} (the runner and its workers against the plain server)`);
@@ -277,7 +425,7 @@ export default () => {
     const sorted = latencies.toSorted((x, y) => x - y);
     return `${name.padEnd(32)} n=${sorted.length}   p50 ${percentile(sorted, 50).toFixed(1)} ms   p90 ${percentile(sorted, 90).toFixed(1)} ms   max ${sorted.at(-1)!.toFixed(1)} ms`;
   };
-  console.log(`${coldRow('C cold start, isolated', isolated)}   (target p50 <= 25 ms)`);
+  console.log(coldRow('C cold start, isolated', isolated));
   console.log(coldRow('C cold start, burst', burst));
   console.log(coldRow('E warm, back to back', backToBack));
   console.log(coldRow('E warm, after being stopped', thawed));
@@ -285,6 +433,17 @@ export default () => {
   console.log(`E thaw cost at p50: ${(median(thawed) - median(backToBack)).toFixed(2)} ms`);
   console.log(row('F B beside a spinning neighbour', f));
   console.log(`F/B p99: ${f.p99} ms against ${b.p99} ms; throughput ${(f.requestsPerSecond / b.requestsPerSecond).toFixed(2)}`);
+
+  const goal = (name: string, value: string, met: boolean, target: string) => console.log(`${name.padEnd(44)} ${value.padStart(9)}   goal ${target.padEnd(12)} ${met ? 'met' : 'not met'}`);
+  const bq = b.requestsPerSecond / q.requestsPerSecond;
+  const bd = b.requestsPerSecond / floorFetch.requestsPerSecond;
+  const coldP50 = (latencies: number[]) => percentile(latencies.toSorted((x, y) => x - y), 50);
+  console.log('\ngoals (against Knative\'s queue-proxy, B\'s floor and cold starts)');
+  goal('B/Q throughput', bq.toFixed(2), bq >= 2, '>= 2');
+  goal('B p99 against Q p99', `${b.p99}/${q.p99} ms`, b.p99 <= q.p99, 'no worse');
+  goal('B/D throughput (web Request/Response)', bd.toFixed(2), bd >= 0.9, '>= 0.9');
+  goal('C cold start, burst p50', `${coldP50(burst).toFixed(1)} ms`, coldP50(burst) <= 25, '<= 25 ms');
+  goal('C cold start, isolated p50', `${coldP50(isolated).toFixed(1)} ms`, coldP50(isolated) <= 5, '<= 5 ms');
 } finally {
   for (const stop of stops.reverse()) await stop();
 }

@@ -254,6 +254,11 @@ export class LambdaWorker {
     return this.#exited;
   }
 
+  /** Resolves the next time the last request in flight finishes, or once the process has exited. */
+  nextIdle(): Promise<void> {
+    return Promise.race([once(this.#events, 'idle').then(() => undefined), this.#exited]);
+  }
+
   get #label(): string {
     return this.#options ? `lambda ${this.#options.lambda.namespace}/${this.#options.lambda.name}` : 'unloaded worker';
   }

@@ -16,8 +16,45 @@ import { lambdaState } from './state-client.ts';
 type Invoke = (request: Request, context: LambdaContext) => Promise<unknown>;
 type RequestMessage = Extract<ParentMessage, { type: 'request' }>;
 
+/**
+ * A call's cancellation. Its AbortSignal is made only when the handler asks for one (most never
+ * do): an AbortController costs more than a small request's other work here.
+ */
+class CallAbort {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  throwIfAborted(): void {
+    if (this.#aborted) throw this.#reason;
+  }
+}
+
 interface HostCall {
-  readonly abort: AbortController;
+  readonly abort: CallAbort;
   requestBody?: { controller: ReadableStreamDefaultController<Uint8Array>; delivered: () => void };
   responsePull?: { resolve: () => void; reject: (reason: unknown) => void };
 }
@@ -130,16 +167,16 @@ async function load(assetUrl: string, identity: LambdaIdentity, lambdaEnv: Recor
  * follows it, which costs more than the rest of the Request.
  */
 class LambdaRequest extends Request {
-  readonly #signal: AbortSignal;
+  readonly #abort: CallAbort;
 
-  constructor(signal: AbortSignal, input: string, init: RequestInit) {
+  constructor(abort: CallAbort, input: string, init: RequestInit) {
     super(input, init);
-    this.#signal = signal;
+    this.#abort = abort;
   }
 
   // @ts-expect-error the DOM typings declare signal a property; Request implements it as an accessor.
   override get signal(): AbortSignal {
-    return this.#signal;
+    return this.#abort.signal;
   }
 }
 
@@ -161,7 +198,7 @@ function deliverRequestBody(id: string, deliver: (controller: ReadableStreamDefa
 }
 
 function waitForResponsePull(call: HostCall): Promise<void> {
-  call.abort.signal.throwIfAborted();
+  call.abort.throwIfAborted();
   return new Promise((resolve, reject) => {
     call.responsePull = { resolve, reject };
   });
@@ -171,10 +208,22 @@ function cancel(id: string) {
   const call = calls.get(id);
   if (!call) return;
   call.abort.abort(new Error('the runner cancelled the request'));
-  call.responsePull?.reject(call.abort.signal.reason);
+  call.responsePull?.reject(call.abort.reason);
 }
 
 const IMMEDIATE = Symbol('immediate');
+let turnOver: Promise<typeof IMMEDIATE> | undefined;
+
+/** Resolves once this turn of the event loop is over; one promise for all the calls of a turn. */
+function endOfTurn(): Promise<typeof IMMEDIATE> {
+  turnOver ??= new Promise((resolve) =>
+    setImmediate(() => {
+      turnOver = undefined;
+      resolve(IMMEDIATE);
+    }),
+  );
+  return turnOver;
+}
 /** Bytes of a response body sent along with its head when they are ready at once. */
 const BYTES_WITH_HEAD = 64 * 1024;
 /** The most body bytes in one message: the runner refuses messages far larger (lambda-worker.ts). */
@@ -195,7 +244,7 @@ interface ReadyStart {
 async function readyStartOf(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadyStart> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
-  const turnOver = new Promise<typeof IMMEDIATE>((resolve) => setImmediate(resolve, IMMEDIATE));
+  const turnOver = endOfTurn();
   while (bytes < BYTES_WITH_HEAD) {
     const read = reader.read();
     const result = await Promise.race([read, turnOver]);
@@ -213,23 +262,25 @@ async function readyStartOf(reader: ReadableStreamDefaultReader<Uint8Array>): Pr
   return { chunks, end: false };
 }
 
-async function streamResponse(id: string, call: HostCall, response: Response) {
-  call.abort.signal.throwIfAborted();
+type Reply = (message: HostMessage, parts?: Uint8Array[]) => void;
+
+async function streamResponse(id: string, call: HostCall, response: Response, reply: Reply) {
+  call.abort.throwIfAborted();
   const head = { type: 'response-head' as const, id, status: response.status, headers: [...response.headers] };
-  if (!response.body) return send({ ...head, end: true });
+  if (!response.body) return reply({ ...head, end: true });
   const reader = response.body.getReader();
   try {
     const start = await readyStartOf(reader);
-    send({ ...head, end: start.end }, start.chunks);
+    reply({ ...head, end: start.end }, start.chunks);
     if (start.end) return;
     let pending = start.pending;
     for (;;) {
       await waitForResponsePull(call);
       const { done, value } = await (pending ?? reader.read());
       pending = undefined;
-      if (done) return send({ type: 'response-end', id });
+      if (done) return reply({ type: 'response-end', id });
       for (let offset = 0; ; ) {
-        send({ type: 'response-body-chunk', id }, [value.subarray(offset, offset + MAX_PIECE_BYTES)]);
+        reply({ type: 'response-body-chunk', id }, [value.subarray(offset, offset + MAX_PIECE_BYTES)]);
         offset += MAX_PIECE_BYTES;
         if (offset >= value.byteLength) break;
         await waitForResponsePull(call);
@@ -263,24 +314,29 @@ function contextFor(message: RequestMessage): LambdaContext {
   };
 }
 
-async function handleRequest(message: RequestMessage) {
-  const { id } = message;
-  const call: HostCall = { abort: new AbortController() };
-  calls.set(id, call);
-  startedUnreported = id;
+function handleRequest(message: RequestMessage) {
+  const call: HostCall = { abort: new CallAbort() };
+  calls.set(message.id, call);
+  startedUnreported = message.id;
   channel.flushSoon();
+  void serveCall(message, call, invoke, send);
+}
+
+/** One request through the handler, its answer (or failure) handed to reply. */
+async function serveCall(message: RequestMessage, call: HostCall, handler: Invoke, reply: Reply) {
+  const { id } = message;
   try {
-    const request = new LambdaRequest(call.abort.signal, message.url, {
+    const request = new LambdaRequest(call.abort, message.url, {
       method: message.method,
       headers: message.headers,
       body: message.hasBody ? requestBodyStream(id, call) : null,
       duplex: 'half',
     } as RequestInit);
-    const response = await requestIds.run(message.requestId, () => invoke(request, contextFor(message)));
+    const response = await requestIds.run(message.requestId, () => handler(request, contextFor(message)));
     if (!(response instanceof Response)) throw new Error(`the handler returned ${format('%o', response)}, not a Response`);
-    await streamResponse(id, call, response);
+    await streamResponse(id, call, response, reply);
   } catch (error) {
-    if (!call.abort.signal.aborted) send({ type: 'response-error', id, message: messageOf(error) });
+    if (!call.abort.aborted) reply({ type: 'response-error', id, message: messageOf(error) });
   } finally {
     calls.delete(id);
   }
@@ -318,10 +374,26 @@ function onMessage(message: ParentMessage, parts: Uint8Array[]) {
 }
 
 /**
- * Node loads the fetch classes (Request, Response, their streams) on first use, which takes
- * longer than the rest of a request; doing it at spawn keeps it out of the lambda's cold start.
+ * Node loads the fetch classes (Request, Response, their streams) on first use, and compiles the
+ * request path and the module loader's on first use, which together take longer than the rest of
+ * a request; doing it at spawn keeps it out of the lambda's cold start. The request goes through
+ * the same code as a lambda's, to a handler of the host's own, and its answer is discarded.
  */
 async function warmUp() {
+  // The first import of a module costs several times a later one.
+  const warmModule: string = 'data:text/javascript,export default 0';
+  await import(warmModule);
+  const warmMessage: RequestMessage = {
+    type: 'request',
+    id: 'warm-up',
+    requestId: 'warm-up',
+    method: 'GET',
+    url: 'http://warm.up/',
+    headers: [['x-warm', 'up']],
+    hasBody: false,
+    clientAddress: '127.0.0.1',
+  };
+  await serveCall(warmMessage, { abort: new CallAbort() }, async () => new Response('warm'), () => undefined);
   const request = new Request('http://warm.up/', {
     method: 'POST',
     headers: [['x-warm', 'up']],

@@ -15,6 +15,8 @@ export interface WorkerPoolOptions {
 
 /** Other profiles that get a worker spawned ahead: the most recently asked for. */
 const SPARE_PROFILES = 4;
+/** The longest a refill waits for the taken worker's first answer (see #afterFirstAnswer). */
+const REFILL_WAIT_MS = 100;
 
 export class WorkerPool {
   readonly #size: number;
@@ -54,11 +56,12 @@ export class WorkerPool {
       await Promise.race(this.#spawning);
       worker = this.#takeIdle();
     }
-    // Refilled after the load: a process spawning meanwhile would slow down this cold start.
+    let taken: LambdaWorker | undefined;
     try {
-      return await (worker ? worker.load(options) : LambdaWorker.start(options));
+      taken = await (worker ? worker.load(options) : LambdaWorker.start(options));
+      return taken;
     } finally {
-      this.#refill();
+      this.#afterFirstAnswer(taken, () => this.#refill());
     }
   }
 
@@ -80,11 +83,33 @@ export class WorkerPool {
     const key = profileKey(profile);
     const spare = await this.#spares.get(key);
     this.#spares.delete(key);
+    let taken: LambdaWorker | undefined;
     try {
-      return await (spare?.unloaded ? spare.load(options) : LambdaWorker.start(options));
+      taken = await (spare?.unloaded ? spare.load(options) : LambdaWorker.start(options));
+      return taken;
     } finally {
-      this.#spawnSpare(key, profile);
+      this.#afterFirstAnswer(taken, () => this.#spawnSpare(key, profile));
     }
+  }
+
+  /**
+   * Spawning blocks this event loop for several milliseconds (the fork and exec of a process), and
+   * the process then competes for the CPU while it boots: neither must delay the cold start that
+   * took a worker. So the pool spawns once the taken worker has answered the request it was taken
+   * for (in the turn after, when the answer has gone out), or after REFILL_WAIT_MS at most; at
+   * once when the take failed.
+   */
+  #afterFirstAnswer(taken: LambdaWorker | undefined, spawn: () => void) {
+    if (!taken) return spawn();
+    let spawned = false;
+    const spawnOnce = () => {
+      if (spawned) return;
+      spawned = true;
+      clearTimeout(timer);
+      setImmediate(spawn);
+    };
+    const timer = setTimeout(spawnOnce, REFILL_WAIT_MS).unref();
+    void taken.nextIdle().then(spawnOnce);
   }
 
   #spawnSpare(key: string, profile: WorkerProfile) {
