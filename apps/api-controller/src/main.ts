@@ -5,7 +5,7 @@ import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, lambdaOfBuildJobId } from '@kublambda/
 import type { Lambda } from '@kublambda/crd-types';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
-import { LeaderElector, WorkQueue, describeError, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
+import { LeaderElector, WorkQueue, describeError, loadKubeConfig, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
 import { connectRedis } from '@kublambda/redis-connection';
 import { claimRoute, isClaimAtOrBelow, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
@@ -25,8 +25,7 @@ import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.t
 
 const logger = createLogger('api-controller');
 const config = configOrExit(() => parseApiControllerConfig(process.env), logger);
-const kubeConfig = new k8s.KubeConfig();
-kubeConfig.loadFromDefault();
+const kubeConfig = loadKubeConfig();
 
 const redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
 const queueConnection = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });

@@ -1,7 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
-import { LeaderElector } from '@kublambda/reconcile-runtime';
+import { LeaderElector, loadKubeConfig } from '@kublambda/reconcile-runtime';
 import { serveAdmin } from './admin-server.ts';
 import { createAutoscalerMetrics } from './autoscaler-metrics.ts';
 import { parseAutoscalerConfig } from './config.ts';
@@ -12,8 +11,7 @@ import { ScalingLoop, runScalingLoop } from './scaling-loop.ts';
 
 const logger = createLogger('autoscaler');
 const config = configOrExit(() => parseAutoscalerConfig(process.env), logger);
-const kubeConfig = new k8s.KubeConfig();
-kubeConfig.loadFromDefault();
+const kubeConfig = loadKubeConfig();
 const pool = { namespace: config.runner.namespace, deployment: config.runner.deployment, service: config.runner.service };
 
 const metrics = createAutoscalerMetrics();

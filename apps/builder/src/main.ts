@@ -2,12 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { Queue, Worker, type Job } from 'bullmq';
 import { connectRedis } from '@kublambda/redis-connection';
-import * as k8s from '@kubernetes/client-node';
 import { createArtifactStore, createS3Client } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
 import { configOrExit } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { RegistryClient } from '@kublambda/oci-image';
+import { loadKubeConfig } from '@kublambda/reconcile-runtime';
 import { createAdminApp, serveAdminApp } from './admin-app.ts';
 import { createBuilderMetrics, measureBuild } from './builder-metrics.ts';
 import { parseBuilderConfig } from './config.ts';
@@ -27,8 +27,7 @@ function createImageBackend(): ImageBackend | undefined {
   const image = config.image;
   if (image.backend === 'direct') return createDirectImageBackend(new RegistryClient(image.registry), image.base);
   if (image.backend !== 'kaniko' || config.artifactStore.kind !== 's3') return undefined;
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig();
   return createKanikoImageBackend({ config: image, kubeConfig, s3: createS3Client(config.artifactStore), workRoot: config.workRoot });
 }
 

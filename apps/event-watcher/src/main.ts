@@ -1,8 +1,7 @@
 import http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
 import { configOrExit } from '@kublambda/config';
 import { createLogger, forLambda } from '@kublambda/logging';
-import { describeError } from '@kublambda/reconcile-runtime';
+import { describeError, loadKubeConfig } from '@kublambda/reconcile-runtime';
 import { connectCheckpointStore } from './checkpoint-store.ts';
 import { parseEventWatcherConfig } from './config.ts';
 import { runWhileHoldingLease } from './lease-term.ts';
@@ -14,8 +13,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 const config = configOrExit(() => parseEventWatcherConfig(process.env), createLogger('event-watcher'));
 const logger = forLambda(createLogger('event-watcher'), config.watcher.lambda).child({ holder: config.identity });
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromDefault();
+const kubeConfig = loadKubeConfig();
 const store = connectCheckpointStore({
   url: config.redisUrl,
   lambda: config.watcher.lambda,
