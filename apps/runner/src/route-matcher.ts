@@ -6,8 +6,14 @@ export interface RouteMatch {
   pathBelowPrefix: string;
 }
 
-/** Routes by normalized path prefix; the first route given a prefix keeps it. */
-type RoutesByPrefix = Map<string, RouteRecord>;
+/** A route in the table, with its place in the order routes arrived (the first given a prefix keeps it). */
+interface HeldRoute {
+  route: RouteRecord;
+  order: number;
+}
+
+/** Routes by normalized path prefix; each prefix's routes in arrival order, the first holds it. */
+type RoutesByPrefix = Map<string, HeldRoute[]>;
 
 /** The routes by host rule: exact host, wildcard ("*.example.com" under ".example.com"), any host. */
 interface RouteIndex {
@@ -16,15 +22,43 @@ interface RouteIndex {
   any: RoutesByPrefix;
 }
 
-function indexRoutes(routes: Iterable<RouteRecord>): RouteIndex {
-  const index: RouteIndex = { exact: new Map(), wildcard: new Map(), any: new Map() };
-  const tierOf = (tiers: Map<string, RoutesByPrefix>, key: string) => tiers.get(key) ?? tiers.set(key, new Map()).get(key)!;
-  for (const route of routes) {
-    const byPrefix = !route.host ? index.any : route.host.startsWith('*.') ? tierOf(index.wildcard, route.host.slice(1)) : tierOf(index.exact, route.host);
-    const prefix = normalizePathPrefix(route.pathPrefix);
-    if (!byPrefix.has(prefix)) byPrefix.set(prefix, route);
+const emptyIndex = (): RouteIndex => ({ exact: new Map(), wildcard: new Map(), any: new Map() });
+
+/** The host rule's tier and the key the route's prefixes are kept under in it (undefined: any host). */
+function tierOf(index: RouteIndex, host: string | undefined): [Map<string, RoutesByPrefix>, string] | undefined {
+  if (!host) return undefined;
+  return host.startsWith('*.') ? [index.wildcard, host.slice(1)] : [index.exact, host];
+}
+
+function addToIndex(index: RouteIndex, held: HeldRoute): void {
+  const tier = tierOf(index, held.route.host);
+  let byPrefix = index.any;
+  if (tier) {
+    const [hosts, host] = tier;
+    byPrefix = hosts.get(host) ?? hosts.set(host, new Map()).get(host)!;
   }
-  return index;
+  const prefix = normalizePathPrefix(held.route.pathPrefix);
+  const holders = byPrefix.get(prefix);
+  if (!holders) {
+    byPrefix.set(prefix, [held]);
+    return;
+  }
+  // Seldom more than one: a prefix two lambdas were given (api-controller's claims refuse the second).
+  const at = holders.findIndex((other) => other.order > held.order);
+  holders.splice(at === -1 ? holders.length : at, 0, held);
+}
+
+function removeFromIndex(index: RouteIndex, held: HeldRoute): void {
+  const tier = tierOf(index, held.route.host);
+  const byPrefix = tier ? tier[0].get(tier[1]) : index.any;
+  const prefix = normalizePathPrefix(held.route.pathPrefix);
+  const holders = byPrefix?.get(prefix);
+  if (!byPrefix || !holders) return;
+  const at = holders.indexOf(held);
+  if (at !== -1) holders.splice(at, 1);
+  if (holders.length > 0) return;
+  byPrefix.delete(prefix);
+  if (tier && byPrefix.size === 0) tier[0].delete(tier[1]);
 }
 
 /**
@@ -34,11 +68,11 @@ function indexRoutes(routes: Iterable<RouteRecord>): RouteIndex {
 function longestPrefixMatch(byPrefix: RoutesByPrefix | undefined, path: string): RouteMatch | undefined {
   if (!byPrefix || byPrefix.size === 0) return undefined;
   for (let end = path.length; end > 1; end = path.lastIndexOf('/', end - 1)) {
-    const route = byPrefix.get(end === path.length ? path : path.slice(0, end));
-    if (route) return { route, pathBelowPrefix: end === path.length ? '/' : path.slice(end) };
+    const holders = byPrefix.get(end === path.length ? path : path.slice(0, end));
+    if (holders) return { route: holders[0]!.route, pathBelowPrefix: end === path.length ? '/' : path.slice(end) };
   }
   const root = byPrefix.get('/');
-  return root && { route: root, pathBelowPrefix: path };
+  return root && { route: root[0]!.route, pathBelowPrefix: path };
 }
 
 /** The suffix a wildcard rule for this host is indexed under: "*.example.com" covers exactly one more label. */
@@ -58,31 +92,44 @@ function unlessUnchanged(held: RouteRecord | undefined, incoming: RouteRecord): 
 /**
  * The runner's table of routes. Like an Ingress, host rules come first (exact host, then
  * wildcard, then routes for any host); within them the longest path prefix wins.
+ *
+ * The index is kept up to date by each put and delete, so a change costs the same with ten
+ * routes or a hundred thousand, and a request never waits for the table to be rebuilt.
  */
 export class RouteMatcher {
-  readonly #routes = new Map<string, RouteRecord>();
-  /** Made on the first match after a change: routes change seldom, requests come all the time. */
-  #index: RouteIndex | undefined;
+  readonly #routes = new Map<string, HeldRoute>();
+  #index = emptyIndex();
+  #arrivals = 0;
 
   replaceAll(routes: Iterable<RouteRecord>): void {
     const previous = new Map(this.#routes);
     this.#routes.clear();
-    for (const route of routes) this.#routes.set(route.key, unlessUnchanged(previous.get(route.key), route));
-    this.#index = undefined;
+    this.#index = emptyIndex();
+    for (const route of routes) {
+      const held = this.#routes.get(route.key);
+      // The same key twice: the last record wins, in the place of the first.
+      if (held) removeFromIndex(this.#index, held);
+      this.#hold(route.key, unlessUnchanged(previous.get(route.key)?.route, route), held?.order);
+    }
   }
 
   put(route: RouteRecord): void {
-    this.#routes.set(route.key, unlessUnchanged(this.#routes.get(route.key), route));
-    this.#index = undefined;
+    const held = this.#routes.get(route.key);
+    const record = unlessUnchanged(held?.route, route);
+    if (record === held?.route) return;
+    if (held) removeFromIndex(this.#index, held);
+    this.#hold(route.key, record, held?.order);
   }
 
   delete(key: string): void {
+    const held = this.#routes.get(key);
+    if (!held) return;
+    removeFromIndex(this.#index, held);
     this.#routes.delete(key);
-    this.#index = undefined;
   }
 
   get(key: string): RouteRecord | undefined {
-    return this.#routes.get(key);
+    return this.#routes.get(key)?.route;
   }
 
   keys(): string[] {
@@ -95,12 +142,18 @@ export class RouteMatcher {
 
   /** host without port, lower case; path without the query string. */
   match(host: string, path: string): RouteMatch | undefined {
-    const index = (this.#index ??= indexRoutes(this.#routes.values()));
+    const index = this.#index;
     const suffix = wildcardSuffix(host);
     return (
       longestPrefixMatch(index.exact.get(host), path) ??
       longestPrefixMatch(suffix === undefined ? undefined : index.wildcard.get(suffix), path) ??
       longestPrefixMatch(index.any, path)
     );
+  }
+
+  #hold(key: string, route: RouteRecord, order = this.#arrivals++): void {
+    const held = { route, order };
+    this.#routes.set(key, held);
+    addToIndex(this.#index, held);
   }
 }
