@@ -18,9 +18,9 @@
 // API server's requests by resource and verb, the builder's build times and CPU profiles of
 // api-controller and the builder (--cpu-prof), summarised by function.
 //   npm run bench:scale [-- --routes 10000 --lambdas 1000 --part a|b|all
-//                           --build-concurrency N --reconcile-concurrency N --node-options '...']
+//                           --build-concurrency N --reconcile-concurrency N --node-options='...']
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,21 @@ function cpuSecondsOfTree(pid: number): number {
 function ownCpuSeconds(): number {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_SECONDS;
+}
+
+/** How many sockets the process holds open. */
+function openSockets(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    }).length;
+  } catch {
+    return 0;
+  }
 }
 
 function rssBytes(pid: number): number {
@@ -406,11 +421,11 @@ function summariseProfile(file: string): string[] {
   ];
 }
 
-/** apiserver_request_total by verb, resource and subresource (counter values). */
-function apiRequestCounts(metrics: string): Map<string, number> {
+/** A counter or a histogram's _sum/_count of the API server, by verb, resource and subresource. */
+function apiServerSeries(metrics: string, name: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const line of metrics.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{')) continue;
+    if (!line.startsWith(`${name}{`)) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + Number(line.split(' ').at(-1)));
@@ -442,6 +457,7 @@ async function partB(): Promise<string[]> {
     const kubeConfig = platform.kubeConfig;
     const namespace = platform.namespace;
     const names = Array.from({ length: lambdaCount }, (_, i) => `fn-${String(i).padStart(4, '0')}`);
+    const created = new Set<string>();
     const builtAt = new Map<string, number>();
     const readyAt = new Map<string, number>();
     let allReady: () => void = () => {};
@@ -449,6 +465,7 @@ async function partB(): Promise<string[]> {
     const watch = await new k8s.Watch(kubeConfig).watch(`/apis/${LAMBDA_GROUP}/${LAMBDA_VERSION}/namespaces/${namespace}/${LAMBDA_PLURAL}`, {}, (_type, lambda: Lambda) => {
       const name = lambda.metadata.name!;
       const now = performance.now();
+      created.add(name);
       if (!builtAt.has(name) && lambda.status?.conditions?.find((c) => c.type === 'Built')?.status === 'True') builtAt.set(name, now);
       if (!readyAt.has(name) && isReady(lambda)) {
         readyAt.set(name, now);
@@ -460,7 +477,11 @@ async function partB(): Promise<string[]> {
 
     const readMetrics = async () => {
       const result = await execa(await kubeBinary('kubectl'), ['--kubeconfig', controlPlane.kubeconfigPath, 'get', '--raw', '/metrics'], { reject: false, maxBuffer: 256 * 1024 * 1024 });
-      return apiRequestCounts(result.stdout);
+      return {
+        requests: apiServerSeries(result.stdout, 'apiserver_request_total'),
+        seconds: apiServerSeries(result.stdout, 'apiserver_request_duration_seconds_sum'),
+        timed: apiServerSeries(result.stdout, 'apiserver_request_duration_seconds_count'),
+      };
     };
     const requestsBefore = await readMetrics();
     const cpuBefore = new Map(processes.map((p) => [p.name, cpuSecondsOfTree(p.pid)]));
@@ -471,12 +492,6 @@ async function partB(): Promise<string[]> {
       spec: { source: { inline: `export default async (request: Request) => new Response("hello from ${name} (${i})\\n");` }, triggers: { http: { path: `/${name}` } } },
     }));
     const appliedStart = performance.now();
-    const applied = await execa(await kubeBinary('kubectl'), ['--kubeconfig', controlPlane.kubeconfigPath, 'apply', '-f', '-'], {
-      reject: false, input: manifests.map((m) => YAML.stringify(m)).join('---\n'), timeout: 600_000, maxBuffer: 64 * 1024 * 1024,
-    });
-    if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
-    const appliedEnd = performance.now();
-    const timeout = setTimeout(() => allReady(), 1_800_000);
     // A timeline, once a second: the build queue as the builder reports it, Built and Ready so far, cores in use.
     const timeline: string[] = [];
     let lastCpu = processes.reduce((sum, p) => sum + cpuSecondsOfTree(p.pid), 0);
@@ -487,11 +502,17 @@ async function partB(): Promise<string[]> {
         const depth = (state: string) => text.match(new RegExp(`^kublambda_builder_queue_depth\\{state="${state}"\\} (\\S+)$`, 'm'))?.[1] ?? '?';
         const cpuNow = processes.reduce((sum, p) => sum + cpuSecondsOfTree(p.pid), 0);
         const now = performance.now();
-        timeline.push(`${((now - appliedStart) / 1000).toFixed(0).padStart(5)} s   builds waiting ${depth('waiting').padStart(5)}  active ${depth('active').padStart(2)}  completed ${depth('completed').padStart(5)}   Built ${String(builtAt.size).padStart(5)}  Ready ${String(readyAt.size).padStart(5)}   cores busy ${((cpuNow - lastCpu) / ((now - lastAt) / 1000)).toFixed(2)}`);
+        timeline.push(`${((now - appliedStart) / 1000).toFixed(0).padStart(5)} s   created ${String(created.size).padStart(5)}   builds waiting ${depth('waiting').padStart(5)}  active ${depth('active').padStart(2)}  completed ${depth('completed').padStart(5)}   Built ${String(builtAt.size).padStart(5)}  Ready ${String(readyAt.size).padStart(5)}   cores busy ${((cpuNow - lastCpu) / ((now - lastAt) / 1000)).toFixed(2)}   api-controller RSS ${mb(rssBytes(controller.pid))}, open sockets ${openSockets(controller.pid)}`);
         lastCpu = cpuNow;
         lastAt = now;
       })();
     }, 1_000);
+    const applied = await execa(await kubeBinary('kubectl'), ['--kubeconfig', controlPlane.kubeconfigPath, 'apply', '-f', '-'], {
+      reject: false, input: manifests.map((m) => YAML.stringify(m)).join('---\n'), timeout: 600_000, maxBuffer: 64 * 1024 * 1024,
+    });
+    if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
+    const appliedEnd = performance.now();
+    const timeout = setTimeout(() => allReady(), 1_800_000);
     await allReadyPromise;
     clearTimeout(timeout);
     clearInterval(sampler);
@@ -523,13 +544,18 @@ async function partB(): Promise<string[]> {
     for (const { name, seconds } of cpu.toSorted((a, b) => b.seconds - a.seconds)) out.push(`     ${name.padEnd(40)} ${seconds.toFixed(1).padStart(7)} s   ${(seconds / wall).toFixed(2)} cores`);
     const totalCpu = cpu.reduce((sum, { seconds }) => sum + seconds, 0);
     out.push(`     ${'all'.padEnd(40)} ${totalCpu.toFixed(1).padStart(7)} s   ${(totalCpu / wall).toFixed(2)} cores of ${os.cpus().length}`);
-    const requestDeltas = [...requestsAfter].map(([key, count]) => [key, count - (requestsBefore.get(key) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const delta = (after: Map<string, number>, before: Map<string, number>, key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+    const requestDeltas = [...requestsAfter.requests.keys()].map((key) => [key, delta(requestsAfter.requests, requestsBefore.requests, key)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const meanMs = (key: string) => (1000 * delta(requestsAfter.seconds, requestsBefore.seconds, key)) / delta(requestsAfter.timed, requestsBefore.timed, key);
     const totalRequests = requestDeltas.reduce((sum, [, n]) => sum + n, 0);
     out.push('   timeline (every 1 s, thinned):');
     const step = Math.max(1, Math.ceil(timeline.length / 30));
     for (const [i, line] of timeline.entries()) if (i % step === 0 || i === timeline.length - 1) out.push(`     ${line}`);
     out.push(`   API server requests: ${thousands(totalRequests)} (${(totalRequests / lambdaCount).toFixed(1)} per lambda, ${(totalRequests / wall).toFixed(0)}/s); the largest:`);
-    for (const [key, n] of requestDeltas.slice(0, 14)) out.push(`     ${key.padEnd(44)} ${String(n).padStart(7)}   ${(n / lambdaCount).toFixed(2)} per lambda`);
+    for (const [key, n] of requestDeltas.slice(0, 14)) {
+      const mean = meanMs(key);
+      out.push(`     ${key.padEnd(44)} ${String(n).padStart(7)}   ${(n / lambdaCount).toFixed(2)} per lambda${Number.isFinite(mean) && !key.startsWith('WATCH') ? `   ${mean.toFixed(1)} ms each in the API server` : ''}`);
+    }
 
     // The profiles are written when the processes exit.
     await controller.stop();
