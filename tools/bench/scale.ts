@@ -19,9 +19,9 @@
 // api-controller and the builder (--cpu-prof), summarised by function.
 //   npm run bench:scale [-- --routes 10000 --lambdas 1000 --part a|b|all
 //                           --build-concurrency N --reconcile-concurrency N --node-options='...']
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     'reconcile-concurrency': { type: 'string' },
     // Added to NODE_OPTIONS of api-controller and the builder, for example an --import that tries a change.
     'node-options': { type: 'string', default: '' },
+    // A CPU profile of kube-apiserver over this many seconds from the apply on (0: none); read with go tool pprof when Go is there.
+    'apiserver-profile': { type: 'string', default: '30' },
   },
 });
 const routeCount = Number(values.routes);
@@ -91,6 +93,14 @@ function cpuSecondsOfTree(pid: number): number {
 function ownCpuSeconds(): number {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_SECONDS;
+}
+
+/** Busy and total CPU time of the whole machine (every process, this benchmark's or not), in clock ticks. */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
+  // idle and iowait
+  return { busy: total - fields[3]! - fields[4]!, total };
 }
 
 /** How many sockets the process holds open. */
@@ -492,17 +502,28 @@ async function partB(): Promise<string[]> {
       spec: { source: { inline: `export default async (request: Request) => new Response("hello from ${name} (${i})\\n");` }, triggers: { http: { path: `/${name}` } } },
     }));
     const appliedStart = performance.now();
+    const apiServerProfileSeconds = Number(values['apiserver-profile']);
+    const apiServerProfile = path.join(profileDir, 'kube-apiserver.pprof');
+    const apiServerProfiled = apiServerProfileSeconds > 0
+      ? execa(await kubeBinary('kubectl'), ['--kubeconfig', controlPlane.kubeconfigPath, 'get', '--raw', `/debug/pprof/profile?seconds=${apiServerProfileSeconds}`], { reject: false, encoding: 'buffer', timeout: (apiServerProfileSeconds + 60) * 1000, maxBuffer: 256 * 1024 * 1024 })
+          .then(async (result) => result.exitCode === 0 && (await writeFile(apiServerProfile, result.stdout), true))
+      : Promise.resolve(false);
     // A timeline, once a second: the build queue as the builder reports it, Built and Ready so far, cores in use.
     const timeline: string[] = [];
     let lastCpu = processes.reduce((sum, p) => sum + cpuSecondsOfTree(p.pid), 0);
     let lastAt = performance.now();
+    let lastMachine = machineTicks();
+    const machineBefore = lastMachine;
     const sampler = setInterval(() => {
       void (async () => {
         const text = await (await fetch(`http://127.0.0.1:${builderAdminPort}/metrics`)).text().catch(() => '');
         const depth = (state: string) => text.match(new RegExp(`^kublambda_builder_queue_depth\\{state="${state}"\\} (\\S+)$`, 'm'))?.[1] ?? '?';
         const cpuNow = processes.reduce((sum, p) => sum + cpuSecondsOfTree(p.pid), 0);
         const now = performance.now();
-        timeline.push(`${((now - appliedStart) / 1000).toFixed(0).padStart(5)} s   created ${String(created.size).padStart(5)}   builds waiting ${depth('waiting').padStart(5)}  active ${depth('active').padStart(2)}  completed ${depth('completed').padStart(5)}   Built ${String(builtAt.size).padStart(5)}  Ready ${String(readyAt.size).padStart(5)}   cores busy ${((cpuNow - lastCpu) / ((now - lastAt) / 1000)).toFixed(2)}   api-controller RSS ${mb(rssBytes(controller.pid))}, open sockets ${openSockets(controller.pid)}`);
+        timeline.push(`${((now - appliedStart) / 1000).toFixed(0).padStart(5)} s   created ${String(created.size).padStart(5)}   builds waiting ${depth('waiting').padStart(5)}  active ${depth('active').padStart(2)}  completed ${depth('completed').padStart(5)}   Built ${String(builtAt.size).padStart(5)}  Ready ${String(readyAt.size).padStart(5)}   ours ${((cpuNow - lastCpu) / ((now - lastAt) / 1000)).toFixed(2)} cores busy   api-controller RSS ${mb(rssBytes(controller.pid))}, open sockets ${openSockets(controller.pid)}`);
+        const machine = machineTicks();
+        timeline[timeline.length - 1] += `   machine ${((machine.busy - lastMachine.busy) / (machine.total - lastMachine.total) * os.cpus().length).toFixed(2)} cores busy`;
+        lastMachine = machine;
         lastCpu = cpuNow;
         lastAt = now;
       })();
@@ -544,6 +565,8 @@ async function partB(): Promise<string[]> {
     for (const { name, seconds } of cpu.toSorted((a, b) => b.seconds - a.seconds)) out.push(`     ${name.padEnd(40)} ${seconds.toFixed(1).padStart(7)} s   ${(seconds / wall).toFixed(2)} cores`);
     const totalCpu = cpu.reduce((sum, { seconds }) => sum + seconds, 0);
     out.push(`     ${'all'.padEnd(40)} ${totalCpu.toFixed(1).padStart(7)} s   ${(totalCpu / wall).toFixed(2)} cores of ${os.cpus().length}`);
+    const machineAfter = machineTicks();
+    out.push(`     ${'the whole machine (other work included)'.padEnd(40)} ${((machineAfter.busy - machineBefore.busy) * TICK_SECONDS).toFixed(1).padStart(7)} s   ${(((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * os.cpus().length).toFixed(2)} cores of ${os.cpus().length}`);
     const delta = (after: Map<string, number>, before: Map<string, number>, key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
     const requestDeltas = [...requestsAfter.requests.keys()].map((key) => [key, delta(requestsAfter.requests, requestsBefore.requests, key)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
     const meanMs = (key: string) => (1000 * delta(requestsAfter.seconds, requestsBefore.seconds, key)) / delta(requestsAfter.timed, requestsBefore.timed, key);
@@ -557,6 +580,36 @@ async function partB(): Promise<string[]> {
       out.push(`     ${key.padEnd(44)} ${String(n).padStart(7)}   ${(n / lambdaCount).toFixed(2)} per lambda${Number.isFinite(mean) && !key.startsWith('WATCH') ? `   ${mean.toFixed(1)} ms each in the API server` : ''}`);
     }
 
+    if (await apiServerProfiled) {
+      const go = ['/usr/local/go/bin/go', 'go'].find((candidate) => spawnSync(candidate, ['version']).status === 0);
+      const top = go && spawnSync(go, ['tool', 'pprof', '-top', '-cum', '-nodecount=3000', apiServerProfile], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      out.push(`   CPU profile of kube-apiserver, the first ${apiServerProfileSeconds} s after the apply began${top && top.status === 0 ? ' (go tool pprof -top -cum; cumulative share of its CPU, by what the time went to):' : `: ${apiServerProfile} (no go tool pprof here)`}`);
+      if (top && top.status === 0) {
+        const rows = top.stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((f) => f.length >= 6 && f[4]!.endsWith('%')).map((f) => ({ cum: parseFloat(f[4]!), name: f.slice(5).join(' ') }));
+        const total = top.stdout.match(/Total samples = (\S+)/)?.[1];
+        out.push(`     ${total} of CPU sampled`);
+        const buckets: Array<[string, RegExp]> = [
+          ['TLS handshakes', /^crypto\/tls\.\(\*Conn\)\.(HandshakeContext|handshakeContext|serverHandshake)$/],
+          ['garbage collection', /^runtime\.gcBgMarkWorker$/],
+          ['authentication (client certificates, tokens)', /authentication\/request\/union\.\(\*unionAuthRequestHandler\)\.AuthenticateRequest$/],
+          ['authorization (RBAC)', /endpoints\/filters\.WithAuthorization/],
+          ['admission', /admission\.\(\*reinvoker\)\.Admit$|admission\.chainAdmissionHandler\)\.Admit$|admission\.validatingAdmissionHandler|\(\*chainAdmissionHandler\)\.Validate$/],
+          ['CEL (CRD validation rules)', /cel-go|apiextensions-apiserver\/pkg\/apiserver\/schema\/cel/],
+          ['server-side apply, managed fields', /structured-merge-diff|fieldmanager/],
+          ['creates', /endpoints\/handlers\.createHandler/],
+          ['updates (status writes)', /endpoints\/handlers\.UpdateResource/],
+          ['patches (apply, finalizers)', /handlers\.PatchResource\.func1$/],
+          ['gets', /handlers\.GetResource\.func1$|handlers\.getResourceHandler\.func1$/],
+          ['watch fan-out', /cacher\.\(\*Cacher\)\.dispatchEvents$|handlers\.\(\*WatchServer\)\.HandleHTTP$/],
+          ['etcd client', /go\.etcd\.io\/etcd\/client\/v3/],
+          ['JSON encoding and decoding', /^encoding\/json\.|sigs\.k8s\.io\/json|json-iterator/],
+        ];
+        for (const [label, pattern] of buckets) {
+          const hit = rows.filter((row) => pattern.test(row.name)).sort((a, b) => b.cum - a.cum)[0];
+          out.push(`     ${label.padEnd(46)} ${hit ? `${hit.cum.toFixed(1).padStart(5)}%   ${hit.name.slice(0, 90)}` : '    -'}`);
+        }
+      }
+    }
     // The profiles are written when the processes exit.
     await controller.stop();
     await builder.stop();
