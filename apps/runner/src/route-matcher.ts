@@ -12,8 +12,8 @@ interface HeldRoute {
   order: number;
 }
 
-/** Routes by normalized path prefix; each prefix's routes in arrival order, the first holds it. */
-type RoutesByPrefix = Map<string, HeldRoute[]>;
+/** Routes by normalized path prefix: the route holding each prefix. */
+type RoutesByPrefix = Map<string, RouteRecord>;
 
 /** The routes by host rule: exact host, wildcard ("*.example.com" under ".example.com"), any host. */
 interface RouteIndex {
@@ -24,41 +24,19 @@ interface RouteIndex {
 
 const emptyIndex = (): RouteIndex => ({ exact: new Map(), wildcard: new Map(), any: new Map() });
 
-/** The host rule's tier and the key the route's prefixes are kept under in it (undefined: any host). */
-function tierOf(index: RouteIndex, host: string | undefined): [Map<string, RoutesByPrefix>, string] | undefined {
-  if (!host) return undefined;
-  return host.startsWith('*.') ? [index.wildcard, host.slice(1)] : [index.exact, host];
+/** Where a route sits in the index: its host rule's tier and host key (none: any host), its prefix, and a name for the pair. */
+function placeOf(index: RouteIndex, route: RouteRecord): { tier?: Map<string, RoutesByPrefix>; host: string; prefix: string; slot: string } {
+  const prefix = normalizePathPrefix(route.pathPrefix);
+  if (!route.host) return { host: '', prefix, slot: ` ${prefix}` };
+  const wildcard = route.host.startsWith('*.');
+  const host = wildcard ? route.host.slice(1) : route.host;
+  return { tier: wildcard ? index.wildcard : index.exact, host, prefix, slot: `${wildcard ? '*' : '='}${host} ${prefix}` };
 }
 
-function addToIndex(index: RouteIndex, held: HeldRoute): void {
-  const tier = tierOf(index, held.route.host);
-  let byPrefix = index.any;
-  if (tier) {
-    const [hosts, host] = tier;
-    byPrefix = hosts.get(host) ?? hosts.set(host, new Map()).get(host)!;
-  }
-  const prefix = normalizePathPrefix(held.route.pathPrefix);
-  const holders = byPrefix.get(prefix);
-  if (!holders) {
-    byPrefix.set(prefix, [held]);
-    return;
-  }
-  // Seldom more than one: a prefix two lambdas were given (api-controller's claims refuse the second).
-  const at = holders.findIndex((other) => other.order > held.order);
-  holders.splice(at === -1 ? holders.length : at, 0, held);
-}
-
-function removeFromIndex(index: RouteIndex, held: HeldRoute): void {
-  const tier = tierOf(index, held.route.host);
-  const byPrefix = tier ? tier[0].get(tier[1]) : index.any;
-  const prefix = normalizePathPrefix(held.route.pathPrefix);
-  const holders = byPrefix?.get(prefix);
-  if (!byPrefix || !holders) return;
-  const at = holders.indexOf(held);
-  if (at !== -1) holders.splice(at, 1);
-  if (holders.length > 0) return;
-  byPrefix.delete(prefix);
-  if (tier && byPrefix.size === 0) tier[0].delete(tier[1]);
+/** Inserts in arrival order. */
+function insertByOrder(list: HeldRoute[], held: HeldRoute): void {
+  const at = list.findIndex((other) => other.order > held.order);
+  list.splice(at === -1 ? list.length : at, 0, held);
 }
 
 /**
@@ -68,11 +46,11 @@ function removeFromIndex(index: RouteIndex, held: HeldRoute): void {
 function longestPrefixMatch(byPrefix: RoutesByPrefix | undefined, path: string): RouteMatch | undefined {
   if (!byPrefix || byPrefix.size === 0) return undefined;
   for (let end = path.length; end > 1; end = path.lastIndexOf('/', end - 1)) {
-    const holders = byPrefix.get(end === path.length ? path : path.slice(0, end));
-    if (holders) return { route: holders[0]!.route, pathBelowPrefix: end === path.length ? '/' : path.slice(end) };
+    const route = byPrefix.get(end === path.length ? path : path.slice(0, end));
+    if (route) return { route, pathBelowPrefix: end === path.length ? '/' : path.slice(end) };
   }
   const root = byPrefix.get('/');
-  return root && { route: root[0]!.route, pathBelowPrefix: path };
+  return root && { route: root, pathBelowPrefix: path };
 }
 
 /** The suffix a wildcard rule for this host is indexed under: "*.example.com" covers exactly one more label. */
@@ -99,16 +77,22 @@ function unlessUnchanged(held: RouteRecord | undefined, incoming: RouteRecord): 
 export class RouteMatcher {
   readonly #routes = new Map<string, HeldRoute>();
   #index = emptyIndex();
+  /**
+   * The routes given a prefix another route holds, by place, in arrival order: the next takes
+   * it when the holder goes. Seldom any (api-controller's claims refuse the second).
+   */
+  #waiting = new Map<string, HeldRoute[]>();
   #arrivals = 0;
 
   replaceAll(routes: Iterable<RouteRecord>): void {
     const previous = new Map(this.#routes);
     this.#routes.clear();
     this.#index = emptyIndex();
+    this.#waiting = new Map();
     for (const route of routes) {
       const held = this.#routes.get(route.key);
       // The same key twice: the last record wins, in the place of the first.
-      if (held) removeFromIndex(this.#index, held);
+      if (held) this.#unindex(held);
       this.#hold(route.key, unlessUnchanged(previous.get(route.key)?.route, route), held?.order);
     }
   }
@@ -117,14 +101,14 @@ export class RouteMatcher {
     const held = this.#routes.get(route.key);
     const record = unlessUnchanged(held?.route, route);
     if (record === held?.route) return;
-    if (held) removeFromIndex(this.#index, held);
+    if (held) this.#unindex(held);
     this.#hold(route.key, record, held?.order);
   }
 
   delete(key: string): void {
     const held = this.#routes.get(key);
     if (!held) return;
-    removeFromIndex(this.#index, held);
+    this.#unindex(held);
     this.#routes.delete(key);
   }
 
@@ -154,6 +138,38 @@ export class RouteMatcher {
   #hold(key: string, route: RouteRecord, order = this.#arrivals++): void {
     const held = { route, order };
     this.#routes.set(key, held);
-    addToIndex(this.#index, held);
+    const { tier, host, prefix, slot } = placeOf(this.#index, route);
+    let byPrefix = this.#index.any;
+    if (tier) byPrefix = tier.get(host) ?? tier.set(host, new Map()).get(host)!;
+    const holder = byPrefix.get(prefix);
+    if (!holder) {
+      byPrefix.set(prefix, route);
+      return;
+    }
+    const waiting = this.#waiting.get(slot) ?? this.#waiting.set(slot, []).get(slot)!;
+    const holderHeld = this.#routes.get(holder.key)!;
+    if (held.order < holderHeld.order) {
+      byPrefix.set(prefix, route);
+      insertByOrder(waiting, holderHeld);
+    } else {
+      insertByOrder(waiting, held);
+    }
+  }
+
+  #unindex(held: HeldRoute): void {
+    const { tier, host, prefix, slot } = placeOf(this.#index, held.route);
+    const byPrefix = tier ? tier.get(host) : this.#index.any;
+    if (!byPrefix) return;
+    const waiting = this.#waiting.get(slot);
+    if (byPrefix.get(prefix) === held.route) {
+      const next = waiting?.shift();
+      if (next) byPrefix.set(prefix, next.route);
+      else byPrefix.delete(prefix);
+    } else if (waiting) {
+      const at = waiting.indexOf(held);
+      if (at !== -1) waiting.splice(at, 1);
+    }
+    if (waiting?.length === 0) this.#waiting.delete(slot);
+    if (tier && byPrefix.size === 0) tier.delete(host);
   }
 }
