@@ -6,7 +6,13 @@ export interface RouteMatch {
   pathBelowPrefix: string;
 }
 
-/** Routes by normalized path prefix; the first route given a prefix keeps it. */
+/** A route in the table, with its place in the order routes arrived (the first given a prefix keeps it). */
+interface HeldRoute {
+  route: RouteRecord;
+  order: number;
+}
+
+/** Routes by normalized path prefix: the route holding each prefix. */
 type RoutesByPrefix = Map<string, RouteRecord>;
 
 /** The routes by host rule: exact host, wildcard ("*.example.com" under ".example.com"), any host. */
@@ -16,15 +22,21 @@ interface RouteIndex {
   any: RoutesByPrefix;
 }
 
-function indexRoutes(routes: Iterable<RouteRecord>): RouteIndex {
-  const index: RouteIndex = { exact: new Map(), wildcard: new Map(), any: new Map() };
-  const tierOf = (tiers: Map<string, RoutesByPrefix>, key: string) => tiers.get(key) ?? tiers.set(key, new Map()).get(key)!;
-  for (const route of routes) {
-    const byPrefix = !route.host ? index.any : route.host.startsWith('*.') ? tierOf(index.wildcard, route.host.slice(1)) : tierOf(index.exact, route.host);
-    const prefix = normalizePathPrefix(route.pathPrefix);
-    if (!byPrefix.has(prefix)) byPrefix.set(prefix, route);
-  }
-  return index;
+const emptyIndex = (): RouteIndex => ({ exact: new Map(), wildcard: new Map(), any: new Map() });
+
+/** Where a route sits in the index: its host rule's tier and host key (none: any host), its prefix, and a name for the pair. */
+function placeOf(index: RouteIndex, route: RouteRecord): { tier?: Map<string, RoutesByPrefix>; host: string; prefix: string; slot: string } {
+  const prefix = normalizePathPrefix(route.pathPrefix);
+  if (!route.host) return { host: '', prefix, slot: ` ${prefix}` };
+  const wildcard = route.host.startsWith('*.');
+  const host = wildcard ? route.host.slice(1) : route.host;
+  return { tier: wildcard ? index.wildcard : index.exact, host, prefix, slot: `${wildcard ? '*' : '='}${host} ${prefix}` };
+}
+
+/** Inserts in arrival order. */
+function insertByOrder(list: HeldRoute[], held: HeldRoute): void {
+  const at = list.findIndex((other) => other.order > held.order);
+  list.splice(at === -1 ? list.length : at, 0, held);
 }
 
 /**
@@ -58,31 +70,50 @@ function unlessUnchanged(held: RouteRecord | undefined, incoming: RouteRecord): 
 /**
  * The runner's table of routes. Like an Ingress, host rules come first (exact host, then
  * wildcard, then routes for any host); within them the longest path prefix wins.
+ *
+ * The index is kept up to date by each put and delete, so a change costs the same with ten
+ * routes or a hundred thousand, and a request never waits for the table to be rebuilt.
  */
 export class RouteMatcher {
-  readonly #routes = new Map<string, RouteRecord>();
-  /** Made on the first match after a change: routes change seldom, requests come all the time. */
-  #index: RouteIndex | undefined;
+  readonly #routes = new Map<string, HeldRoute>();
+  #index = emptyIndex();
+  /**
+   * The routes given a prefix another route holds, by place, in arrival order: the next takes
+   * it when the holder goes. Seldom any (api-controller's claims refuse the second).
+   */
+  #waiting = new Map<string, HeldRoute[]>();
+  #arrivals = 0;
 
   replaceAll(routes: Iterable<RouteRecord>): void {
     const previous = new Map(this.#routes);
     this.#routes.clear();
-    for (const route of routes) this.#routes.set(route.key, unlessUnchanged(previous.get(route.key), route));
-    this.#index = undefined;
+    this.#index = emptyIndex();
+    this.#waiting = new Map();
+    for (const route of routes) {
+      const held = this.#routes.get(route.key);
+      // The same key twice: the last record wins, in the place of the first.
+      if (held) this.#unindex(held);
+      this.#hold(route.key, unlessUnchanged(previous.get(route.key)?.route, route), held?.order);
+    }
   }
 
   put(route: RouteRecord): void {
-    this.#routes.set(route.key, unlessUnchanged(this.#routes.get(route.key), route));
-    this.#index = undefined;
+    const held = this.#routes.get(route.key);
+    const record = unlessUnchanged(held?.route, route);
+    if (record === held?.route) return;
+    if (held) this.#unindex(held);
+    this.#hold(route.key, record, held?.order);
   }
 
   delete(key: string): void {
+    const held = this.#routes.get(key);
+    if (!held) return;
+    this.#unindex(held);
     this.#routes.delete(key);
-    this.#index = undefined;
   }
 
   get(key: string): RouteRecord | undefined {
-    return this.#routes.get(key);
+    return this.#routes.get(key)?.route;
   }
 
   keys(): string[] {
@@ -95,12 +126,50 @@ export class RouteMatcher {
 
   /** host without port, lower case; path without the query string. */
   match(host: string, path: string): RouteMatch | undefined {
-    const index = (this.#index ??= indexRoutes(this.#routes.values()));
+    const index = this.#index;
     const suffix = wildcardSuffix(host);
     return (
       longestPrefixMatch(index.exact.get(host), path) ??
       longestPrefixMatch(suffix === undefined ? undefined : index.wildcard.get(suffix), path) ??
       longestPrefixMatch(index.any, path)
     );
+  }
+
+  #hold(key: string, route: RouteRecord, order = this.#arrivals++): void {
+    const held = { route, order };
+    this.#routes.set(key, held);
+    const { tier, host, prefix, slot } = placeOf(this.#index, route);
+    let byPrefix = this.#index.any;
+    if (tier) byPrefix = tier.get(host) ?? tier.set(host, new Map()).get(host)!;
+    const holder = byPrefix.get(prefix);
+    if (!holder) {
+      byPrefix.set(prefix, route);
+      return;
+    }
+    const waiting = this.#waiting.get(slot) ?? this.#waiting.set(slot, []).get(slot)!;
+    const holderHeld = this.#routes.get(holder.key)!;
+    if (held.order < holderHeld.order) {
+      byPrefix.set(prefix, route);
+      insertByOrder(waiting, holderHeld);
+    } else {
+      insertByOrder(waiting, held);
+    }
+  }
+
+  #unindex(held: HeldRoute): void {
+    const { tier, host, prefix, slot } = placeOf(this.#index, held.route);
+    const byPrefix = tier ? tier.get(host) : this.#index.any;
+    if (!byPrefix) return;
+    const waiting = this.#waiting.get(slot);
+    if (byPrefix.get(prefix) === held.route) {
+      const next = waiting?.shift();
+      if (next) byPrefix.set(prefix, next.route);
+      else byPrefix.delete(prefix);
+    } else if (waiting) {
+      const at = waiting.indexOf(held);
+      if (at !== -1) waiting.splice(at, 1);
+    }
+    if (waiting?.length === 0) this.#waiting.delete(slot);
+    if (tier && byPrefix.size === 0) tier.delete(host);
   }
 }
