@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 
@@ -28,9 +27,19 @@ export function reuseApiConnections(kubeConfig: k8s.KubeConfig): k8s.KubeConfig 
   const dispatchers = new Map<string, unknown>();
   target.createDispatcher = (cluster, agentOptions) => {
     // The TLS settings include the client certificate and key: another user gets another Agent.
-    const key = createHash('sha256').update(JSON.stringify([cluster?.server ?? '', cluster?.skipTLSVerify ?? false, cluster?.proxyUrl ?? '', agentOptions])).digest('hex');
+    const { ca, cert, key: privateKey, pfx, passphrase, rejectUnauthorized, servername } = agentOptions;
+    const key = [cluster?.server, cluster?.skipTLSVerify, cluster?.proxyUrl, ca, cert, privateKey, pfx, passphrase, rejectUnauthorized, servername].map(keyPart).join('\n');
     if (!dispatchers.has(key)) dispatchers.set(key, original(cluster, agentOptions));
     return dispatchers.get(key);
   };
   return kubeConfig;
+}
+
+/** A TLS setting as text: certificates come as Buffers or strings, alone or in lists. */
+function keyPart(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (Array.isArray(value)) return value.map(keyPart).join(',');
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
 }
