@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { connectRedis, everyNode, isCluster } from '@kublambda/redis-connection';
+import { connectRedis, everyMaster } from '@kublambda/redis-connection';
 import YAML from 'yaml';
 import {
   createTestNamespace,
@@ -179,10 +179,7 @@ export async function startLambdaPlatform(prefix: string, options: LambdaPlatfor
       return keys.sort();
     },
     // Every master's keys: a cluster spreads them.
-    redisKeys: async () => {
-      const masters = isCluster(redisClient) ? redisClient.nodes('master') : everyNode(redisClient);
-      return (await Promise.all(masters.map((node) => node.keys('*')))).flat().sort();
-    },
+    redisKeys: async () => (await Promise.all(everyMaster(redisClient).map((node) => node.keys('*')))).flat().sort(),
     routes: () => loadRoutes(redisClient),
     rawRoutes: () => redisClient.hgetall(ROUTES_KEY),
     stop: async () => {

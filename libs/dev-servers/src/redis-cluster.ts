@@ -2,11 +2,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { aclLines, type RedisUser, type ServiceUser } from '@kublambda/redis-acl';
 import { debianBinary } from './binaries.ts';
 import type { ManagedProcess } from './managed-process.ts';
-import { generatePasswords, startRedis, startRedisProcess, type RedisService } from './redis.ts';
+import { generatePasswords, startRedis, startRedisProcess, withRedisNode, type RedisService } from './redis.ts';
 import { waitUntil } from './wait-until.ts';
 import { withFreshPorts } from './with-fresh-ports.ts';
 
@@ -137,21 +137,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 
     const seeds = ports.map(([port]) => `${HOST}:${port}`).join(',');
     const urlFor = (user: RedisUser) => `redis+cluster://${encodeURIComponent(user)}:${encodeURIComponent(passwords[user])}@${seeds}`;
-    const withNode = async <T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> => {
-      const redis = new Redis({ host: HOST, port, ...admin, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      redis.on('error', () => {});
-      try {
-        await redis.connect();
-        return await use(redis);
-      } finally {
-        redis.disconnect();
-      }
-    };
-    const slotMasters = async (): Promise<Map<number, number>> => {
-      // Asked of a running node: slot -> port of its master.
+    /** Asks a running node, as admin. */
+    const askCluster = <T>(use: (redis: Redis) => Promise<T>): Promise<T> => {
       const asker = nodes.find((node) => node.running);
       if (!asker) throw new Error('no node of the Redis Cluster is running');
-      const ranges = (await withNode(asker.port, (redis) => redis.call('CLUSTER', 'SLOTS'))) as Array<[number, number, [string, number]]>;
+      return withRedisNode(asker.port, admin, use);
+    };
+    const slotMasters = async (): Promise<Map<number, number>> => {
+      // slot -> port of its master.
+      const ranges = (await askCluster((redis) => redis.call('CLUSTER', 'SLOTS'))) as Array<[number, number, [string, number]]>;
       const owners = new Map<number, number>();
       for (const [from, to, [, port]] of ranges) for (let slot = from; slot <= to; slot++) owners.set(slot, Number(port));
       return owners;
@@ -162,11 +156,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         async () => {
           try {
             for (const node of nodes.filter((n) => n.running)) {
-              const info = String(await withNode(node.port, (redis) => redis.call('CLUSTER', 'INFO')));
-              if (!info.includes('cluster_state:ok')) return false;
-              // A replica takes over only once it has synced with its master.
-              const replication = String(await withNode(node.port, (redis) => redis.call('INFO', 'replication')));
-              if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+              const healthy = await withRedisNode(node.port, admin, async (redis) => {
+                const info = String(await redis.call('CLUSTER', 'INFO'));
+                // A replica takes over only once it has synced with its master.
+                const replication = String(await redis.call('INFO', 'replication'));
+                return info.includes('cluster_state:ok') && (!replication.includes('role:slave') || replication.includes('master_link_status:up'));
+              });
+              if (!healthy) return false;
             }
             const owners = await slotMasters();
             if (owners.size !== SLOTS) return false;
@@ -188,9 +184,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       adminUrl: urlFor('admin'),
       dir,
       masterOf: async (key) => {
-        const asker = nodes.find((n) => n.running);
-        if (!asker) throw new Error('no node of the Redis Cluster is running');
-        const slot = Number(await withNode(asker.port, (redis) => redis.call('CLUSTER', 'KEYSLOT', key)));
+        const slot = Number(await askCluster((redis) => redis.call('CLUSTER', 'KEYSLOT', key)));
         const port = (await slotMasters()).get(slot);
         const node = nodes.find((n) => n.port === port);
         if (!node) throw new Error(`no master serves the slot of ${key}`);

@@ -90,7 +90,7 @@ export function generatePasswords(): Record<RedisUser, string> {
   return Object.fromEntries(REDIS_USERS.map((user) => [user, randomBytes(24).toString('hex')])) as Record<RedisUser, string>;
 }
 
-export interface Credentials {
+interface Credentials {
   username: string;
   password: string;
 }
@@ -104,8 +104,6 @@ export interface RedisProcessOptions {
   admin: Credentials;
   /** More redis-server arguments (cluster mode, say). */
   extraArgs?: string[];
-  /** The log file's name in `dir`. */
-  logName?: string;
 }
 
 export function startRedisProcess(command: string, options: RedisProcessOptions): Promise<ManagedProcess> {
@@ -125,18 +123,26 @@ export function startRedisProcess(command: string, options: RedisProcessOptions)
       '--daemonize', 'no',
       ...(options.extraArgs ?? []),
     ],
-    logFile: path.join(dir, options.logName ?? 'redis.log'),
+    logFile: path.join(dir, 'redis.log'),
     isReady: () => answersPing(port, options.admin),
   });
 }
 
-export async function answersPing(port: number, credentials: Credentials): Promise<boolean> {
+function answersPing(port: number, credentials: Credentials): Promise<boolean> {
+  return withRedisNode(port, credentials, async (client) => (await client.ping()) === 'PONG');
+}
+
+/**
+ * One connection to the redis-server at the port, for `use` only: no retries, no reconnects;
+ * fails when the server does not answer.
+ */
+export async function withRedisNode<T>(port: number, credentials: Credentials, use: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis({ host: HOST, port, ...credentials, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  // Refused connections are expected while the server starts; unheard, ioredis would log each one.
+  // Refused connections are expected while a server starts; unheard, ioredis would log each one.
   client.on('error', () => {});
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    return await use(client);
   } finally {
     client.disconnect();
   }

@@ -140,6 +140,11 @@ export function everyNode(connection: RedisConnection): Redis[] {
   return isCluster(connection) ? connection.nodes('all') : [connection];
 }
 
+/** The connections to every master the client knows: between them, they hold every key. */
+export function everyMaster(connection: RedisConnection): Redis[] {
+  return isCluster(connection) ? connection.nodes('master') : [connection];
+}
+
 /** How many replicas must hold a write before it counts as done, and how long to wait for them. */
 export interface WriteConfirmation {
   replicas: number;
@@ -163,7 +168,7 @@ export async function confirmReplicated(connection: RedisConnection, key: string
 
 function nodeServing(cluster: Cluster, key: string): Redis {
   const nodeKey = cluster.slots[calculateSlot(key)]?.[0];
-  const node = cluster.nodes('master').find(({ options }) => `${options.host}:${options.port}` === nodeKey);
+  const node = everyMaster(cluster).find(({ options }) => `${options.host}:${options.port}` === nodeKey);
   if (!node) throw new Error(`no master of the Redis Cluster is known to serve ${key}`);
   return node;
 }

@@ -1,6 +1,6 @@
 // Against a real redis-server on loopback, and a real three-master Redis Cluster.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { connectRedis, isCluster, type RedisConnection } from '@kublambda/redis-connection';
+import { connectRedis, everyMaster, type RedisConnection } from '@kublambda/redis-connection';
 import { REDIS_ENGINES, waitUntil, type RedisService } from '@kublambda/dev-servers';
 import type { StateEntry } from '@kublambda/lambda-api';
 import { createStateStore, deleteTables, encodeCursor, STATE_KEY_PREFIX, STATE_LIMITS, connectStateRedis, tableKeys, type StateStore } from './index.ts';
@@ -40,8 +40,7 @@ describe.each(REDIS_ENGINES)('state tables on %s', (_engine, start) => {
   /** Every key Redis holds for a table, by the documented layout. */
   async function redisKeysOf(namespace: string, table: string): Promise<string[]> {
     // On a cluster, KEYS answers for one node: ask every master.
-    const masters = isCluster(admin) ? admin.nodes('master') : [admin];
-    return (await Promise.all(masters.map((node) => node.keys(`${STATE_KEY_PREFIX}{${namespace}/${table}}:*`)))).flat();
+    return (await Promise.all(everyMaster(admin).map((node) => node.keys(`${STATE_KEY_PREFIX}{${namespace}/${table}}:*`)))).flat();
   }
 
   async function listAll(namespace: string, table: string, options: { prefix?: string; limit: number }) {
