@@ -8,7 +8,7 @@ export { startRegistry, type OciRegistry } from './registry.ts';
 export { kubectl, type KubectlResult } from './kubectl.ts';
 export { createTestNamespace, testKubeConfig } from './test-namespace.ts';
 export { startPlatformService, type PlatformApp } from './platform-service.ts';
-export { type ManagedProcess, logTail } from './managed-process.ts';
+export { startManagedProcess, type ManagedProcess, logTail } from './managed-process.ts';
 export { waitUntil } from './wait-until.ts';
 export { serviceAccountKubeconfig, startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
 export { forwardPodPort, desiredPortForward, type PodPortForward, type PodPortForwardOptions } from './pod-port-forward.ts';

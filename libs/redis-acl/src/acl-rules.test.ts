@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX } from '@kublambda/build-queue';
 import { ROUTE_CHANGE_SCRIPTS, ROUTE_CHANGES_CHANNEL, ROUTE_CLAIM_SCRIPTS, ROUTE_CLAIMS_BY_LAMBDA_KEY, ROUTE_CLAIMS_KEY, ROUTES_KEY, ROUTES_VERSION_KEY } from '@kublambda/route-table';
 import { STATE_SCRIPTS, tableKeys } from '@kublambda/state-tables';
-import { ACL_RULES, SERVICE_USERS, aclLines, redisUrlFor, type AccessRule, type ServiceUser } from './acl-rules.ts';
+import { ACL_RULES, SERVICE_USERS, aclLines, chartAclRulesFile, redisUrlFor, type AccessRule, type ServiceUser } from './acl-rules.ts';
+import { CHART_ACL_RULES_PATH } from './write-chart-rules.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 
@@ -134,6 +135,21 @@ describe('aclLines', () => {
 
   it.each([['empty', ''], ['with a space', 'a b'], ['with a newline', 'a\nuser evil on nopass ~* +@all']])('refuses a password %s', (_what, password) => {
     expect(() => aclLines({ ...passwords, builder: password })).toThrow('the Redis password for user "builder" must be printable ASCII without spaces, and not empty');
+  });
+});
+
+describe('the chart\'s copy of the rules', () => {
+  it('is what ACL_RULES gives (run node libs/redis-acl/src/write-chart-rules.ts when it is not)', async () => {
+    expect(await readFile(CHART_ACL_RULES_PATH, 'utf8')).toBe(chartAclRulesFile());
+  });
+
+  it('makes, with a password put after each user, the same lines as aclLines', () => {
+    const passwords = { runner: 'r1', 'api-controller': 'a1', builder: 'b1', cli: 'c1', admin: 'x1' };
+    const fromChart = chartAclRulesFile().trim().split('\n').filter((line) => !line.startsWith('#')).map((line) => {
+      const user = line.slice(0, line.indexOf(' ')) as ServiceUser;
+      return `user ${user} on resetpass >${passwords[user]} ${line.slice(user.length + 1)}`;
+    });
+    expect(fromChart).toEqual(aclLines(passwords).slice(1, -1));
   });
 });
 

@@ -137,14 +137,32 @@ export function aclLines(passwords: Record<RedisUser, string>): string[] {
 }
 
 function serviceAclLine(user: ServiceUser, rule: AccessRule, password: string): string {
+  return `user ${user} on resetpass >${password} ${serviceAclRules(rule)}`;
+}
+
+/** A service user's rules in ACL syntax, after its password: keys, channels, commands. */
+export function serviceAclRules(rule: AccessRule): string {
   return [
-    `user ${user} on resetpass >${password} resetkeys resetchannels`,
+    'resetkeys resetchannels',
     ...rule.readWriteKeys.map((pattern) => `~${pattern}`),
     ...rule.readOnlyKeys.map((pattern) => `%R~${pattern}`),
     ...rule.channels.map((channel) => `&${channel}`),
     '-@all',
     ...[...new Set(rule.commands)].map((command) => `+${command}`),
   ].join(' ');
+}
+
+/**
+ * The chart's copy of the rules (charts/kublambda/files/redis-acl-rules.txt), one
+ * `<user> <rules>` line per service user, which its bundled Redis's ACL file is made from with
+ * the passwords the chart generates. Written by `node libs/redis-acl/src/write-chart-rules.ts`;
+ * a test fails when the file and ACL_RULES differ.
+ */
+export function chartAclRulesFile(): string {
+  return [
+    '# Generated from libs/redis-acl (ACL_RULES) by `node libs/redis-acl/src/write-chart-rules.ts`; do not edit.',
+    ...SERVICE_USERS.map((user) => `${user} ${serviceAclRules(ACL_RULES[user])}`),
+  ].join('\n') + '\n';
 }
 
 // An ACL file is read line by line and split at spaces: a password must be one word.
