@@ -74,12 +74,9 @@ afterAll(async () => {
 describe("the chart's bundled Redis", () => {
   it('keeps every write (AOF) and never evicts', async () => {
     const admin = connect(`redis://admin:${passwords.admin}@${HOST}:${port}`);
-    const settings = Object.fromEntries([
-      ...((await admin.config('GET', 'appendonly')) as string[]).entries(),
-    ].reduce<string[][]>((pairs, [index, value], _i, all) => (index % 2 === 0 ? [...pairs, [value as string, all[index + 1]![1] as string]] : pairs), []));
-    const policy = (await admin.config('GET', 'maxmemory-policy')) as string[];
-    const maxmemory = (await admin.config('GET', 'maxmemory')) as string[];
-    expect({ ...settings, [policy[0]!]: policy[1], [maxmemory[0]!]: maxmemory[1] }).toEqual({ appendonly: 'yes', 'maxmemory-policy': 'noeviction', maxmemory: String(1024 ** 3) });
+    const setting = async (name: string) => ((await admin.config('GET', name)) as string[])[1];
+    expect({ appendonly: await setting('appendonly'), policy: await setting('maxmemory-policy'), maxmemory: await setting('maxmemory') })
+      .toEqual({ appendonly: 'yes', policy: 'noeviction', maxmemory: String(1024 ** 3) });
   });
 
   it('refuses a connection without credentials', async () => {
