@@ -1,9 +1,11 @@
 // The chart as Helm itself reads it: helm built from the pinned module (tools/helm/build.sh).
 import { describe, expect, it } from '@jest/globals';
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { helmBinary } from '@kublambda/dev-servers';
+import { lambdaCrdPath } from '@kublambda/crd-types';
 
 const chart = path.resolve(import.meta.dirname, '../../charts/kublambda');
 
@@ -23,5 +25,11 @@ describe('charts/kublambda', () => {
     expect({ exitCode: rendered.exitCode, stderr: rendered.stderr }).toEqual({ exitCode: 0, stderr: expect.not.stringMatching(/error|warning/i) });
     const kinds = YAML.parseAllDocuments(rendered.stdout).map((document) => (document.toJSON() as { kind?: string } | null)?.kind).filter(Boolean);
     expect(kinds).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Role']));
+  });
+
+  it('installs the CRD of libs/crd-types, not a copy that could drift', async () => {
+    const rendered = await helm('template', 'kublambda', chart, '--namespace', 'kublambda-system', '--include-crds', '--show-only', 'crds/lambdas.kublambda.io.yaml');
+    const fromChart = YAML.parseAllDocuments(rendered.stdout).map((document) => document.toJSON()).filter(Boolean);
+    expect(fromChart).toEqual([YAML.parse(await readFile(lambdaCrdPath, 'utf8'))]);
   });
 });
