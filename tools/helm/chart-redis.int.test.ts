@@ -1,7 +1,7 @@
 // The chart's bundled Redis as it renders (templates/redis.yaml and templates/secrets.yaml):
 // its redis.conf, its ACL file and the passwords the chart generates, loaded into a real
-// redis-server (Debian's) on loopback. Only the listening address, port and directories are
-// this machine's; every other setting is the chart's. Each service's REDIS_URL is built the way
+// redis-server (Debian's) on loopback, started with the StatefulSet's arguments, its paths and
+// address made this machine's; every setting in redis.conf is the chart's. Each service's REDIS_URL is built the way
 // its Deployment builds it (the $(REDIS_PASSWORD) the pod's environment expands).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +23,8 @@ let port: number;
 let server: ManagedProcess;
 let passwords: Record<string, string>;
 let urls: Record<string, string>;
+let redisArgs: string[];
+let pathsHere: Record<string, string>;
 const clients: Redis[] = [];
 
 function connect(url: string): Redis {
@@ -44,6 +46,10 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'chart-redis-'));
   port = await freePort();
   await writeFile(path.join(dir, 'redis.conf'), find('ConfigMap', 'kublambda-redis').data!['redis.conf']!);
+  const container = find('StatefulSet', 'kublambda-redis').spec.template.spec.containers[0];
+  expect(container.command.slice(0, 2)).toEqual(['redis-server', '/etc/redis/conf/redis.conf']);
+  redisArgs = container.command.slice(1);
+  pathsHere = { '/etc/redis/conf/redis.conf': path.join(dir, 'redis.conf'), '/data': dir, '/etc/redis/acl/users.acl': path.join(dir, 'users.acl') };
   await writeFile(path.join(dir, 'users.acl'), find('Secret', 'kublambda-redis-acl').stringData!['users.acl']!);
   // What each service's container gets: REDIS_URL with $(REDIS_PASSWORD) from the users Secret.
   urls = {};
@@ -58,8 +64,7 @@ beforeAll(async () => {
   server = await startManagedProcess({
     name: 'redis-server',
     command: await debianBinary('redis-server', 'redis-server'),
-    // Later arguments override the file's: the address, port and directories only.
-    args: [path.join(dir, 'redis.conf'), '--bind', HOST, '--port', String(port), '--dir', dir, '--aclfile', path.join(dir, 'users.acl'), '--daemonize', 'no'],
+    args: [...redisArgs.map((arg) => pathsHere[arg] ?? arg), '--bind', HOST, '--port', String(port)],
     logFile: path.join(dir, 'redis.log'),
     isReady: async () => (await rawRedisReplies(port, ['PING']).catch(() => [''])).some((reply) => reply.includes('NOAUTH')),
   });
