@@ -18,20 +18,20 @@ import { STANDALONE_LAMBDA_ENV, STANDALONE_LAMBDA_FILE } from '@kublambda/route-
 
 const execFileAsync = promisify(execFile);
 const workspaceRoot = path.resolve(import.meta.dirname, '../..');
-const bundleDir = path.join(workspaceRoot, 'dist/apps/runner');
+/** Where tools/build/bundle-app.ts writes the runner's bundle. */
+export const RUNNER_BUNDLE_DIR = path.join(workspaceRoot, 'dist/apps/runner');
 
 /** Where the bundled runner lives in the image; its workers read worker-host.mjs beside main.mjs. */
 export const RUNNER_APP_DIR = '/app/runner';
 export const RUNNER_ENTRYPOINT = [BASE_IMAGE_NODE_PATH, `${RUNNER_APP_DIR}/main.mjs`];
 export const RUNNER_BASE_ENV: Readonly<Record<string, string>> = { ...BASE_IMAGE_ENV, [STANDALONE_LAMBDA_ENV]: STANDALONE_LAMBDA_FILE };
 /** The runner runs it (found on PATH) to limit each worker's memory. */
-const PRLIMIT = '/usr/bin/prlimit';
+export const PRLIMIT = '/usr/bin/prlimit';
 /**
- * Workers make their private directories in /tmp (os.tmpdir()). A layer holds files, their
- * directories made 0755, so /tmp comes from an empty file in it: writable by root, as the
- * runner runs in the image; a pod running it as another user mounts an emptyDir there.
+ * Workers make their private directories in /tmp (os.tmpdir()): a directory anyone may write
+ * to (sticky, as /tmp is everywhere), so the image also serves a pod running as another user.
  */
-const TMP_PLACEHOLDER = '/tmp/.kublambda';
+export const TMP_DIRECTORIES: Readonly<Record<string, number>> = { '/tmp': 0o1777 };
 
 export interface RunnerBaseImageOptions {
   /** Bundle apps/runner even if dist/apps/runner/main.mjs exists (it may be older than the source). */
@@ -40,40 +40,43 @@ export interface RunnerBaseImageOptions {
   log?: (text: string) => void;
 }
 
-/** The base image's files: node and its libraries, prlimit and its libraries, /tmp, /app/runner/*. */
+/** The base image's files: node and its libraries, prlimit and its libraries, /app/runner/*. */
 export async function runnerBaseImageFiles(options: RunnerBaseImageOptions = {}): Promise<Map<string, LayerFile>> {
   await ensureRunnerBundle(options);
   const files = await collectBaseImageFiles();
   await addProgram(files, PRLIMIT);
-  files.set(TMP_PLACEHOLDER, { bytes: new Uint8Array(), mode: 0o644 });
-  for (const name of (await readdir(bundleDir)).sort()) {
-    const file = path.join(bundleDir, name);
+  for (const name of (await readdir(RUNNER_BUNDLE_DIR)).sort()) {
+    const file = path.join(RUNNER_BUNDLE_DIR, name);
     const stats = await stat(file);
     if (stats.isFile()) files.set(`${RUNNER_APP_DIR}/${name}`, { bytes: await readFile(file), mode: stats.mode & 0o777 });
   }
   return files;
 }
 
-/** One layer of the files; the runner as the entrypoint, standalone on /lambda/lambda.json. Pure. */
-export function createRunnerBaseImage(files: ReadonlyMap<string, LayerFile>): BaseImage {
-  const layer = createImageLayer(files);
+/**
+ * One layer of the files and /tmp; the runner as the entrypoint, standalone on
+ * /lambda/lambda.json; the labels, if given, in its config. Pure.
+ */
+export function createRunnerBaseImage(files: ReadonlyMap<string, LayerFile>, labels?: Readonly<Record<string, string>>): BaseImage {
+  const layer = createImageLayer(files, { directories: TMP_DIRECTORIES });
   const image = imageFromLayers([{ descriptor: { mediaType: OCI_LAYER_GZIP, digest: layer.compressedDigest, size: layer.size }, diffId: layer.diffId }], {
     entrypoint: RUNNER_ENTRYPOINT,
     env: RUNNER_BASE_ENV,
     createdBy: 'kublambda: node, its shared libraries, prlimit and the bundled runner',
+    ...(labels ? { labels } : {}),
   });
   return { image, layer };
 }
 
 async function ensureRunnerBundle(options: RunnerBaseImageOptions): Promise<void> {
-  const bundled = await access(path.join(bundleDir, 'main.mjs')).then(() => true, () => false);
+  const bundled = await access(path.join(RUNNER_BUNDLE_DIR, 'main.mjs')).then(() => true, () => false);
   if (bundled && !options.rebundle) return;
   const { stdout, stderr } = await execFileAsync(process.execPath, [path.join(workspaceRoot, 'tools/build/bundle-app.ts')], { cwd: path.join(workspaceRoot, 'apps/runner') });
   options.log?.(stdout + stderr);
 }
 
 /** A program and the libraries ldd names for it, at their paths. */
-async function addProgram(files: Map<string, LayerFile>, program: string): Promise<void> {
+export async function addProgram(files: Map<string, LayerFile>, program: string): Promise<void> {
   files.set(program, { bytes: await readFile(program), mode: 0o755 });
   const { stdout } = await execFileAsync('ldd', [program], { encoding: 'utf8' });
   for (const library of parseLddOutput(stdout, program)) {

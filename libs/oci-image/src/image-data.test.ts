@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { sha256Digest } from './digest.ts';
-import { appendLayer, mergeEnv, pickPlatformManifest, type ImageManifestJson } from './image-data.ts';
+import { appendLayer, imageFromLayers, mergeEnv, pickPlatformManifest, type ImageManifestJson } from './image-data.ts';
 import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.ts';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
@@ -58,6 +58,25 @@ describe('appendLayer', () => {
     expect(() => appendLayer({ ...baseManifest, layers: [] }, baseConfig, layer, { entrypoint: ['/x'] })).toThrow(/1 diff ids for 0 layers/);
     const foreign = { ...baseManifest, layers: [{ mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: d('b'), size: 1 }] };
     expect(() => appendLayer(foreign, baseConfig, layer, { entrypoint: ['/x'] })).toThrow(/does not copy/);
+  });
+});
+
+describe('user and labels', () => {
+  it('are set by imageFromLayers, labels in name order, and absent unless given', () => {
+    const settings = { entrypoint: ['/x'], user: '65532:65532', labels: { 'org.opencontainers.image.title': 't', 'org.opencontainers.image.source': 's' } };
+    const config = JSON.parse(imageFromLayers([layer], settings).config.toString());
+    expect(config.config).toEqual({ Env: [], Entrypoint: ['/x'], User: '65532:65532', Labels: { 'org.opencontainers.image.source': 's', 'org.opencontainers.image.title': 't' } });
+    expect(Object.keys(config.config.Labels)).toEqual(['org.opencontainers.image.source', 'org.opencontainers.image.title']);
+    expect(JSON.parse(imageFromLayers([layer], { entrypoint: ['/x'] }).config.toString()).config).toEqual({ Env: [], Entrypoint: ['/x'] });
+  });
+
+  it('are merged over the base by appendLayer; the base user stays unless replaced', () => {
+    const labelled = Buffer.from(JSON.stringify({ ...JSON.parse(baseConfig.toString()), config: { User: '1000', Labels: { b: 'base', a: 'base' } } }));
+    const manifest = { ...baseManifest, config: { ...baseManifest.config, digest: sha256Digest(labelled), size: labelled.length } };
+    const kept = JSON.parse(appendLayer(manifest, labelled, layer, { entrypoint: ['/x'] }).config.toString()).config;
+    expect([kept.User, kept.Labels]).toEqual(['1000', { b: 'base', a: 'base' }]);
+    const replaced = JSON.parse(appendLayer(manifest, labelled, layer, { entrypoint: ['/x'], user: '65532', labels: { b: 'new', c: 'new' } }).config.toString()).config;
+    expect([replaced.User, replaced.Labels]).toEqual(['65532', { a: 'base', b: 'new', c: 'new' }]);
   });
 });
 

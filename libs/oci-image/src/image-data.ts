@@ -55,6 +55,10 @@ export interface ImageSettings {
   created?: string;
   /** The new history entry's `created_by`. */
   createdBy?: string;
+  /** The config's User (`65532:65532`); without it the base's, or none (root). */
+  user?: string;
+  /** Merged into the base's Labels (`org.opencontainers.image.*`), written in name order. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 export interface AppendedLayer {
@@ -90,6 +94,7 @@ export function appendLayer(baseManifest: ImageManifestJson, baseConfig: Buffer,
       Env: mergeEnv(config.config?.Env ?? [], settings.env ?? {}),
       Entrypoint: settings.entrypoint,
       ...(settings.cmd ? { Cmd: settings.cmd } : {}),
+      ...userAndLabels(settings, baseRuntime.Labels as Record<string, string> | undefined),
     },
     rootfs: { type: 'layers', diff_ids: [...diffIds, layer.diffId] },
     history: [...(config.history ?? []), { created, created_by: settings.createdBy ?? 'kublambda: files added' }],
@@ -104,11 +109,21 @@ export function imageFromLayers(layers: AppendedLayer[], settings: ImageSettings
     created,
     architecture: platform.architecture,
     os: platform.os,
-    config: { Env: mergeEnv([], settings.env ?? {}), Entrypoint: settings.entrypoint, ...(settings.cmd ? { Cmd: settings.cmd } : {}) },
+    config: { Env: mergeEnv([], settings.env ?? {}), Entrypoint: settings.entrypoint, ...(settings.cmd ? { Cmd: settings.cmd } : {}), ...userAndLabels(settings) },
     rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.diffId) },
     history: layers.map(() => ({ created, created_by: settings.createdBy ?? 'kublambda: files added' })),
   };
   return imageData(config, layers.map((layer) => layer.descriptor));
+}
+
+/** User and Labels for the config, present only when given, so that images without them keep their digests. */
+function userAndLabels(settings: ImageSettings, baseLabels: Readonly<Record<string, string>> = {}): { User?: string; Labels?: Record<string, string> } {
+  const merged = { ...baseLabels, ...settings.labels };
+  const names = Object.keys(merged).sort();
+  return {
+    ...(settings.user !== undefined ? { User: settings.user } : {}),
+    ...(settings.labels !== undefined ? { Labels: Object.fromEntries(names.map((name) => [name, merged[name]!])) } : {}),
+  };
 }
 
 function imageData(config: ImageConfigJson, layers: Descriptor[]): ImageData {

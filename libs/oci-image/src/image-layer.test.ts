@@ -70,6 +70,37 @@ describe('createImageLayer', () => {
     }
   });
 
+  it('writes directories given a mode, sticky bit included, empty or with files below', async () => {
+    const layer = createImageLayer(files, { directories: { '/tmp': 0o1777, '/app': 0o750, '/var/empty/dir': 0o700 } });
+    const entries = readImageLayer(layer.compressed).filter((entry) => entry.typeFlag === '5');
+    expect(entries.map((entry) => [entry.path, entry.mode.toString(8)])).toEqual([
+      ['app', '750'],
+      ['tmp', '1777'],
+      ['usr', '755'],
+      ['usr/local', '755'],
+      ['usr/local/bin', '755'],
+      ['var', '755'],
+      ['var/empty', '755'],
+      ['var/empty/dir', '700'],
+    ]);
+    expect(layer.uncompressedSize).toBe(gunzipSync(layer.compressed).length);
+    expect(createImageLayer(files, { directories: { '/tmp': 0o1777 } }).compressedDigest).not.toBe(createImageLayer(files).compressedDigest);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-layer-'));
+    try {
+      await writeFile(path.join(dir, 'layer.tar.gz'), layer.compressed);
+      expect(execFileSync('tar', ['-tvzf', path.join(dir, 'layer.tar.gz'), '--numeric-owner'], { encoding: 'utf8' })).toMatch(/^drwxrwxrwt 0\/0 .* tmp\/$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a directory given a mode that a file also claims, or an invalid mode', () => {
+    const file = { bytes: Buffer.from('x'), mode: 0o644 };
+    expect(() => layerTarEntries({ '/tmp': file }, { '/tmp': 0o1777 })).toThrow(/both a file and a directory/);
+    expect(() => layerTarEntries({}, { '/tmp': 0o17777 })).toThrow(/invalid mode/);
+    expect(() => layerTarEntries({}, { 'tmp': 0o1777 })).toThrow(/not an absolute path/);
+  });
+
   it('refuses relative, unnormalized and conflicting paths', () => {
     const file = { bytes: Buffer.from('x'), mode: 0o644 };
     expect(() => layerTarEntries({ 'app/x': file })).toThrow(/not an absolute path/);

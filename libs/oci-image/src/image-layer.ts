@@ -16,6 +16,14 @@ export interface LayerFile {
 /** Absolute paths in the image (`/app/hello.mjs`) to their contents. */
 export type LayerFiles = ReadonlyMap<string, LayerFile> | Readonly<Record<string, LayerFile>>;
 
+export interface LayerOptions {
+  /**
+   * Directories given a mode of their own (`{ '/tmp': 0o1777 }`), present even when empty.
+   * Other directories are the parents of files, made 0755.
+   */
+  directories?: Readonly<Record<string, number>>;
+}
+
 export interface ImageLayer {
   compressed: Buffer;
   /** The digest of the compressed bytes: what the manifest and the registry name the blob by. */
@@ -24,22 +32,36 @@ export interface ImageLayer {
   diffId: string;
   /** Of the compressed bytes. */
   size: number;
+  /** Of the tar: what the layer takes once unpacked, near enough. */
+  uncompressedSize: number;
 }
 
 /**
  * A reproducible gzip'd tar of the files: entries sorted by path, every parent directory
- * present (0755), owner 0:0, mtime 0, ustar; gzip at a pinned level whose header carries no
+ * present (0755 unless `options.directories` gives it a mode), owner 0:0, mtime 0, ustar; gzip at a pinned level whose header carries no
  * time and no name (node:zlib writes mtime 0 and no FNAME).
  */
-export function createImageLayer(files: LayerFiles): ImageLayer {
-  const tar = writeTar(layerTarEntries(files));
+export function createImageLayer(files: LayerFiles, options: LayerOptions = {}): ImageLayer {
+  const tar = writeTar(layerTarEntries(files, options.directories));
   const compressed = gzipSync(tar, { level: LAYER_GZIP_LEVEL });
-  return { compressed, compressedDigest: sha256Digest(compressed), diffId: sha256Digest(tar), size: compressed.length };
+  return { compressed, compressedDigest: sha256Digest(compressed), diffId: sha256Digest(tar), size: compressed.length, uncompressedSize: tar.length };
 }
 
-/** The tar entries for the files, directories included, in byte order of their paths. */
-export function layerTarEntries(files: LayerFiles): TarEntry[] {
+/** The tar entries for the files and directories, parents included, in byte order of their paths. */
+export function layerTarEntries(files: LayerFiles, directories: Readonly<Record<string, number>> = {}): TarEntry[] {
   const entries = new Map<string, TarEntry>();
+  // A directory given a mode is kept with it when files below it add their parents.
+  const modes = new Map<string, number>();
+  for (const [directoryPath, mode] of Object.entries(directories)) {
+    const relative = imagePath(directoryPath);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`layer: the directory ${JSON.stringify(directoryPath)} has an invalid mode ${mode}`);
+    modes.set(relative, mode);
+    const parts = relative.split('/');
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const directory = parts.slice(0, depth).join('/');
+      entries.set(directory, { path: directory, type: 'directory', mode: modes.get(directory) ?? DIRECTORY_MODE });
+    }
+  }
   for (const [filePath, file] of files instanceof Map ? files : Object.entries(files)) {
     const relative = imagePath(filePath);
     const parts = relative.split('/');
@@ -47,7 +69,7 @@ export function layerTarEntries(files: LayerFiles): TarEntry[] {
       const directory = parts.slice(0, depth).join('/');
       const existing = entries.get(directory);
       if (existing?.type === 'file') throw new Error(`layer: ${JSON.stringify('/' + directory)} is both a file and a directory`);
-      entries.set(directory, { path: directory, type: 'directory', mode: DIRECTORY_MODE });
+      entries.set(directory, { path: directory, type: 'directory', mode: modes.get(directory) ?? DIRECTORY_MODE });
     }
     if (entries.has(relative)) throw new Error(`layer: ${JSON.stringify(filePath)} is both a file and a directory`);
     if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o7777) throw new Error(`layer: ${JSON.stringify(filePath)} has an invalid mode ${file.mode}`);
