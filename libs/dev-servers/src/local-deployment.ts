@@ -31,7 +31,7 @@ export interface LocalDeployment {
   process: ManagedProcess;
   /** The Deployment's generation the process was started from. */
   generation: number;
-  /** The environment the process was given (KUBECONFIG included). */
+  /** The environment the process was given (KUBECONFIG included, unless the pod mounts no token). */
   env: Record<string, string>;
 }
 
@@ -45,20 +45,39 @@ export async function startDeploymentLocally(options: LocalDeploymentOptions): P
   const container = pod.containers[0]!;
   const podName = `${name}-local-${process.pid}`;
   const env: Record<string, string> = {};
-  for (const variable of container.env ?? []) env[variable.name] = await resolveEnvValue(core, namespace, podName, variable);
+  for (const variable of container.env ?? []) {
+    const value = await resolveEnvValue(core, namespace, podName, variable);
+    // Kubernetes expands references in literal values only, never in what valueFrom reads.
+    env[variable.name] = variable.valueFrom ? value : expandEnvReferences(value, env);
+  }
 
   const serviceAccount = pod.serviceAccountName ?? 'default';
-  const token = await core.createNamespacedServiceAccountToken({
-    namespace,
-    name: serviceAccount,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: options.tokenSeconds ?? 7 * 24 * 3600 } },
-  });
-  const kubeconfigPath = path.join(options.logDir, `${options.processName ?? name}.kubeconfig`);
-  await writeFile(kubeconfigPath, serviceAccountKubeconfig(kubeConfig, namespace, serviceAccount, token.status!.token!), { mode: 0o600 });
+  const identity: Record<string, string> = {};
+  // A pod without a token mounted has no Kubernetes identity at all; neither does its stand-in.
+  if (pod.automountServiceAccountToken !== false) {
+    const token = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name: serviceAccount,
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: options.tokenSeconds ?? 7 * 24 * 3600 } },
+    });
+    identity.KUBECONFIG = path.join(options.logDir, `${options.processName ?? name}.kubeconfig`);
+    await writeFile(identity.KUBECONFIG, serviceAccountKubeconfig(kubeConfig, namespace, serviceAccount, token.status!.token!), { mode: 0o600 });
+  }
 
-  const processEnv = { ...env, KUBECONFIG: kubeconfigPath, ...options.env };
+  const processEnv = { ...env, ...identity, ...options.env };
   const started = await startPlatformService(options.app, processEnv, { logDir: options.logDir, name: options.processName ?? name });
   return { process: started, generation: deployment.metadata!.generation ?? 0, env: processEnv };
+}
+
+/**
+ * Kubernetes' $(NAME) in an env value: the value of a variable defined earlier in the list;
+ * $$ is a literal $, and a reference to an unknown name stays as written.
+ */
+export function expandEnvReferences(value: string, earlier: Readonly<Record<string, string>>): string {
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (match, name: string | undefined) => {
+    if (match === '$$') return '$';
+    return Object.hasOwn(earlier, name!) ? earlier[name!]! : match;
+  });
 }
 
 async function resolveEnvValue(core: k8s.CoreV1Api, namespace: string, podName: string, variable: k8s.V1EnvVar): Promise<string> {
