@@ -1,30 +1,17 @@
-// The `kublambda` command. Unfinished: `state` and `builds` work; the other commands say they are not implemented yet.
-import * as k8s from '@kubernetes/client-node';
+// The `kublambda` command: the real terminal, kubeconfig and clients handed to runCli.
+// Unfinished: invoke, logs, events and up say they are not implemented yet (exit 1).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@kublambda/reconcile-runtime';
 import { connectStateRedis, createReadOnlyStateStore } from '@kublambda/state-tables';
 import { builderAdmin } from './builder-admin.ts';
 import { BUILDS_USAGE, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, type BuildsArgs } from './builds-command.ts';
-import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
+import { runCli } from './cli-program.ts';
 import { UsageError } from './command-line.ts';
+import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
+import { lambdaClient, loadKubeConfig, type KubeConfigOptions } from './lambda-client.ts';
 import { STATE_USAGE, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
 
-const commands: Record<string, string> = {
-  up: 'start the local all-in-one platform',
-  deploy: 'create or update a Lambda from a source file',
-  invoke: 'call a lambda over HTTP',
-  get: 'list lambdas with their status',
-  logs: "show a lambda's logs",
-  builds: 'show the build queue',
-  state: "list a lambda's state table",
-  delete: 'delete a lambda',
-};
-
-function usage(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
-  return ['usage: kublambda <command> [arguments]', '', 'commands:', ...Object.entries(commands).map(([c, what]) => `  ${c.padEnd(width)}  ${what}`)].join('\n');
-}
-
-async function state(argv: string[]): Promise<number> {
+async function state(argv: string[], kube: KubeConfigOptions): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(STATE_USAGE);
     return 0;
@@ -40,7 +27,7 @@ async function state(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const kubeConfig = loadKubeConfig();
+    const kubeConfig = loadKubeConfig(kube);
     const output = await runStateCommand(
       { ...args, namespace: args.namespace ?? contextNamespace(kubeConfig) },
       {
@@ -64,17 +51,7 @@ async function state(argv: string[]): Promise<number> {
   }
 }
 
-function loadKubeConfig(): k8s.KubeConfig {
-  const kubeConfig = new k8s.KubeConfig();
-  try {
-    kubeConfig.loadFromDefault();
-  } catch (error) {
-    throw new Error('loading the kubeconfig', { cause: error });
-  }
-  return kubeConfig;
-}
-
-async function builds(argv: string[]): Promise<number> {
+async function builds(argv: string[], kube: KubeConfigOptions): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(BUILDS_USAGE);
     return 0;
@@ -87,7 +64,7 @@ async function builds(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const kubeConfig = loadKubeConfig();
+    const kubeConfig = loadKubeConfig(kube);
     const admin = builderAdmin(kubeConfig, platformNamespaceOf(args, process.env));
     console.log(await runBuildsCommand(args, contextNamespace(kubeConfig), { ...admin, now: Date.now }));
     return 0;
@@ -97,17 +74,19 @@ async function builds(argv: string[]): Promise<number> {
   }
 }
 
-const [command, ...rest] = process.argv.slice(2);
-if (!command || command === 'help' || command === '--help' || command === '-h') {
-  console.log(usage());
-} else if (command === 'state') {
-  process.exitCode = await state(rest);
-} else if (command === 'builds') {
-  process.exitCode = await builds(rest);
-} else if (command in commands) {
-  console.error(`kublambda ${command}: not implemented yet`);
-  process.exitCode = 2;
-} else {
-  console.error(`kublambda: unknown command "${command}"\n\n${usage()}`);
-  process.exitCode = 1;
-}
+process.exitCode = await runCli(process.argv.slice(2), {
+  terminal: {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    isTTY: Boolean(process.stderr.isTTY),
+    now: Date.now,
+    sleep: (ms) => sleep(ms),
+  },
+  cwd: process.cwd(),
+  lambdaClient: ({ namespace, ...kube }) => {
+    const kubeConfig = loadKubeConfig(kube);
+    return lambdaClient(kubeConfig, namespace ?? contextNamespace(kubeConfig));
+  },
+  state,
+  builds,
+});

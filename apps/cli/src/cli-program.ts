@@ -1,0 +1,238 @@
+// The `kublambda` command line on commander: every command, its options and --help, and the
+// mapping of what happens to exit codes. main.ts hands in the real terminal and clients;
+// tests hand in fakes and run it without a process.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { describeError } from '@kublambda/reconcile-runtime';
+import { BUILDS_USAGE } from './builds-command.ts';
+import { UsageError } from './command-line.ts';
+import { EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import { INIT_TEMPLATES, runInit, type InitTemplate } from './init-command.ts';
+import { CommandError } from './kube-errors.ts';
+import type { KubeConfigOptions, LambdaClient } from './lambda-client.ts';
+import { runDelete, runDeploy, runDescribe, runGet, type Terminal } from './lambda-commands.ts';
+import { lambdaForDeploy, readDeploySource } from './deploy-source.ts';
+import { OUTPUT_FORMATS, type OutputFormat } from './lambda-output.ts';
+import { STATE_USAGE } from './state-command.ts';
+
+export interface KubeOptions extends KubeConfigOptions {
+  namespace?: string;
+}
+
+export interface CliDeps {
+  terminal: Terminal;
+  /** Where init makes its directory. */
+  cwd: string;
+  /** The API client of the lambda commands, for -n or the context's namespace. */
+  lambdaClient(options: KubeOptions): LambdaClient;
+  /** `kublambda state` and `kublambda builds` with their own argument parsing. */
+  state(argv: string[], kube: KubeConfigOptions): Promise<number>;
+  builds(argv: string[], kube: KubeConfigOptions): Promise<number>;
+}
+
+/** Still on the list, still not there: they say so (exit 1) rather than vanish. */
+export const NOT_IMPLEMENTED: Record<string, string> = {
+  invoke: 'call a lambda over HTTP',
+  logs: "show a lambda's logs",
+  events: "show a lambda's watch-trigger deliveries and dead letters",
+  up: 'start the local all-in-one platform (npm run up in the checkout does it)',
+};
+
+const KUBE_HELP = `It talks only to the Kubernetes API server, with the kubeconfig (--kubeconfig, else
+KUBECONFIG, else ~/.kube/config) and its current context (or --context), as kubectl does.`;
+
+const DEPLOY_HELP = `
+<path> is one of:
+  a .ts .mts .tsx .js .mjs .jsx file   spec.source.inline, saved under its own name (the entrypoint)
+  a Lambda manifest (.yaml)            applied as it is, the options above on top
+  a directory                          its code and .json files (package.json: npm dependencies)
+                                       become spec.source.files; a lambda.yaml in it gives the rest
+                                       of the spec (one with its own spec.source is applied as it is)
+A file or a directory without lambda.yaml gets an HTTP trigger at /<namespace>/<name>.
+
+It prints the URL: status.url, or the path the runner serves the lambda at when it has none.
+A build failure (Built=False) prints the compiler's messages (file:line:col) and exits 1;
+not Ready within --wait-seconds prints the last conditions and exits 3.`;
+
+function positiveInteger(label: string) {
+  return (value: string) => {
+    const number = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number <= 0) throw new InvalidArgumentError(`${label} must be a whole number above 0, not "${value}"`);
+    return number;
+  };
+}
+
+function waitSeconds(value: string) {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number)) throw new InvalidArgumentError(`must be a whole number of seconds (0: do not wait), not "${value}"`);
+  return number;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function outputOption() {
+  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table');
+}
+
+/** -n, --kubeconfig and --context, on the program (before the command) and on each command (after it). */
+function withKubeOptions(command: Command): Command {
+  return command
+    .option('-n, --namespace <namespace>', "the namespace (default: the kubeconfig context's, else \"default\")")
+    .option('--kubeconfig <file>', 'the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)')
+    .option('--context <name>', 'the kubeconfig context (default: its current-context)');
+}
+
+function kubeOptionsOf(command: Command): KubeOptions {
+  const options = command.optsWithGlobals() as KubeOptions;
+  return { namespace: options.namespace, kubeconfig: options.kubeconfig, context: options.context };
+}
+
+function examples(...lines: string[]): string {
+  return `\nexamples:\n${lines.map((line) => `  ${line}`).join('\n')}\n\n${EXIT_CODES_HELP}`;
+}
+
+/** Runs one command line (the words after `kublambda`) and returns the exit code. */
+export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
+  const { terminal } = deps;
+  let exitCode = EXIT_OK;
+  let current = 'kublambda';
+
+  const program = new Command('kublambda')
+    .usage('<command> [options]')
+    .description('Lambdas on Kubernetes: deploy, list, describe and delete Lambda resources, read their builds and state tables.')
+    .enablePositionalOptions()
+    .exitOverride()
+    .showHelpAfterError('(kublambda <command> --help shows how to use it)')
+    .configureOutput({ writeOut: (text) => terminal.out(text), writeErr: (text) => terminal.err(text) })
+    .configureHelp({ styleTitle: (title) => title.toLowerCase(), sortSubcommands: false });
+  withKubeOptions(program);
+  program.addHelpText('after', `\n${KUBE_HELP}\n\n${EXIT_CODES_HELP}`);
+
+  /** An action's outcome as an exit code; its failures as messages naming the command. */
+  const action =
+    (name: string, body: (...args: never[]) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      current = `kublambda ${name}`;
+      exitCode = await (body as (...a: unknown[]) => Promise<number>)(...args);
+    };
+
+  withKubeOptions(program
+    .command('deploy'))
+    .summary('create or update a Lambda from a file or directory, wait until it is Ready')
+    .description('Creates or updates a Lambda (server-side apply, field manager kublambda-cli), waits until it is Ready and prints its URL.')
+    .argument('<path>', 'file or directory')
+    .option('--name <name>', "the Lambda's name (default: the manifest's, else the file or directory name)")
+    .option('--path <path>', 'HTTP path prefix (spec.triggers.http.path; default /<namespace>/<name>)')
+    .option('--host <host>', 'HTTP host (spec.triggers.http.host)')
+    .option('--memory <MiB>', 'memory limit (spec.memoryMiB)', positiveInteger('--memory'))
+    .option('--timeout <seconds>', 'longest invocation (spec.timeoutSeconds)', positiveInteger('--timeout'))
+    .addOption(new Option('--env <NAME=VALUE>', 'an environment variable (spec.env); repeat for more').argParser(collect).default([], 'none'))
+    .option('--entrypoint <file>', 'the handler file in a directory (default: index.ts, handler.ts, ... or the only code file)')
+    .option('--type-check', 'TypeScript type errors fail the build (spec.build.typeCheck)')
+    .option('--wait-seconds <n>', 'how long to wait for Ready; 0: do not wait', waitSeconds, 120)
+    .addOption(new Option('-o, --output <format>', 'url: the URL only; json or yaml: the Lambda once Ready').choices(['url', 'json', 'yaml']).default('url'))
+    .addHelpText('after', DEPLOY_HELP)
+    .addHelpText('after', examples('kublambda deploy hello.ts', 'kublambda deploy ./orders --env LOG_LEVEL=debug --memory 256', 'kublambda deploy lambda.yaml -n shop --wait-seconds 300'))
+    .action(
+      action('deploy', async (target: string, options: { name?: string; path?: string; host?: string; memory?: number; timeout?: number; env: string[]; entrypoint?: string; typeCheck?: boolean; waitSeconds: number; output: string }, command: Command) => {
+        const lambda = lambdaForDeploy(await readDeploySource(target), options);
+        const client = deps.lambdaClient(kubeOptionsOf(command));
+        return runDeploy({ lambda, waitSeconds: options.waitSeconds, output: options.output === 'url' ? undefined : (options.output as OutputFormat) }, client, terminal);
+      }),
+    );
+
+  withKubeOptions(program.command('get'))
+    .summary('list lambdas, or show one, with their status')
+    .description('Lists lambdas as kubectl get lam does (NAME, READY, URL, IMAGE, AGE), or prints them as JSON or YAML.')
+    .argument('[name]', 'one lambda')
+    .option('-A, --all-namespaces', 'lambdas of every namespace')
+    .addOption(outputOption())
+    .addHelpText('after', examples('kublambda get', 'kublambda get hello -o yaml', 'kublambda get -A'))
+    .action(
+      action('get', async (name: string | undefined, options: { allNamespaces?: boolean; output: OutputFormat }, command: Command) => {
+        const kube = kubeOptionsOf(command);
+        if (options.allNamespaces && (name !== undefined || kube.namespace !== undefined)) throw new UsageError('-A lists every namespace: give it without a name or -n');
+        return runGet({ name, allNamespaces: Boolean(options.allNamespaces), output: options.output }, deps.lambdaClient(kube), terminal);
+      }),
+    );
+
+  withKubeOptions(program.command('describe'))
+    .summary("a lambda's spec, status, conditions, failures and events")
+    .argument('<name>', 'the lambda')
+    .addHelpText('after', examples('kublambda describe hello -n shop'))
+    .action(action('describe', async (name: string, _options: unknown, command: Command) => runDescribe(name, deps.lambdaClient(kubeOptionsOf(command)), terminal)));
+
+  withKubeOptions(program.command('delete'))
+    .summary('delete a lambda and wait until the platform has cleaned up after it')
+    .argument('<name>', 'the lambda')
+    .option('--no-wait', 'return once the API server has accepted the delete')
+    .option('--wait-seconds <n>', 'how long to wait for it to be gone', positiveInteger('--wait-seconds'), 60)
+    .addHelpText('after', examples('kublambda delete hello', 'kublambda delete hello --no-wait'))
+    .action(
+      action('delete', async (name: string, options: { wait: boolean; waitSeconds: number }, command: Command) =>
+        runDelete({ name, wait: options.wait, waitSeconds: options.waitSeconds }, deps.lambdaClient(kubeOptionsOf(command)), terminal),
+      ),
+    );
+
+  program
+    .command('init')
+    .summary('make a directory with a new lambda: handler.ts, lambda.yaml and a README')
+    .argument('<name>', "the lambda's name, also the directory's")
+    .addOption(new Option('--template <template>', 'what calls it').choices(INIT_TEMPLATES).default('http'))
+    .addHelpText('after', examples('kublambda init hello && kublambda deploy hello', 'kublambda init on-config --template watch'))
+    .action(
+      action('init', async (name: string, options: { template: InitTemplate }) => {
+        const dir = await runInit(name, options.template, deps.cwd);
+        terminal.out(`created ${dir}: handler.ts, lambda.yaml, README.md\ndeploy it with: kublambda deploy ${name}\n`);
+        return EXIT_OK;
+      }),
+    );
+
+  // Their own parsers and usage texts, as before commander: every word after the command is theirs.
+  for (const [name, usage, summary, run] of [
+    ['state', STATE_USAGE, "list a lambda's state table (needs REDIS_URL with the read-only user cli)", deps.state],
+    ['builds', BUILDS_USAGE, 'show the build queue, retry a failed build', deps.builds],
+  ] as const) {
+    program
+      .command(name)
+      .summary(summary)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .passThroughOptions()
+      .argument('[arguments...]')
+      .configureHelp({ formatHelp: () => `${usage}\n` })
+      .action(action(name, async (args: string[], _options: unknown, command: Command) => run(args, kubeOptionsOf(command))));
+  }
+
+  for (const [name, summary] of Object.entries(NOT_IMPLEMENTED)) {
+    program
+      .command(name)
+      .summary(`${summary}: not implemented yet`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[arguments...]')
+      .action(
+        action(name, async () => {
+          terminal.err(`kublambda ${name}: not implemented yet\n`);
+          return EXIT_FAILED;
+        }),
+      );
+  }
+
+  if (argv.length === 0) {
+    terminal.out(program.helpInformation());
+    return EXIT_OK;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (error instanceof UsageError) {
+      terminal.err(`${current}: ${error.message}\n(${current} --help shows how to use it)\n`);
+      return EXIT_USAGE;
+    }
+    terminal.err(`${current}: ${error instanceof CommandError ? error.message : describeError(error)}\n`);
+    return EXIT_FAILED;
+  }
+}
