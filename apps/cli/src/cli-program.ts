@@ -220,7 +220,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
   }
 
   if (argv.length === 0) {
-    terminal.out(program.helpInformation());
+    program.outputHelp();
     return EXIT_OK;
   }
   try {
