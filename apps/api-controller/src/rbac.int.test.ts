@@ -1,15 +1,17 @@
 // api-controller runs as a user that holds only the chart's RBAC rules (charts/kublambda/
-// templates/api-controller-rbac.yaml), impersonated through its kubeconfig, against the real
-// API server with RBAC on. Builder and runner are local processes, as elsewhere.
+// templates/api-controller-rbac.yaml, rendered by helm with the chart's default values),
+// impersonated through its kubeconfig, against the real API server with RBAC on. Builder and
+// runner are local processes, as elsewhere.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import YAML from 'yaml';
-import { kubectl, waitUntil } from '@kublambda/dev-servers';
+import { helmBinary, kubectl, waitUntil } from '@kublambda/dev-servers';
 import { condition, isReady, startLambdaPlatform, type LambdaPlatform } from './lambda-platform.testing.ts';
 
-const template = path.resolve(import.meta.dirname, '../../../charts/kublambda/templates/api-controller-rbac.yaml');
+const chart = path.resolve(import.meta.dirname, '../../../charts/kublambda');
 const release = `kl-rbac-${randomBytes(4).toString('hex')}`;
 const user = `${release}-api-controller`;
 let platform: LambdaPlatform;
@@ -22,10 +24,10 @@ async function kubectlOk(args: string[], input?: string): Promise<void> {
 
 beforeAll(async () => {
   platform = await startLambdaPlatform('rbac');
-  // The template uses nothing but the release name and namespace.
-  const manifests = (await readFile(template, 'utf8')).replaceAll('{{ .Release.Name }}', release).replaceAll('{{ .Release.Namespace }}', platform.namespace);
-  expect(manifests).not.toContain('{{');
-  await kubectlOk(['apply', '-f', '-'], manifests);
+  // The rules come from values (watchTriggers.watchableResources): helm renders them.
+  const rendered = await execa(await helmBinary(), ['template', release, chart, '--namespace', platform.namespace, '--show-only', 'templates/api-controller-rbac.yaml'], { reject: false });
+  if (rendered.exitCode !== 0) throw new Error(`helm template: ${rendered.stderr}`);
+  await kubectlOk(['apply', '-f', '-'], rendered.stdout);
   await kubectlOk(['create', 'clusterrolebinding', release, `--clusterrole=${release}-api-controller`, `--user=${user}`]);
   await kubectlOk(['create', 'rolebinding', release, '-n', platform.namespace, `--role=${release}-api-controller-leader-election`, `--user=${user}`]);
 
@@ -40,7 +42,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
   await kubectl(['delete', 'clusterrolebinding', release, '--ignore-not-found']);
-  await kubectl(['delete', 'clusterrole', `${release}-api-controller`, '--ignore-not-found']);
+  // What the template holds cluster-wide (namespaced objects go with the namespace).
+  await kubectl(['delete', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '--ignore-not-found']);
 });
 
 describe("api-controller's RBAC rules", () => {
