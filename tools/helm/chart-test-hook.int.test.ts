@@ -78,7 +78,8 @@ describe('the helm test hook', () => {
       stderr: '',
       messages: ['created the lambda', 'the lambda is Ready', 'the lambda answered', 'passed'],
     });
-    expect(await platform.get('kublambda-chart-test')).toBeUndefined();
+    // Deleted: gone once api-controller's finalizer has cleaned up.
+    await platform.waitFor('kublambda-chart-test', 'gone', (lambda) => lambda === undefined, 60_000);
   }, 240_000);
 
   it('fails with the reason, and removes its lambda, when the runner cannot be reached', async () => {
@@ -87,7 +88,8 @@ describe('the helm test hook', () => {
     const last = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { message: string; error?: string };
     expect({ exitCode: result.exitCode, message: last.message }).toEqual({ exitCode: 1, message: 'failed' });
     expect(last.error).toMatch(/^the lambda answered 0 .*not 200/);
-    expect(await platform.get('kublambda-chart-test')).toBeUndefined();
+    // Deleted: gone once api-controller's finalizer has cleaned up.
+    await platform.waitFor('kublambda-chart-test', 'gone', (lambda) => lambda === undefined, 60_000);
   }, 240_000);
 
   it.each([

@@ -36,8 +36,12 @@ async function removeLambda() {
 
 async function main() {
   if (!runnerUrl) throw new Error('RUNNER_URL is not set: the runner Service URL, for example http://kublambda-runner.kublambda-system.svc');
-  // A lambda left by an earlier, interrupted run would hold the name.
+  // A lambda left by an earlier, interrupted run would hold the name until its finalizer is done.
   await removeLambda();
+  for (let waited = 0; (await api('GET', `${lambdas}/${name}`)).status !== 404; waited++) {
+    if (waited >= 60) throw new Error(`Lambda ${namespace}/${name} from an earlier run is still being deleted`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
   const created = await api('POST', lambdas, {
     apiVersion: 'kublambda.io/v1alpha1',
     kind: 'Lambda',
