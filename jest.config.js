@@ -3,6 +3,10 @@ import preset from './jest.preset.js';
 const sources = ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/tools'];
 
 export default {
+  // A safety limit, not a performance bound: CI shares 2 cores with every server of the suite,
+  // and a 1 MiB fsync or a type check can take seconds there. Jest reads testTimeout only from
+  // the top-level config: set inside a project it is silently ignored.
+  testTimeout: 30_000,
   projects: [
     {
       ...preset,
