@@ -58,7 +58,8 @@ beforeAll(async () => {
   const runnerPort = await freePort();
   runnerUrl = `http://127.0.0.1:${runnerPort}`;
   await Promise.all([
-    local('kublambda-api-controller', 'api-controller'),
+    // Its admin API's port is the pod's; here one free on this machine, with the runner where it is.
+    local('kublambda-api-controller', 'api-controller', { ADMIN_PORT: String(await freePort()), RUNNER_URL: runnerUrl }),
     // Its emptyDir volumes, here directories.
     local('kublambda-builder', 'builder', { BUILDER_CACHE_DIR: volumes('builder-cache'), HOME: volumes('builder-cache') }),
     local('kublambda-runner', 'runner', { HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: volumes('runner-assets') }),

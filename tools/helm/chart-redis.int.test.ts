@@ -89,8 +89,8 @@ describe("the chart's bundled Redis", () => {
   });
 
   it('gives each generated password to one user only', () => {
-    expect(Object.keys(passwords).sort()).toEqual(['admin', 'api-controller', 'builder', 'cli', 'runner']);
-    expect(new Set(Object.values(passwords)).size).toBe(5);
+    expect(Object.keys(passwords).sort()).toEqual(['admin', 'api-controller', 'builder', 'runner']);
+    expect(new Set(Object.values(passwords)).size).toBe(4);
     for (const password of Object.values(passwords)) expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
   });
 

@@ -61,8 +61,28 @@ describe('npm run up', () => {
       expect(table.exitCode).toBe(0);
       expect(table.stdout.split('\n')[0]).toMatch(/^LAMBDA\s+KIND\s+DIGEST\s+STATE\s+DURATION\s+ATTEMPTS\s+AGE\s+ERROR$/);
       expect(table.stdout).toMatch(/^default\/hello\s+image\s+sha256:[0-9a-f]{12}\s+completed\s/m);
-      expect(output).toContain('node apps/cli/src/main.ts builds -A');
+      expect(output).toContain('npx kublambda builds -A');
       const runner = endpoints[4]!;
+      // The runner's port is the local ingress: every lambda's status.url is on it.
+      const urls = await kubectl(['get', 'lam', '-n', 'default', '-o', 'custom-columns=NAME:.metadata.name,URL:.status.url', '--no-headers'], { kubeconfig });
+      expect(urls.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/))).toEqual([
+        ['hello', `${runner}/hello`],
+        ['visits', `${runner}/visits`],
+      ]);
+      // invoke and logs reach the runner through the API server only (port-forward, pods/log): the
+      // CLI gets the kubeconfig and nothing else. kwok takes up the stand-in pod's PortForward and
+      // Logs through its watch, so the first tries may be refused.
+      const invoked = await waitUntil('kublambda invoke hello to answer', async () => {
+        const result = await cli(['invoke', 'hello', '--path', '?name=cli']);
+        return result.exitCode === 0 ? result : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      expect(invoked.stdout).toBe('hello, cli');
+      const logged = await waitUntil('kublambda logs hello to show the greeting', async () => {
+        const result = await cli(['logs', 'hello']);
+        return result.exitCode === 0 && result.stdout.includes('greeting cli') ? result : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      expect(logged.stdout).toMatch(/^\S+Z kublambda-runner-\S+ [0-9a-f-]+ greeting cli$/m);
+      expect(logged.stdout).not.toContain('visits');
       const hello = await fetch(`${runner}/hello?name=you`);
       expect(hello.status).toBe(200);
       expect(await hello.text()).toBe('hello, you\n');
@@ -84,6 +104,15 @@ describe('npm run up', () => {
       } finally {
         operator.disconnect();
       }
+      // The same table and the watch trigger's dead letters (none: it delivered) through the CLI:
+      // a port-forward to api-controller's admin API, the kubeconfig only.
+      const state = await cli(['state', 'visits', 'visits', '-o', 'json']);
+      expect(state.stderr).toBe('');
+      const total = (JSON.parse(state.stdout) as { entries: Array<{ key: string; value: number }> }).entries.find((entry) => entry.key === 'total');
+      expect(total!.value).toBeGreaterThanOrEqual(second.visits + 1);
+      const events = await cli(['events', 'visits']);
+      expect(events.stderr).toBe('');
+      expect(events.stdout).toBe('no dead letters: every event its watch triggers matched was delivered');
       for (const endpoint of endpoints.slice(1)) {
         expect(await acceptsConnections(endpoint)).toBe(true);
       }

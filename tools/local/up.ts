@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { RegistryClient, pushBaseImage } from '@kublambda/oci-image';
+import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS, BUILDER_POD_LABELS, RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
 import { createRunnerBaseImage, runnerBaseImageFiles } from '../images/runner-base-image.ts';
 import { runWatchersLocally } from './local-watchers.ts';
 
@@ -60,9 +61,13 @@ try {
   // cluster): only api-controller, which encrypts, and the runner, which decrypts, get it.
   const envKeys = { ENV_ENCRYPTION_KEYS: generateEnvEncryptionKey('local') };
   const runnerPort = await freePort();
+  const runnerUrl = `http://127.0.0.1:${runnerPort}`;
   // The builder's admin server (loopback), with retries allowed: `kublambda builds` reaches it
   // through the API server's port-forward to the kublambda-builder pod (below).
   const builderAdminPort = await freePort();
+  // api-controller's admin API (dead letters, state tables): kublambda events and state reach it
+  // through a port-forward to the kublambda-api-controller pod; retried events go to the runner.
+  const controllerAdminPort = await freePort();
   const appEnv = {
     builder: {
       ...serviceEnv,
@@ -72,12 +77,14 @@ try {
       ADMIN_PORT: String(builderAdminPort),
       BUILD_BOARD_ACTIONS: 'true',
     },
-    'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on' },
+    // The runner's port is the ingress here: each lambda's status.url is on it.
+    'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on', EXTERNAL_BASE_URL: runnerUrl, ADMIN_PORT: String(controllerAdminPort), RUNNER_URL: runnerUrl },
     runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
   };
   for (const app of ['builder', 'api-controller', 'runner'] as const) {
     // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
-    const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir });
+    // The runner's output also in the CRI format, which kwok serves as its stand-in pod's log.
+    const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir, criLog: app === 'runner' });
     stops.push(() => service.stop());
   }
   // The builder runs here, not in a pod; a kublambda-builder Deployment stands for it (kwok makes
@@ -86,11 +93,27 @@ try {
   await startPodStandIn(controlPlane.kubeConfig(), {
     namespace: platformNamespace,
     name: 'kublambda-builder',
-    labels: { 'app.kubernetes.io/name': 'kublambda-builder' },
-    port: { name: 'admin', containerPort: 9100 },
+    labels: BUILDER_POD_LABELS,
+    port: { name: ADMIN_PORT_NAME, containerPort: 9100 },
     target: { address: '127.0.0.1', port: builderAdminPort },
   });
-  const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+  await startPodStandIn(controlPlane.kubeConfig(), {
+    namespace: platformNamespace,
+    name: 'kublambda-api-controller',
+    labels: { ...API_CONTROLLER_POD_LABELS },
+    port: { name: ADMIN_PORT_NAME, containerPort: 9091 },
+    target: { address: '127.0.0.1', port: controllerAdminPort },
+  });
+  // The runner's stand-in: kublambda invoke port-forwards to its http port, kublambda logs reads
+  // its log (pods/log), both through the API server, as they reach runner pods in a cluster.
+  await startPodStandIn(controlPlane.kubeConfig(), {
+    namespace: platformNamespace,
+    name: 'kublambda-runner',
+    labels: { ...RUNNER_POD_LABELS },
+    port: { name: RUNNER_HTTP_PORT_NAME, containerPort: 8080 },
+    target: { address: '127.0.0.1', port: runnerPort },
+    logsFile: path.join(dir, 'runner.cri.log'),
+  });
   const watchers = await runWatchersLocally({ kubeConfig: controlPlane.kubeConfig(), runnerUrl, logDir: dir, log: (line) => console.log(`event-watcher: ${line}`) });
   stops.push(() => watchers.stop());
 
@@ -116,8 +139,11 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   API server  ${controlPlane.apiServerUrl}
   Redis       redis://${redis.host}:${redis.port}  (a user per service, none without a password)
   Redis admin ${redis.adminUrl}  (everything: for you, never for a lambda)
-  CLI         REDIS_URL=${redis.urlFor('cli')} node apps/cli/src/main.ts state visits visits
-              node apps/cli/src/main.ts builds -A   # the build queue, through the API server (port-forward)
+  CLI         npx kublambda invoke hello --path '?name=you'   # through the API server (port-forward)
+              npx kublambda logs visits                      # the lambda's console output (pods/log)
+              npx kublambda builds -A                        # the build queue (port-forward)
+              npx kublambda events visits                    # its watch trigger's dead letters
+              npx kublambda state visits visits              # its state table (port-forward)
   build board http://127.0.0.1:${builderAdminPort}/builds/
   S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
   registry    ${registry.url}  (user ${registry.username}, password ${registry.password}; nothing without them)
@@ -127,9 +153,10 @@ Running: api-controller and builder (they build each lambda into an asset in S3 
 in the registry, on the runner base image assembled here, and publish its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
 for each lambda with watch triggers the event-watcher its Deployment would run, as a local
 process with that Deployment's env and its ServiceAccount's token (kwok makes the pods Ready;
-nothing runs in them). The builder's pod (Deployment kublambda-builder in ${platformNamespace})
-is a stand-in of the same kind: its admin port leads to the local builder, so kublambda builds
-port-forwards to it through the API server. Not running yet: the autoscaler.
+nothing runs in them). The api-controller's, builder's and runner's pods (Deployments
+kublambda-api-controller, kublambda-builder and kublambda-runner in ${platformNamespace}) are
+stand-ins of the same kind: their ports lead to the local processes and the runner pod's log is the
+runner's output, so the CLI reaches them all through the API server. Not running yet: the autoscaler.
 Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {

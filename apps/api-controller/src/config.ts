@@ -1,9 +1,9 @@
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
-import { EnvReader, readLeaderElection, type Env, type LeaderElectionSettings } from '@kublambda/config';
+import { EnvReader, parseAdminListener, readLeaderElection, type AdminListener, type Env, type LeaderElectionSettings } from '@kublambda/config';
 import { hasRedisCredentials, parseRedisUrl, readRedisSettings, redactRedisUrl, type WriteConfirmation } from '@kublambda/redis-connection';
 import { normalizePathPrefix, parseEnvKeyRing, type EnvKeyRing } from '@kublambda/route-table';
 import { DEFAULT_EVENT_WATCHER_IMAGE, DEFAULT_WATCHABLE_RESOURCES, type WatcherPlatformConfig } from './desired-watcher.ts';
-import type { HttpExposureConfig } from './http-exposure.ts';
+import { RUNNER_SERVICE, type HttpExposureConfig } from './http-exposure.ts';
 import { formatGrant, isNamespaceName, type PathPolicy, type RouteGrant } from './path-ownership.ts';
 
 export interface ApiControllerConfig {
@@ -31,6 +31,13 @@ export interface ApiControllerConfig {
   watchers: WatcherPlatformConfig;
   /** Container images of lambdas (IMAGE_BUILDS and the IMAGE_REGISTRY_* variables); undefined when IMAGE_BUILDS=off. */
   images?: ImageBuildsConfig;
+  /** The admin API for the CLI (admin-api.ts): ADMIN_PORT, ADMIN_HOST; off without ADMIN_PORT. */
+  admin?: AdminConfig;
+}
+
+export interface AdminConfig extends AdminListener {
+  /** Where a retried dead letter is sent (RUNNER_URL; default: the runner Service), as event-watchers send events. */
+  runnerUrl: string;
 }
 
 export interface ImageBuildsConfig {
@@ -69,8 +76,17 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
     },
     images: read.nested(parseImageBuilds),
   };
+  const admin = read.nested((env) => parseAdmin(env, config.http));
   read.finish('api-controller');
-  return config;
+  return { ...config, ...(admin ? { admin } : {}) };
+}
+
+function parseAdmin(env: Env, http: HttpExposureConfig): AdminConfig | undefined {
+  const { listener, problems } = parseAdminListener(env, ['RUNNER_URL']);
+  const runnerUrl = env.RUNNER_URL?.trim() || `http://${RUNNER_SERVICE}.${http.platformNamespace}.svc.${http.clusterDomain}`;
+  if (!/^https?:\/\/[^/?#]+$/.test(runnerUrl)) problems.push(`RUNNER_URL must be an http:// or https:// URL with no path, for example http://127.0.0.1:8080, not "${runnerUrl}"`);
+  if (problems.length > 0) throw new Error(problems.join('\n  - '));
+  return listener ? { ...listener, runnerUrl } : undefined;
 }
 
 function leaseFields({ namespace, ...election }: LeaderElectionSettings) {

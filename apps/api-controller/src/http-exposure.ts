@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { LAMBDA_API_VERSION, LAMBDA_KIND, type Lambda } from '@kublambda/crd-types';
+import { LAMBDA_API_VERSION, LAMBDA_KIND, lambdaPath, RUNNER_POD_LABELS, type Lambda } from '@kublambda/crd-types';
 
 // The objects that expose lambdas over HTTP, as pure functions of a Lambda and the platform's
 // configuration. An Ingress can only name a Service in its own namespace, and an owner
@@ -28,7 +28,6 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const LAMBDA_LABEL = 'kublambda.io/lambda';
 /** A digest of what was applied: fields dropped from the desired object show up as a changed digest. */
 export const APPLIED_DIGEST_ANNOTATION = 'kublambda.io/applied-digest';
-const RUNNER_POD_LABELS = { 'app.kubernetes.io/name': 'kublambda', 'app.kubernetes.io/component': 'runner' };
 
 const OWNED_PREFIX = 'kublambda-';
 
@@ -42,10 +41,8 @@ export function lambdaKeyOfOwned(namespace: string, objectName: string): string 
   return objectName.startsWith(OWNED_PREFIX) ? `${namespace}/${objectName.slice(OWNED_PREFIX.length)}` : undefined;
 }
 
-/** The path a lambda is served under, whether or not it has an HTTP trigger. */
-export function lambdaPath(lambda: Lambda): string {
-  return lambda.spec.triggers?.http?.path ?? `/${lambda.metadata.namespace}/${lambda.metadata.name}`;
-}
+/** The path a lambda is served under, whether or not it has an HTTP trigger (the CRD's default). */
+export { lambdaPath };
 
 /** The Service in front of the runner pool, in the platform namespace. The chart creates the pods it selects. */
 export function desiredRunnerService(config: HttpExposureConfig): k8s.V1Service {

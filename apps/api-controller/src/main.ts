@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
+import express from 'express';
 import { Queue, QueueEvents } from 'bullmq';
 import { createArtifactStore } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, lambdaOfBuildJobId } from '@kublambda/build-queue';
@@ -10,6 +12,7 @@ import { connectRedis } from '@kublambda/redis-connection';
 import { claimRoute, isClaimAtOrBelow, publishRoute, readRoute, releaseRouteClaim, removeRoute } from '@kublambda/route-table';
 import { deleteTables, stateRedisOptions } from '@kublambda/state-tables';
 import { RegistryClient } from '@kublambda/oci-image';
+import { ADMIN_API_PATH, createAdminApi } from './admin-api.ts';
 import { bullmqBuilds, bullmqImages, type BuildQueue } from './bullmq-builds.ts';
 import { parseApiControllerConfig } from './config.ts';
 import { desiredClaim } from './desired-route.ts';
@@ -19,6 +22,7 @@ import { lambdaKeyOfOwned } from './http-exposure.ts';
 import { kubeConfigMaps, kubeEvents, kubeLambdas, kubeNamespaces, lambdasWatchPath, listLambdas } from './kube-lambdas.ts';
 import { kubeIngresses, kubeSecrets, kubeServices, ownedObjectLists } from './kube-owned-objects.ts';
 import { kubeWatcherObjects, watcherObjectLists, type WatcherObjectSource } from './kube-watcher-objects.ts';
+import { redisAdminData } from './redis-admin-data.ts';
 import { redisWatchers } from './redis-watchers.ts';
 import { kubeResourceDiscovery } from './resource-discovery.ts';
 import { reconcileLambda, type LambdaReconcilerDeps } from './reconcile-lambda.ts';
@@ -50,6 +54,14 @@ stateRedis.on('ready', () => {
   if (stateRedisDown) logger.info('state store connection restored');
   stateRedisDown = false;
 });
+
+// Every replica serves the admin API, leading or not: it only reads Redis (and removes a dead
+// letter once it was delivered).
+const adminServer = config.admin && express().disable('x-powered-by').get('/healthz', (_request, response) => void response.json({ status: 'ok' })).use(ADMIN_API_PATH, createAdminApi(redisAdminData(redis, stateRedis, config.admin.runnerUrl))).listen(config.admin.port, config.admin.host);
+if (adminServer) {
+  await Promise.race([once(adminServer, 'listening'), once(adminServer, 'error').then(([error]) => Promise.reject(new Error(`admin server: cannot listen on ${config.admin!.host}:${config.admin!.port}`, { cause: error })))]);
+  logger.info('admin API listening', { host: config.admin!.host, port: config.admin!.port });
+}
 
 const shutdown = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
@@ -184,6 +196,7 @@ const elector = new LeaderElector({
 });
 logger.info('starting', { identity: config.identity, lease: `${config.leaseNamespace}/${config.leaseName}` });
 const outcome = await elector.run(reconcileWhileLeading, shutdown.signal);
+adminServer?.close();
 await Promise.all([buildEvents.close(), buildQueue.close()]);
 // BullMQ leaves connections it was handed open; they are ours to close.
 for (const connection of [redis, queueConnection, eventsConnection, stateRedis]) connection.disconnect();

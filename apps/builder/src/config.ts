@@ -1,9 +1,8 @@
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArtifactStoreConfig, type ArtifactStoreConfig } from '@kublambda/artifact-store';
 import { readRedisUrl } from '@kublambda/redis-connection';
-import { EnvReader, type Env } from '@kublambda/config';
+import { EnvReader, parseAdminListener, type Env } from '@kublambda/config';
 import { KANIKO_ONLY, parseKanikoSettings, type KanikoImageBackendConfig } from './kaniko-config.ts';
 
 export interface BuilderConfig {
@@ -61,21 +60,11 @@ export function parseBuilderConfig(env: Env): BuilderConfig {
 
 /** Off (undefined) unless ADMIN_PORT is set; loopback unless ADMIN_HOST says otherwise. */
 export function parseAdminConfig(env: Env): AdminConfig | undefined {
-  const problems: string[] = [];
-  const port = env.ADMIN_PORT?.trim();
-  const host = env.ADMIN_HOST?.trim() || '127.0.0.1';
+  const { listener, problems } = parseAdminListener(env, ['BUILD_BOARD_ACTIONS']);
   const actions = env.BUILD_BOARD_ACTIONS?.trim().toLowerCase() || 'false';
-  if (port && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) problems.push(`ADMIN_PORT must be a whole number from 1 to 65535, not "${port}"`);
-  if (!net.isIP(host) && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(host)) problems.push(`ADMIN_HOST must be an IP address or a host name, not "${host}"`);
   if (actions !== 'true' && actions !== 'false') problems.push(`BUILD_BOARD_ACTIONS must be true or false, not "${env.BUILD_BOARD_ACTIONS?.trim()}"`);
-  if (!port) {
-    // The admin server is off; settings for it would be silently ignored.
-    for (const name of ['ADMIN_HOST', 'BUILD_BOARD_ACTIONS']) {
-      if (env[name]?.trim()) problems.push(`${name} is set but ADMIN_PORT is not (the admin server is off without ADMIN_PORT)`);
-    }
-  }
   if (problems.length > 0) throw new Error(problems.join('\n  - '));
-  return port ? { host, port: Number(port), boardActions: actions === 'true' } : undefined;
+  return listener ? { ...listener, boardActions: actions === 'true' } : undefined;
 }
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;

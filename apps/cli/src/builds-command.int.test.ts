@@ -12,6 +12,7 @@ import { Queue } from 'bullmq';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { BUILD_JOB_OPTIONS, BUILD_QUEUE, BUILD_QUEUE_PREFIX, buildJobId, type BuildJobData, type BuildJobResult, type BuildRecord, type LambdaRef } from '@kublambda/build-queue';
+import { BUILDER_POD_LABELS } from '@kublambda/crd-types';
 import {
   createTestNamespace,
   freePort,
@@ -78,7 +79,7 @@ beforeAll(async () => {
   standIn = await startPodStandIn(kubeConfig, {
     namespace: platform.name,
     name: 'kublambda-builder',
-    labels: { 'app.kubernetes.io/name': 'kublambda-builder' },
+    labels: BUILDER_POD_LABELS,
     port: { name: 'admin', containerPort: 9100 },
     target: { address: '127.0.0.1', port: adminPort },
   });
@@ -195,7 +196,7 @@ describe('kublambda builds', () => {
       const result = await kublambda(['-A', '--platform-namespace', empty.name]);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toBe(
-        `kublambda builds: no Ready pod labelled app.kubernetes.io/name=kublambda-builder with a container port named "admin" in ${empty.name}: is the builder running with ADMIN_PORT set?`,
+        `kublambda builds: no Ready pod labelled app.kubernetes.io/name=kublambda-builder,app.kubernetes.io/component=builder with a container port named "admin" in ${empty.name}: is the builder running with ADMIN_PORT set?`,
       );
     } finally {
       await empty.delete();
@@ -220,7 +221,7 @@ describe('kublambda builds', () => {
 
     const refused = await kublambda(['-A'], kubeconfig);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain(`kublambda builds: forbidden: kublambda builds needs "get" and "create" on pods/portforward in ${namespace}`);
+    expect(refused.stderr).toContain(`kublambda builds: not allowed: this needs "get" and "create" on pods/portforward in ${namespace}`);
 
     // The Role docs/images.md gives: read the builder pods, port-forward to them.
     await rbac.createNamespacedRole({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { BuildRecord } from '@kublambda/build-queue';
-import { chooseBuilderPod, noBuilderPodMessage } from './builder-admin.ts';
+import { BUILDER_PODS } from './builder-admin.ts';
+import { noPodMessage, readyPodPorts } from './pod-http.ts';
 import { formatAge, formatBuildsTable, formatDuration, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, shortDigest } from './builds-command.ts';
 import { UsageError } from './command-line.ts';
 
@@ -132,7 +133,7 @@ describe('formatBuildsTable', () => {
   });
 });
 
-describe('chooseBuilderPod', () => {
+describe('readyPodPorts', () => {
   const pod = (name: string, options: { ready?: boolean; admin?: boolean; deleting?: boolean } = {}) => ({
     metadata: { name, ...(options.deleting ? { deletionTimestamp: new Date() } : {}) },
     spec: { containers: [{ name: 'builder', ports: [{ name: options.admin === false ? 'metrics' : 'admin', containerPort: 9100 }] }] },
@@ -140,13 +141,13 @@ describe('chooseBuilderPod', () => {
   });
 
   it('takes the first Ready pod with an admin port, by name', () => {
-    expect(chooseBuilderPod([pod('b'), pod('a', { ready: false }), pod('c')])).toEqual({ name: 'b', port: 9100 });
+    expect(readyPodPorts([pod('c'), pod('a', { ready: false }), pod('b')], 'admin')).toEqual([{ name: 'b', port: 9100 }, { name: 'c', port: 9100 }]);
   });
 
   it('finds none among pods not Ready, deleting, or without an admin port', () => {
-    expect(chooseBuilderPod([pod('a', { ready: false }), pod('b', { admin: false }), pod('c', { deleting: true })])).toBeUndefined();
-    expect(noBuilderPodMessage('kublambda-system')).toBe(
-      'no Ready pod labelled app.kubernetes.io/name=kublambda-builder with a container port named "admin" in kublambda-system: is the builder running with ADMIN_PORT set?',
+    expect(readyPodPorts([pod('a', { ready: false }), pod('b', { admin: false }), pod('c', { deleting: true })], 'admin')).toEqual([]);
+    expect(noPodMessage(BUILDER_PODS, 'kublambda-system')).toBe(
+      'no Ready pod labelled app.kubernetes.io/name=kublambda-builder,app.kubernetes.io/component=builder with a container port named "admin" in kublambda-system: is the builder running with ADMIN_PORT set?',
     );
   });
 });

@@ -74,7 +74,7 @@ export function parseBuildsArgs(argv: string[]): BuildsArgs {
 }
 
 /** --platform-namespace, else KUBLAMBDA_PLATFORM_NAMESPACE, else kublambda-system. */
-export function platformNamespaceOf(args: BuildsArgs, env: Record<string, string | undefined>): string {
+export function platformNamespaceOf(args: { platformNamespace?: string }, env: Record<string, string | undefined>): string {
   return args.platformNamespace ?? (env.KUBLAMBDA_PLATFORM_NAMESPACE || DEFAULT_PLATFORM_NAMESPACE);
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Lambda } from '@kublambda/crd-types';
 import { runCli, type CliDeps, type KubeOptions } from './cli-program.ts';
 import type { LambdaClient } from './lambda-client.ts';
+import type { PodRequest } from './pod-http.ts';
 
 /** A terminal and an API client in memory: the lambda is Ready as soon as it is applied. */
 function fakes() {
@@ -9,6 +10,8 @@ function fakes() {
   const err: string[] = [];
   const applied: Lambda[] = [];
   const clients: KubeOptions[] = [];
+  const sent: PodRequest[] = [];
+  const runnerNamespaces: string[] = [];
   const store = new Map<string, Lambda>();
   const client: LambdaClient = {
     namespace: 'shop',
@@ -30,8 +33,24 @@ function fakes() {
     lambdaClient: (options) => (clients.push(options), client),
     state: async () => 0,
     builds: async (argv) => (argv.includes('--bogus') ? 2 : 0),
+    runners: (_kube, platformNamespace) => {
+      runnerNamespaces.push(platformNamespace);
+      return {
+        send: async (request) => (sent.push(request), { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello you') }),
+        runnerPods: async () => [{ pod: 'runner-a', container: 'runner' }],
+        readLog: async (_source, _options, onLine) => onLine(JSON.stringify({ level: 'info', message: 'hi', namespace: 'shop', lambda: 'hello', source: 'lambda', stream: 'stdout', requestId: 'r1', timestamp: 't1' })),
+      };
+    },
+    controllerAdmin: () => ({
+      deadLetters: async () => [],
+      retryDeadLetter: async () => {
+        throw new Error('no dead letter');
+      },
+      listTable: async () => ({ entries: [] }),
+    }),
+    defaultPlatformNamespace: 'kublambda-system',
   };
-  return { deps, out, err, applied, clients, stdout: () => out.join(''), stderr: () => err.join('') };
+  return { deps, out, err, applied, clients, sent, runnerNamespaces, store, stdout: () => out.join(''), stderr: () => err.join('') };
 }
 
 describe('runCli', () => {
@@ -52,12 +71,32 @@ describe('runCli', () => {
     }
   });
 
-  it('says invoke, logs, events and up are not implemented yet (exit 1)', async () => {
-    for (const command of ['invoke', 'logs', 'events', 'up']) {
+  it('says up is not implemented yet (exit 1)', async () => {
+    for (const command of ['up']) {
       const f = fakes();
       expect(await runCli([command, 'hello'], f.deps)).toBe(1);
       expect(f.stderr()).toBe(`kublambda ${command}: not implemented yet\n`);
     }
+  });
+
+  it('invokes a lambda on its trigger through the runner access, in the platform namespace given', async () => {
+    const f = fakes();
+    f.store.set('hello', { apiVersion: 'kublambda.io/v1alpha1', kind: 'Lambda', metadata: { name: 'hello', namespace: 'shop' }, spec: { source: { inline: 'x' }, triggers: { http: { path: '/hello' } } } } as Lambda);
+    expect(await runCli(['invoke', 'hello', '--path', '?name=you', '-H', 'X-Trace: 1', '--platform-namespace', 'platform'], f.deps)).toBe(0);
+    expect(f.stdout()).toContain('hello you');
+    expect(f.sent).toEqual([expect.objectContaining({ method: 'GET', path: '/hello?name=you', headers: { 'x-trace': '1' } })]);
+    expect(f.runnerNamespaces).toEqual(['platform']);
+  });
+
+  it('prints logs, and refuses a bad --since as a usage error', async () => {
+    const f = fakes();
+    f.store.set('hello', { apiVersion: 'kublambda.io/v1alpha1', kind: 'Lambda', metadata: { name: 'hello', namespace: 'shop' }, spec: { source: { inline: 'x' } } } as Lambda);
+    expect(await runCli(['logs', 'hello', '--since', '5m'], f.deps)).toBe(0);
+    expect(f.stdout()).toBe('t1 runner-a r1 hi\n');
+    expect(f.runnerNamespaces).toEqual(['kublambda-system']);
+    const g = fakes();
+    expect(await runCli(['logs', 'hello', '--since', 'yesterday'], g.deps)).toBe(2);
+    expect(g.stderr()).toContain("option '--since <duration>' argument 'yesterday' is invalid. must be a duration such as 30s, 5m, 2h or 1d, not \"yesterday\"");
   });
 
   it('hands state and builds every word after the command', async () => {

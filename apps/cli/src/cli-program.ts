@@ -11,12 +11,19 @@ import { CommandError } from './kube-errors.ts';
 import type { KubeConfigOptions, LambdaClient } from './lambda-client.ts';
 import { runDelete, runDeploy, runDescribe, runGet, type Terminal } from './lambda-commands.ts';
 import { lambdaForDeploy, readDeploySource } from './deploy-source.ts';
+import type { ControllerAdmin } from './controller-admin.ts';
+import { runEvents } from './events-command.ts';
+import { runInvoke, type InvokeDeps, type InvokeOptions } from './invoke-command.ts';
+import { parseSince, runLogs, type LogsDeps } from './logs-command.ts';
 import { OUTPUT_FORMATS, type OutputFormat } from './lambda-output.ts';
 import { STATE_USAGE } from './state-command.ts';
 
 export interface KubeOptions extends KubeConfigOptions {
   namespace?: string;
 }
+
+/** The runner pods, reached through the API server in the platform's namespace. */
+export type RunnerAccess = Omit<InvokeDeps, 'client' | 'readData'> & Omit<LogsDeps, 'client'>;
 
 export interface CliDeps {
   terminal: Terminal;
@@ -27,13 +34,15 @@ export interface CliDeps {
   /** `kublambda state` and `kublambda builds` with their own argument parsing. */
   state(argv: string[], kube: KubeConfigOptions): Promise<number>;
   builds(argv: string[], kube: KubeConfigOptions): Promise<number>;
+  runners(kube: KubeConfigOptions, platformNamespace: string): RunnerAccess;
+  /** api-controller's admin API: dead letters, state tables. */
+  controllerAdmin(kube: KubeConfigOptions, platformNamespace: string): ControllerAdmin;
+  /** KUBLAMBDA_PLATFORM_NAMESPACE, else kublambda-system. */
+  defaultPlatformNamespace: string;
 }
 
 /** Still on the list, still not there: they say so (exit 1) rather than vanish. */
 export const NOT_IMPLEMENTED: Record<string, string> = {
-  invoke: 'call a lambda over HTTP',
-  logs: "show a lambda's logs",
-  events: "show a lambda's watch-trigger deliveries and dead letters",
   up: 'start the local all-in-one platform (npm run up in the checkout does it)',
 };
 
@@ -84,6 +93,20 @@ function withKubeOptions(command: Command): Command {
 function kubeOptionsOf(command: Command): KubeOptions {
   const options = command.optsWithGlobals() as KubeOptions;
   return { namespace: options.namespace, kubeconfig: options.kubeconfig, context: options.context };
+}
+
+function platformNamespaceOption(deps: CliDeps) {
+  return new Option('--platform-namespace <namespace>', "where the platform's pods run (default: $KUBLAMBDA_PLATFORM_NAMESPACE, else kublambda-system)").default(deps.defaultPlatformNamespace);
+}
+
+function sinceOption() {
+  return new Option('--since <duration>', 'only lines newer than this: 30s, 5m, 2h, 1d').argParser((value: string) => {
+    try {
+      return parseSince(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message.replace(/^--since /, ''));
+    }
+  });
 }
 
 function examples(...lines: string[]): string {
@@ -173,6 +196,65 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       ),
     );
 
+  withKubeOptions(program.command('invoke'))
+    .summary('call a lambda over HTTP, as its trigger routes it, and print the answer')
+    .description(
+      "Sends one request to the lambda's HTTP trigger (its path and host) on a runner pod, through the API server's port-forward (pods/portforward in the platform namespace), and prints the body. An answer of 400 or more exits 1.",
+    )
+    .argument('<name>', 'the lambda')
+    .option('-d, --data <body>', 'the request body (POST unless --method); @file reads a file, @- standard input')
+    .option('-X, --method <method>', 'the HTTP method (default: GET, or POST with --data)')
+    .addOption(new Option('-H, --header <Name: value>', 'a request header; repeat for more').argParser(collect).default([], 'none'))
+    .option('--path <path>', "below the trigger's path: /items?id=1")
+    .option('-i, --include', 'print the status line and headers before the body')
+    .option('--timeout <seconds>', 'how long to wait for the answer', positiveInteger('--timeout'), 60)
+    .addOption(platformNamespaceOption(deps))
+    .addHelpText('after', examples('kublambda invoke hello', "kublambda invoke hello --path '?name=you'", 'kublambda invoke orders -d \'{"id":1}\' -H "Content-Type: application/json"'))
+    .action(
+      action('invoke', async (name: string, options: InvokeOptions & { timeout: number; platformNamespace: string }, command: Command) => {
+        const kube = kubeOptionsOf(command);
+        return runInvoke(name, { ...options, timeoutSeconds: options.timeout }, { client: deps.lambdaClient(kube), ...deps.runners(kube, options.platformNamespace) }, terminal);
+      }),
+    );
+
+  withKubeOptions(program.command('logs'))
+    .summary("a lambda's console output and failures, from every runner replica")
+    .description(
+      "Reads the runner pods' logs through the API server (pods/log in the platform namespace) and prints the lines about this lambda: its console output with each request's id, and the runner's lines about its failures (crashes, timeouts, refused requests).",
+    )
+    .argument('<name>', 'the lambda')
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .addOption(sinceOption())
+    .addOption(new Option('-o, --output <format>', 'text, or json: the JSON lines as the runner wrote them, with the pod').choices(['text', 'json']).default('text'))
+    .addOption(platformNamespaceOption(deps))
+    .addHelpText('after', examples('kublambda logs hello', 'kublambda logs hello -f --since 5m', 'kublambda logs hello -o json | jq .requestId'))
+    .action(
+      action('logs', async (name: string, options: { follow?: boolean; since?: number; output: 'text' | 'json'; platformNamespace: string }, command: Command) => {
+        const kube = kubeOptionsOf(command);
+        const run = { name, follow: Boolean(options.follow), sinceSeconds: options.since, output: options.output };
+        return runLogs(run, { client: deps.lambdaClient(kube), ...deps.runners(kube, options.platformNamespace) }, terminal);
+      }),
+    );
+
+  withKubeOptions(program.command('events'))
+    .summary('the events its watch triggers gave up on (dead letters), and sending them again')
+    .description(
+      "Lists the lambda's dead letters, newest first: events its watch triggers matched but could not deliver within the retry budget. --retry sends one again (it leaves the list once the lambda takes it). Read through the API server: a port-forward to api-controller's admin API (pods/portforward in the platform namespace).",
+    )
+    .argument('<name>', 'the lambda')
+    .addOption(new Option('--retry <id>', 'send this dead letter again; repeat for more').argParser(collect).default([], 'none'))
+    .option('--retry-all', 'send every dead letter again')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(platformNamespaceOption(deps))
+    .addHelpText('after', examples('kublambda events on-config', "kublambda events on-config --retry '3f1c.../12345'", 'kublambda events on-config --retry-all'))
+    .action(
+      action('events', async (name: string, options: { retry: string[]; retryAll?: boolean; output: 'table' | 'json'; platformNamespace: string }, command: Command) => {
+        if (options.retryAll && options.retry.length > 0) throw new UsageError('give --retry <id> or --retry-all, not both');
+        const kube = kubeOptionsOf(command);
+        return runEvents({ name, retry: options.retry, all: Boolean(options.retryAll), output: options.output }, { client: deps.lambdaClient(kube), admin: deps.controllerAdmin(kube, options.platformNamespace) }, terminal);
+      }),
+    );
+
   program
     .command('init')
     .summary('make a directory with a new lambda: handler.ts, lambda.yaml and a README')
@@ -189,7 +271,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
 
   // Their own parsers and usage texts, as before commander: every word after the command is theirs.
   for (const [name, usage, summary, run] of [
-    ['state', STATE_USAGE, "list a lambda's state table (needs REDIS_URL with the read-only user cli)", deps.state],
+    ['state', STATE_USAGE, "list a lambda's state table", deps.state],
     ['builds', BUILDS_USAGE, 'show the build queue, retry a failed build', deps.builds],
   ] as const) {
     program

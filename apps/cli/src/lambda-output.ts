@@ -1,7 +1,7 @@
 // How the lambda commands show Lambdas: kubectl-like tables, JSON and YAML, describe's
 // sections, and what deploy makes of a Lambda's conditions. Pure functions of the objects.
 import YAML from 'yaml';
-import type { Condition, Lambda } from '@kublambda/crd-types';
+import { lambdaPath, type Condition, type Lambda } from '@kublambda/crd-types';
 import { formatAge } from './builds-command.ts';
 import type { LambdaEvent } from './lambda-client.ts';
 
@@ -44,7 +44,7 @@ export function conditionSummary(lambda: Lambda): string {
 /** status.url, else the path the runner serves it at. */
 export function lambdaAddress(lambda: Lambda): string {
   if (lambda.status?.url) return lambda.status.url;
-  return lambda.spec.triggers?.http?.path ?? `/${lambda.metadata.namespace}/${lambda.metadata.name}`;
+  return lambdaPath(lambda);
 }
 
 export function formatObjects(value: unknown, format: 'json' | 'yaml'): string {

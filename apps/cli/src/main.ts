@@ -1,15 +1,16 @@
 // The `kublambda` command: the real terminal, kubeconfig and clients handed to runCli.
-// Unfinished: invoke, logs, events and up say they are not implemented yet (exit 1).
+// Unfinished: up says it is not implemented yet (exit 1).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@kublambda/reconcile-runtime';
-import { connectStateRedis, createReadOnlyStateStore } from '@kublambda/state-tables';
 import { builderAdmin } from './builder-admin.ts';
-import { BUILDS_USAGE, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, type BuildsArgs } from './builds-command.ts';
+import { BUILDS_USAGE, DEFAULT_PLATFORM_NAMESPACE, parseBuildsArgs, platformNamespaceOf, runBuildsCommand, type BuildsArgs } from './builds-command.ts';
 import { runCli } from './cli-program.ts';
 import { UsageError } from './command-line.ts';
 import { contextNamespace, kubeDeclaredTables } from './kube-lambdas.ts';
 import { lambdaClient, loadKubeConfig, type KubeConfigOptions } from './lambda-client.ts';
-import { STATE_USAGE, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs, type StateCommandConfig } from './state-command.ts';
+import { listRunnerLogSources, readRunnerLog, sendToRunner } from './runner-pods.ts';
+import { STATE_USAGE, parseStateArgs, runStateCommand, type StateArgs } from './state-command.ts';
+import { controllerAdmin } from './controller-admin.ts';
 
 async function state(argv: string[], kube: KubeConfigOptions): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -17,14 +18,11 @@ async function state(argv: string[], kube: KubeConfigOptions): Promise<number> {
     return 0;
   }
   let args: StateArgs;
-  let config: StateCommandConfig;
   try {
     args = parseStateArgs(argv);
-    config = stateCommandConfig(process.env);
   } catch (error) {
-    // A configuration error already names the command and lists every problem.
-    console.error(error instanceof UsageError ? `kublambda state: ${error.message}\n\n${STATE_USAGE}` : (error as Error).message);
-    return 1;
+    console.error(`kublambda state: ${(error as Error).message}\n\n${STATE_USAGE}`);
+    return error instanceof UsageError ? 2 : 1;
   }
   try {
     const kubeConfig = loadKubeConfig(kube);
@@ -32,15 +30,7 @@ async function state(argv: string[], kube: KubeConfigOptions): Promise<number> {
       { ...args, namespace: args.namespace ?? contextNamespace(kubeConfig) },
       {
         declaredTables: kubeDeclaredTables(kubeConfig),
-        list: async (namespace, table, options) => {
-          // Read-only: REDIS_URL carries the Redis user "cli", which may read state tables only.
-          const redis = await connectStateRedis(config.redisUrl, () => {});
-          try {
-            return await createReadOnlyStateStore(redis).table(namespace, table).list(options);
-          } finally {
-            redis.disconnect();
-          }
-        },
+        list: (namespace, table, options) => controllerAdmin(kubeConfig, platformNamespaceOf(args, process.env)).listTable(namespace, table, options),
       },
     );
     console.log(output);
@@ -89,4 +79,14 @@ process.exitCode = await runCli(process.argv.slice(2), {
   },
   state,
   builds,
+  runners: (kube, platformNamespace) => {
+    const kubeConfig = loadKubeConfig(kube);
+    return {
+      send: (request) => sendToRunner(kubeConfig, platformNamespace, request),
+      runnerPods: () => listRunnerLogSources(kubeConfig, platformNamespace),
+      readLog: (source, options, onLine) => readRunnerLog(kubeConfig, platformNamespace, source, options, onLine),
+    };
+  },
+  controllerAdmin: (kube, platformNamespace) => controllerAdmin(loadKubeConfig(kube), platformNamespace),
+  defaultPlatformNamespace: process.env.KUBLAMBDA_PLATFORM_NAMESPACE || DEFAULT_PLATFORM_NAMESPACE,
 });

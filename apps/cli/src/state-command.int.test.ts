@@ -1,5 +1,7 @@
-// `kublambda state` as a user runs it: the command in a process of its own, reading a Lambda
-// from the shared test API server and the table from a real redis-server.
+// `kublambda state` as a user runs it: the command in a process of its own with the kubeconfig
+// and nothing else, reading a Lambda from the shared test API server and the table through
+// api-controller's admin API (controller-admin.testing.ts: the real router on a real Redis,
+// reached through the API server's port-forward to a stand-in pod).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -9,18 +11,23 @@ import type { RedisConnection } from '@kublambda/redis-connection';
 import { LAMBDA_GROUP, LAMBDA_KIND, LAMBDA_PLURAL, LAMBDA_VERSION } from '@kublambda/crd-types';
 import { createTestNamespace, startRedis, testKubeConfig, type RedisServer } from '@kublambda/dev-servers';
 import { connectStateRedis, createStateStore } from '@kublambda/state-tables';
+import { startControllerAdminStandIn, type ControllerAdminStandIn } from './controller-admin.testing.ts';
 
 const main = path.join(import.meta.dirname, 'main.ts');
 
 let redisServer: RedisServer;
 let redis: RedisConnection;
+let adminRedis: RedisConnection;
 let namespace: { name: string; delete(): Promise<void> };
+let admin: ControllerAdminStandIn;
 
 beforeAll(async () => {
   const kubeConfig = testKubeConfig();
   [redisServer, namespace] = await Promise.all([startRedis(), createTestNamespace(kubeConfig, 'cli-state')]);
-  // Tables are written as the runner does it; the command reads them with the read-only user "cli".
+  // Tables are written as the runner does it; the admin API reads them as api-controller.
   redis = await connectStateRedis(redisServer.urlFor('runner'), () => {});
+  adminRedis = await connectStateRedis(redisServer.urlFor('api-controller'), () => {});
+  admin = await startControllerAdminStandIn(kubeConfig, adminRedis, 'http://127.0.0.1:1');
   const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   for (const [name, stateTables] of [['shop', ['orders', 'carts']], ['plain', undefined]] as const) {
     await api.createNamespacedCustomObject({
@@ -33,14 +40,16 @@ beforeAll(async () => {
   await orders.put('other', 'not an order', { ttlSeconds: 3600 });
 });
 afterAll(async () => {
+  await admin?.stop();
   redis?.disconnect();
+  adminRedis?.disconnect();
   await Promise.all([redisServer?.stop(), namespace?.delete()]);
 });
 
 function kublambda(...args: string[]) {
-  return execa(process.execPath, [main, 'state', ...args], {
+  return execa(process.execPath, [main, 'state', ...args, '--platform-namespace', admin.platformNamespace], {
     reject: false,
-    env: { KUBECONFIG: process.env.KUBECONFIG, REDIS_URL: redisServer.urlFor('cli') },
+    env: { KUBECONFIG: process.env.KUBECONFIG },
     extendEnv: false,
   });
 }
@@ -88,13 +97,21 @@ describe('kublambda state', () => {
     expect(result.stderr).toBe(`kublambda state: Lambda "missing" not found in namespace "${namespace.name}"`);
   });
 
-  it('reports an unreachable Redis clearly', async () => {
-    const result = await execa(process.execPath, [main, 'state', 'shop', 'orders', '-n', namespace.name], {
+  it('says where no api-controller runs', async () => {
+    const result = await execa(process.execPath, [main, 'state', 'shop', 'orders', '-n', namespace.name, '--platform-namespace', namespace.name], {
       reject: false,
-      env: { KUBECONFIG: process.env.KUBECONFIG, REDIS_URL: 'redis://127.0.0.1:1' },
+      env: { KUBECONFIG: process.env.KUBECONFIG },
       extendEnv: false,
     });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/^kublambda state: connecting to the state store at redis:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    expect(result.stderr).toBe(
+      `kublambda state: no Ready pod labelled app.kubernetes.io/name=kublambda,app.kubernetes.io/component=api-controller with a container port named "admin" in ${namespace.name}: is the platform installed (helm install, or npm run up), and api-controller running with ADMIN_PORT set?`,
+    );
+  });
+
+  it('refuses a bad cursor with the store\'s own message', async () => {
+    const result = await kublambda('shop', 'orders', '-n', namespace.name, '--cursor', '!!');
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/^kublambda state: api-controller's admin API answered 400: .*cursor/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ListPage } from '@kublambda/lambda-api';
 import { UsageError } from './command-line.ts';
-import { formatStatePage, parseStateArgs, runStateCommand, stateCommandConfig, type StateArgs } from './state-command.ts';
+import { formatStatePage, parseStateArgs, runStateCommand, type StateArgs } from './state-command.ts';
 
 const args = (overrides: Partial<StateArgs> = {}) => ({ lambda: 'shop', table: 'orders', namespace: 'prod', output: 'text' as const, ...overrides });
 
@@ -24,14 +24,6 @@ describe('parseStateArgs', () => {
   ])('refuses %j', (argv, message) => {
     expect(() => parseStateArgs(argv)).toThrow(UsageError);
     expect(() => parseStateArgs(argv)).toThrow(message);
-  });
-});
-
-describe('stateCommandConfig', () => {
-  it('needs a Redis URL', () => {
-    expect(stateCommandConfig({ REDIS_URL: 'redis://r:6379' })).toEqual({ redisUrl: 'redis://r:6379' });
-    expect(() => stateCommandConfig({})).toThrow('kublambda state: invalid configuration:\n  - REDIS_URL is required');
-    expect(() => stateCommandConfig({ REDIS_URL: 'r:6379' })).toThrow('REDIS_URL must be a redis:// or rediss:// URL, not "r:6379"');
   });
 });
 

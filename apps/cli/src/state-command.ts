@@ -1,4 +1,3 @@
-import { EnvReader, type Env } from '@kublambda/config';
 import type { ListOptions, ListPage, StateEntry } from '@kublambda/lambda-api';
 import { parseCommandLine, shellWord, UsageError } from './command-line.ts';
 
@@ -16,8 +15,10 @@ options:
   --limit N            entries per page, 1 to 1000 (default 100)
   --cursor C           continue after a previous page
   -o, --output FORMAT  text (default; long values shortened) or json (the page, values in full)
+  --platform-namespace NS  where api-controller runs (default: $KUBLAMBDA_PLATFORM_NAMESPACE, else kublambda-system)
 
-environment: REDIS_URL (required; the read-only Redis user "cli"), KUBECONFIG`;
+The table is read through the API server: a port-forward to api-controller's admin API
+(pods/portforward in the platform namespace), with the kubeconfig (KUBECONFIG) only.`;
 
 export interface StateArgs {
   lambda: string;
@@ -27,6 +28,7 @@ export interface StateArgs {
   limit?: number;
   cursor?: string;
   output: 'text' | 'json';
+  platformNamespace?: string;
 }
 
 export function parseStateArgs(argv: string[]): StateArgs {
@@ -36,7 +38,9 @@ export function parseStateArgs(argv: string[]): StateArgs {
     limit: { type: 'string' },
     cursor: { type: 'string' },
     output: { type: 'string', short: 'o', default: 'text' },
+    'platform-namespace': { type: 'string' },
   });
+  if (values['platform-namespace'] === '') throw new UsageError('--platform-namespace must not be empty');
   if (positionals.length !== 2) throw new UsageError(`expected <lambda> <table>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`);
   const [lambda, table] = positionals as [string, string];
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`--output must be text or json, not "${values.output}"`);
@@ -45,21 +49,7 @@ export function parseStateArgs(argv: string[]): StateArgs {
     limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${values.limit}"`);
   }
-  return { lambda, table, namespace: values.namespace, prefix: values.prefix, limit, cursor: values.cursor, output: values.output };
-}
-
-export interface StateCommandConfig {
-  redisUrl: string;
-}
-
-export function stateCommandConfig(env: Env): StateCommandConfig {
-  const reader = new EnvReader(env);
-  const redisUrl = reader.string('REDIS_URL');
-  reader.nested(() => {
-    if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, not "${redisUrl}"`);
-  });
-  reader.finish('kublambda state');
-  return { redisUrl };
+  return { lambda, table, namespace: values.namespace, prefix: values.prefix, limit, cursor: values.cursor, output: values.output, platformNamespace: values['platform-namespace'] };
 }
 
 export interface StateCommandDeps {

@@ -2,10 +2,10 @@ import http from 'node:http';
 import { configOrExit } from '@kublambda/config';
 import { createLogger, forLambda } from '@kublambda/logging';
 import { describeError, loadKubeConfig } from '@kublambda/reconcile-runtime';
+import { createEventPoster } from '@kublambda/watch-triggers';
 import { connectCheckpointStore } from './checkpoint-store.ts';
 import { parseEventWatcherConfig } from './config.ts';
 import { runWhileHoldingLease } from './lease-term.ts';
-import { createEventPoster } from './post-event.ts';
 import { EventWatcher } from './watcher.ts';
 import { createWatcherMetrics } from './watcher-metrics.ts';
 

@@ -1,5 +1,8 @@
 // When a failed delivery is tried again, and how long to wait: a pure policy, so the rules
 // are tested with tables and the delivery loop only applies them.
+import type { AttemptOutcome } from '@kublambda/watch-triggers';
+
+export type { AttemptOutcome };
 
 export interface RetrySettings {
   attempts: number;
@@ -7,8 +10,6 @@ export interface RetrySettings {
   maxMs: number;
 }
 
-/** What one attempt came back with: an HTTP answer, or no answer (connection error, timeout). */
-export type AttemptOutcome = { status: number; bodyExcerpt: string; retryAfter?: string } | { error: string };
 
 /** 5xx, 429 and 408 are the receiver saying "not now"; another 4xx says the event itself is refused. */
 export function isRetriableStatus(status: number): boolean {

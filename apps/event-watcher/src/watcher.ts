@@ -10,7 +10,7 @@ import { apiServerUrl } from './kube-client.ts';
 import { uidOf, type ResourceChange } from './kube-object.ts';
 import type { LeaseTerm } from './lease-term.ts';
 import { OrderedDispatcher } from './ordered-dispatcher.ts';
-import type { EventPoster } from './post-event.ts';
+import type { EventPoster } from '@kublambda/watch-triggers';
 import { syncTrigger } from './trigger-sync.ts';
 import type { WatcherMetrics } from './watcher-metrics.ts';
 
@@ -161,7 +161,9 @@ export class EventWatcher {
     const label = { trigger: trigger.index };
     let deadLetter: DeadLetter | undefined;
     if (event.matched) {
-      const request = resourceEventRequest({ ...change, source: this.#source.get(trigger.index)!, time: new Date(event.seenAt), triggerIndex: trigger.index });
+      const source = this.#source.get(trigger.index)!;
+      const time = new Date(event.seenAt);
+      const request = resourceEventRequest({ ...change, source, time, triggerIndex: trigger.index });
       const result = await deliverWithRetries({
         attempt: (signal) => poster.post(request, signal),
         retry: { attempts: config.delivery.attempts, initialMs: config.delivery.retryInitialMs, maxMs: config.delivery.retryMaxMs },
@@ -181,6 +183,8 @@ export class EventWatcher {
           lastError: result.lastError,
           deadAt: new Date().toISOString(),
           object: change.object,
+          source,
+          time: time.toISOString(),
         };
         metrics.deadLettered.inc(label);
         logger.warn('delivery failed; event dead-lettered', { trigger: trigger.index, id: deadLetter.id, type: change.type, subject: deadLetter.subject, attempts: result.attempts, lastError: result.lastError });

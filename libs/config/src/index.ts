@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 
 export type Env = Record<string, string | undefined>;
@@ -116,3 +117,28 @@ export function networkEnv(env: Env): Record<string, string> {
 }
 
 const NETWORK_ENV = ['PATH', 'HOME', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+export interface AdminListener {
+  host: string;
+  port: number;
+}
+
+/**
+ * ADMIN_PORT and ADMIN_HOST: a service's admin HTTP server, off (undefined) unless ADMIN_PORT is
+ * set, on loopback unless ADMIN_HOST says otherwise (clients reach it through a port-forward to
+ * the pod, which Kubernetes RBAC governs). `dependents` are settings that only mean something
+ * with the server on: setting one without ADMIN_PORT is a problem, not silently ignored.
+ */
+export function parseAdminListener(env: Env, dependents: string[] = []): { listener?: AdminListener; problems: string[] } {
+  const problems: string[] = [];
+  const port = env.ADMIN_PORT?.trim();
+  const host = env.ADMIN_HOST?.trim() || '127.0.0.1';
+  if (port && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) problems.push(`ADMIN_PORT must be a whole number from 1 to 65535, not "${port}"`);
+  if (!isIP(host) && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(host)) problems.push(`ADMIN_HOST must be an IP address or a host name, not "${host}"`);
+  if (!port) {
+    for (const name of ['ADMIN_HOST', ...dependents]) {
+      if (env[name]?.trim()) problems.push(`${name} is set but ADMIN_PORT is not (the admin server is off without ADMIN_PORT)`);
+    }
+  }
+  return { listener: port && problems.length === 0 ? { host, port: Number(port) } : undefined, problems };
+}

@@ -206,19 +206,21 @@ async function startKubeComponent(name: 'kube-controller-manager' | 'kube-schedu
 /** The fake node's name; pods land on it. */
 export const KWOK_NODE = 'kwok-node-0';
 
-/** kwok's PortForward CRD (kwok.x-k8s.io/v1alpha1), copied from sigs.k8s.io/kwok@v0.8.0 kustomize/crd/bases: the kwok controller does not install it. */
+/** kwok's PortForward and Logs CRDs (kwok.x-k8s.io/v1alpha1), copied from sigs.k8s.io/kwok@v0.8.0 kustomize/crd/bases: the kwok controller does not install them. */
 export const KWOK_PORT_FORWARD_CRD = path.resolve(import.meta.dirname, '../crds/kwok.x-k8s.io_portforwards.yaml');
+export const KWOK_LOGS_CRD = path.resolve(import.meta.dirname, '../crds/kwok.x-k8s.io_logs.yaml');
 
 /**
  * kwok managing one fake node, with every address it hands out on loopback (pod IPs from
  * 127.1.0.0/16, the node at 127.0.0.1): nothing in the cluster ever points off the machine.
  * kwok's server is the node's kubelet (127.0.0.1 at a free port, HTTPS with kwok's test
  * certificate, plain HTTP on the same port): the node's status names it, so the API server's
- * port-forward reaches it, and PortForward objects (forwardPodPort) say where each pod port leads.
+ * port-forward reaches it, PortForward objects (forwardPodPort) say where each pod port leads,
+ * and Logs objects (servePodLogs) which local file is a pod's log.
  */
 async function startKwok(kubeconfigPath: string, dir: string): Promise<ManagedProcess> {
   const binary = await kwokBinary();
-  await installCrds(kubeconfigPath, [KWOK_PORT_FORWARD_CRD]);
+  await installCrds(kubeconfigPath, [KWOK_PORT_FORWARD_CRD, KWOK_LOGS_CRD]);
   const kwok = await withFreshPorts(1, async ([port]) =>
     startManagedProcess({
       name: 'kwok',
@@ -233,7 +235,7 @@ async function startKwok(kubeconfigPath: string, dir: string): Promise<ManagedPr
         `--server-address=127.0.0.1:${port}`,
         // The port the node-initialize stage writes into status.daemonEndpoints (NodePort).
         `--node-port=${port}`,
-        '--enable-crds=PortForward',
+        '--enable-crds=PortForward,Logs',
         '--node-lease-duration-seconds=0',
       ],
       logFile: path.join(dir, 'kwok.log'),

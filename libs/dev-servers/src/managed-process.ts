@@ -11,6 +11,11 @@ export interface ManagedProcessOptions {
   args: string[];
   /** stdout and stderr go here, so a failed start can show why. */
   logFile: string;
+  /**
+   * The same lines again in the CRI log format a kubelet writes (`<RFC 3339 time> stdout F <line>`),
+   * for kwok to serve as a stand-in pod's log (pods/log): startPodStandIn's logsFile.
+   */
+  criLogFile?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Resolves true once the process serves; polled until startTimeoutMs. */
@@ -42,11 +47,29 @@ export async function logTail(logFile: string): Promise<string> {
 export async function startManagedProcess(options: ManagedProcessOptions): Promise<ManagedProcess> {
   const log = createWriteStream(options.logFile, { flags: 'a' });
   await once(log, 'open');
+  const cri = options.criLogFile ? createWriteStream(options.criLogFile, { flags: 'a' }) : undefined;
+  if (cri) await once(cri, 'open');
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
-    stdio: ['ignore', log, log],
+    // The file itself when nothing else wants the output: no copy through this process.
+    stdio: cri ? ['ignore', 'pipe', 'pipe'] : ['ignore', log, log],
   });
+  if (cri) {
+    for (const [stream, name] of [[child.stdout!, 'stdout'], [child.stderr!, 'stderr']] as const) {
+      const lines = new CriLines(name, cri);
+      stream.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        lines.write(chunk);
+      });
+      stream.on('end', () => lines.end());
+    }
+    // With pipes, output may still arrive after the exit event: 'close' comes once both are drained.
+    child.once('close', () => {
+      log.end();
+      cri.end();
+    });
+  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -54,7 +77,7 @@ export async function startManagedProcess(options: ManagedProcessOptions): Promi
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void exited.then((info) => {
     exitInfo = info;
-    log.end();
+    if (!cri) log.end();
   });
 
   const failure = async (why: string) => {
@@ -79,6 +102,31 @@ export async function startManagedProcess(options: ManagedProcessOptions): Promi
     stop: (graceMs = 10_000) => stopChild(child, exited, graceMs),
     kill: () => stopChild(child, exited, 0),
   };
+}
+
+/** Splits output into lines and writes each as a CRI log line (full lines only: tag F). */
+class CriLines {
+  #partial = '';
+  readonly #stream: 'stdout' | 'stderr';
+  readonly #out: NodeJS.WritableStream;
+  constructor(stream: 'stdout' | 'stderr', out: NodeJS.WritableStream) {
+    this.#stream = stream;
+    this.#out = out;
+  }
+  write(chunk: Buffer): void {
+    const parts = (this.#partial + chunk.toString('utf8')).split('\n');
+    this.#partial = parts.pop()!;
+    for (const line of parts) this.#out.write(criLogLine(new Date(), this.#stream, line));
+  }
+  end(): void {
+    if (this.#partial) this.#out.write(criLogLine(new Date(), this.#stream, this.#partial));
+    this.#partial = '';
+  }
+}
+
+/** One line as a kubelet's CRI log file holds it. */
+export function criLogLine(time: Date, stream: 'stdout' | 'stderr', line: string): string {
+  return `${time.toISOString()} ${stream} F ${line}\n`;
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {

@@ -22,6 +22,8 @@ export interface PlatformServiceOptions {
   name?: string;
   /** Runs dist/apps/<app>/main.mjs, as its image does, rather than the source (tools/build/bundle-app.ts makes it). */
   bundled?: boolean;
+  /** Also write <name>.cri.log, in the format kwok serves as a stand-in pod's log (ManagedProcess.criLogFile). */
+  criLog?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function startPlatformService(app: PlatformApp, env: Record<string,
     env: { HOME: os.homedir(), ...networkEnv(process.env), ...env },
     cwd: workspaceRoot,
     logFile,
+    criLogFile: options.criLog ? path.join(logDir, `${name}.cri.log`) : undefined,
     isReady: async () => (await readFile(logFile, 'utf8')).includes(ready),
     startTimeoutMs: 30_000,
   });

@@ -6,7 +6,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, desiredPortForward, kubeBinary, KWOK_NODE, startPodStandIn, testKubeConfig, waitUntil } from './index.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestNamespace, desiredPortForward, kubeBinary, kubectl, KWOK_NODE, startManagedProcess, startPodStandIn, testKubeConfig, waitUntil } from './index.ts';
 
 const kubeConfig = testKubeConfig();
 let namespace: { name: string; delete(): Promise<void> };
@@ -64,6 +67,45 @@ describe('pod port-forward through kwok', () => {
       expect(body).toBe('hello from the local process: /through');
     } finally {
       await standIn.delete();
+    }
+  });
+
+  it("kubectl logs reads a local process's output as the stand-in pod's log, and follows it", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-pod-logs-'));
+    // A process that writes a line to stdout and one to stderr, then a line for each line it reads.
+    const process_ = await startManagedProcess({
+      name: 'talker',
+      command: process.execPath,
+      args: ['-e', "console.log('first line'); console.error('to stderr'); setInterval(() => console.log('tick ' + Date.now()), 200)"],
+      logFile: path.join(dir, 'talker.log'),
+      criLogFile: path.join(dir, 'talker.cri.log'),
+      isReady: async () => true,
+    });
+    const standIn = await startPodStandIn(kubeConfig, {
+      namespace: namespace.name,
+      name: 'talker',
+      labels: { app: 'talker' },
+      port: { name: 'http', containerPort: 8080 },
+      target: { address: '127.0.0.1', port: serverPort },
+      logsFile: path.join(dir, 'talker.cri.log'),
+    });
+    try {
+      const logs = await waitUntil('kubectl logs to show the process output', async () => {
+        const result = await kubectl(['logs', '-n', namespace.name, standIn.pod, '--timestamps'], { kubeconfig: process.env.KUBECONFIG! });
+        return result.exitCode === 0 && result.stdout.includes('tick') ? result.stdout : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      const lines = logs.split('\n');
+      expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z first line$/);
+      expect(lines).toContainEqual(expect.stringMatching(/Z to stderr$/));
+      // --since keeps only newer lines: the first line is older than that by now.
+      await waitUntil('the first line to be 3 s old', async () => Date.now() - Date.parse(lines[0]!.split(' ')[0]!) > 3_000 || undefined, { timeoutMs: 10_000 });
+      const recent = await kubectl(['logs', '-n', namespace.name, standIn.pod, '--since=2s'], { kubeconfig: process.env.KUBECONFIG! });
+      expect(recent.stdout).not.toContain('first line');
+      expect(recent.stdout).toContain('tick');
+    } finally {
+      await standIn.delete();
+      await process_.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

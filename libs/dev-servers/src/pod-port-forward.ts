@@ -40,20 +40,49 @@ export function desiredPortForward(options: PodPortForwardOptions): k8s.Kubernet
  * the first port-forward may come a moment later; callers wait for one to work.
  */
 export async function forwardPodPort(kubeConfig: k8s.KubeConfig, options: PodPortForwardOptions): Promise<PodPortForward> {
+  return applyKwokPodObject(kubeConfig, PORT_FORWARD_PLURAL, desiredPortForward(options));
+}
+
+export const LOGS_PLURAL = 'logs';
+
+export interface PodLogsOptions {
+  namespace: string;
+  pod: string;
+  containers: string[];
+  /** A file in the CRI log format (ManagedProcess.criLogFile) that kwok serves as those containers' log, following it. */
+  logsFile: string;
+}
+
+/** kwok's Logs object for the pod: `kubectl logs` (pods/log through the API server) then reads the local file. */
+export function desiredPodLogs(options: PodLogsOptions): k8s.KubernetesObject & { spec: unknown } {
+  return {
+    apiVersion: `${KWOK_GROUP}/${KWOK_VERSION}`,
+    kind: 'Logs',
+    metadata: { name: options.pod, namespace: options.namespace },
+    spec: { logs: [{ containers: options.containers, logsFile: options.logsFile, follow: true }] },
+  };
+}
+
+export async function servePodLogs(kubeConfig: k8s.KubeConfig, options: PodLogsOptions): Promise<PodPortForward> {
+  return applyKwokPodObject(kubeConfig, LOGS_PLURAL, desiredPodLogs(options));
+}
+
+/** Creates or replaces a kwok object named after its pod; the handle deletes it. */
+async function applyKwokPodObject(kubeConfig: k8s.KubeConfig, plural: string, body: k8s.KubernetesObject): Promise<PodPortForward> {
   const api = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  const body = desiredPortForward(options);
-  const where = { group: KWOK_GROUP, version: KWOK_VERSION, plural: PORT_FORWARD_PLURAL, namespace: options.namespace };
+  const { name, namespace } = body.metadata as { name: string; namespace: string };
+  const where = { group: KWOK_GROUP, version: KWOK_VERSION, plural, namespace };
   try {
     await api.createNamespacedCustomObject({ ...where, body });
   } catch (error) {
-    if ((error as { code?: number }).code !== 409) throw new Error(`creating the PortForward for pod ${options.namespace}/${options.pod}`, { cause: error });
-    const current = (await api.getNamespacedCustomObject({ ...where, name: options.pod })) as k8s.KubernetesObject;
-    await api.replaceNamespacedCustomObject({ ...where, name: options.pod, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata!.resourceVersion } } });
+    if ((error as { code?: number }).code !== 409) throw new Error(`creating the kwok ${body.kind} for pod ${namespace}/${name}`, { cause: error });
+    const current = (await api.getNamespacedCustomObject({ ...where, name })) as k8s.KubernetesObject;
+    await api.replaceNamespacedCustomObject({ ...where, name, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata!.resourceVersion } } });
   }
   return {
     delete: async () => {
       try {
-        await api.deleteNamespacedCustomObject({ ...where, name: options.pod });
+        await api.deleteNamespacedCustomObject({ ...where, name });
       } catch (error) {
         if ((error as { code?: number }).code !== 404) throw error;
       }

@@ -58,7 +58,7 @@ describe('the Redis users', () => {
     // key family, example keys, readers, writers
     ['route records and their version', [ROUTES_KEY, ROUTES_VERSION_KEY], ['runner', 'api-controller'], ['api-controller']],
     ['route claims', [ROUTE_CLAIMS_KEY, ROUTE_CLAIMS_BY_LAMBDA_KEY], ['api-controller'], ['api-controller']],
-    ['state tables', stateKeys, ['runner', 'api-controller', 'cli'], ['runner', 'api-controller']],
+    ['state tables', stateKeys, ['runner', 'api-controller'], ['runner', 'api-controller']],
     ['the build queue', queueKeys, ['api-controller', 'builder'], ['api-controller', 'builder']],
     // Each watcher reads and writes its own through a user of its own (watcher-users.ts).
     ['event-watcher checkpoints and dead letters', [watcher.lease, watcher.objects('abc'), watcher.deadLetters], ['api-controller'], ['api-controller']],
@@ -123,7 +123,7 @@ describe('aclLines', () => {
   it('turns the default user off and writes one line per user', () => {
     const lines = aclLines(passwords);
     expect(lines[0]).toBe('user default off resetpass ~* &* +@all');
-    expect(lines.map((line) => line.split(' ')[1])).toEqual(['default', 'runner', 'api-controller', 'builder', 'cli', 'admin']);
+    expect(lines.map((line) => line.split(' ')[1])).toEqual(['default', 'runner', 'api-controller', 'builder', 'admin']);
     expect(lines.at(-1)).toBe('user admin on >x1 ~* &* +@all');
   });
 
@@ -156,7 +156,7 @@ describe('the chart\'s copy of the rules', () => {
 describe('redisUrlFor', () => {
   it('puts the user and the password, escaped, into the URL', () => {
     expect(redisUrlFor('api-controller', 'p@ss/word', '127.0.0.1', 6379)).toBe('redis://api-controller:p%40ss%2Fword@127.0.0.1:6379');
-    const parsed = new URL(redisUrlFor('cli', 'p@ss/word', '127.0.0.1', 6379));
-    expect([decodeURIComponent(parsed.username), decodeURIComponent(parsed.password)]).toEqual(['cli', 'p@ss/word']);
+    const parsed = new URL(redisUrlFor('runner', 'p@ss/word', '127.0.0.1', 6379));
+    expect([decodeURIComponent(parsed.username), decodeURIComponent(parsed.password)]).toEqual(['runner', 'p@ss/word']);
   });
 });

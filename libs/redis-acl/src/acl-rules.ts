@@ -11,7 +11,7 @@ import { WATCHER_KEY_PREFIX } from '@kublambda/watch-triggers';
 // Redis checks the commands a Lua script calls against the caller's rules too, so a user that
 // runs a script also needs the commands inside it.
 
-export const SERVICE_USERS = ['runner', 'api-controller', 'builder', 'cli'] as const;
+export const SERVICE_USERS = ['runner', 'api-controller', 'builder'] as const;
 export type ServiceUser = (typeof SERVICE_USERS)[number];
 /** `admin` may do everything: for tests and the local all-in-one's operator, never for a lambda or a platform service. */
 export type RedisUser = ServiceUser | 'admin';
@@ -88,6 +88,8 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
   },
   // Publishes routes (a transaction with the announcement), holds route claims, requests builds
   // and reads their outcome, and removes state tables of deleted lambdas (stateRetention: Delete).
+  // Its admin API (for the CLI, through a port-forward) reads dead letters and state tables, and
+  // removes a dead letter once it was delivered again.
   // It makes each watcher's Redis user (ACL SETUSER, watcher-users.ts) and removes the watcher's
   // keys when its triggers or its lambda go. Making users is a power over all of Redis: it is
   // the platform's controller, trusted as its Kubernetes role is.
@@ -96,7 +98,9 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
     readOnlyKeys: [],
     channels: [ROUTE_CHANGES_CHANNEL],
     commands: [
-      ...CONNECTION_COMMANDS, 'hget', 'hgetall', 'get', 'multi', 'exec', 'acl|setuser', 'acl|deluser', 'smembers', 'lrange', 'llen',
+      ...CONNECTION_COMMANDS, 'hget', 'hgetall', 'get', 'multi', 'exec', 'acl|setuser', 'acl|deluser', 'smembers', 'lrange', 'llen', 'lrem',
+      // Its admin API reads state tables as the CLI's read-only store does.
+      'eval_ro', 'evalsha_ro', ...STATE_LIST_READ_COMMANDS,
       ...ROUTE_CHANGE_SCRIPT_COMMANDS, ...ROUTE_CLAIM_SCRIPT_COMMANDS, ...STATE_SCRIPT_COMMANDS, ...BULLMQ_COMMANDS, ...CONFIRMATION_COMMANDS,
     ],
   },
@@ -106,15 +110,6 @@ export const ACL_RULES: Record<ServiceUser, AccessRule> = {
     readOnlyKeys: [],
     channels: [],
     commands: [...CONNECTION_COMMANDS, ...BULLMQ_COMMANDS],
-  },
-  // `kublambda state` reads tables through REDIS_URL for now. The design moves it behind the
-  // platform's API server (Kubernetes RBAC, no Redis credential outside the cluster); until then
-  // it gets this read-only user: read-only scripts (EVAL_RO) over the state keys.
-  cli: {
-    readWriteKeys: [],
-    readOnlyKeys: [STATE_KEYS],
-    channels: [],
-    commands: [...CONNECTION_COMMANDS, 'eval_ro', 'evalsha_ro', ...STATE_LIST_READ_COMMANDS],
   },
 };
 

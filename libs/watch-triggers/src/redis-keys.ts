@@ -46,6 +46,9 @@ export interface DeadLetter {
   deadAt: string;
   /** The object as it would have been delivered. */
   object: unknown;
+  /** The event's source and time as first sent, so a retry sends the same event (absent in older entries). */
+  source?: string;
+  time?: string;
 }
 
 /** At most this many dead letters are kept per lambda; older ones are dropped. */

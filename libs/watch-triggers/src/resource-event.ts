@@ -32,6 +32,8 @@ export interface ResourceEventInput {
   /** When the watcher saw the change. */
   time: Date;
   triggerIndex: number;
+  /** The id it was first sent with, for a redelivery (a dead letter's); else resourceEventId's. */
+  id?: string;
 }
 
 /** The HTTP request of one delivery: headers and body. */
@@ -46,7 +48,7 @@ export function resourceEventRequest(input: ResourceEventInput): { headers: Reco
   const event = new CloudEvent({
     specversion: '1.0',
     // The SDK would make both up (a random id, the current time); ours must survive redelivery.
-    id: resourceEventId(input.type, input.object),
+    id: input.id ?? resourceEventId(input.type, input.object),
     time: input.time.toISOString(),
     type: RESOURCE_EVENT_TYPES[input.type],
     source: input.source,

@@ -1,6 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { AttemptOutcome } from './retry-policy.ts';
+
+// Delivering a resource event to a lambda: one POST to the runner, as its Ingress would route
+// it. The event-watcher retries through it; api-controller's admin API redelivers dead letters.
+
+/** What one attempt came back with: an HTTP answer, or no answer (connection error, timeout). */
+export type AttemptOutcome = { status: number; bodyExcerpt: string; retryAfter?: string } | { error: string };
 
 const BODY_EXCERPT_CHARS = 200;
 
