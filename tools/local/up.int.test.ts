@@ -1,146 +1,219 @@
-// Runs the local all-in-one as a child process, as `npm run up` does, with its own control plane.
-import { describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+// Runs the local all-in-one as a child process, as `npm run up` does, with its own control plane,
+// and uses it as a new user would: kubectl, curl (fetch) on the printed URLs, a ConfigMap for the
+// watch examples, and the CLI with nothing but the kubeconfig. Then Ctrl-C, a second start on
+// the same directory (the state is still there) and `npm run down`. Lambdas' npm dependencies
+// come from a registry on loopback (--npm-registry), never the public one.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
-import { kubectl, portAcceptsConnections, rawRedisReplies, waitUntil } from '@kublambda/dev-servers';
+import { kubectl, portAcceptsConnections, rawRedisReplies, startNpmRegistry, waitUntil, type NpmRegistry } from '@kublambda/dev-servers';
 import { createReadOnlyStateStore } from '@kublambda/state-tables';
 import { ROUTES_KEY } from '@kublambda/route-table';
+
+const EXAMPLES = ['config-audit', 'durations', 'hello', 'todos', 'visits'];
+const cliMain = path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts');
 
 const acceptsConnections = (url: string) => {
   const { hostname, port } = new URL(url);
   return portAcceptsConnections(Number(port), hostname);
 };
 
-describe('npm run up', () => {
-  it('brings up the platform, serves the example lambda and stops everything on Ctrl-C', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-'));
-    const up = execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir], { reject: false, all: true });
-    try {
-      let output = '';
-      await new Promise<void>((resolve, reject) => {
-        up.all!.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes('Ctrl-C stops everything.')) resolve();
-        });
-        void up.then(() => reject(new Error(`up exited early:\n${output}`)));
-      });
-      expect(output).toContain('Kublambda local platform is up: Kubernetes v1.');
-      const kubeconfig = output.match(/export KUBECONFIG=(\S+)/)![1]!;
-      expect(kubeconfig).toBe(path.join(dir, 'kubeconfig'));
-      const endpoints = ['API server', 'Redis', 'S3', 'registry', 'runner'].map((name) => output.match(new RegExp(`^  ${name}\\s+(\\S+)`, 'm'))![1]!);
+let npmRegistry: NpmRegistry;
+let dir: string;
+beforeAll(async () => {
+  npmRegistry = await startNpmRegistry();
+  dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-'));
+});
+afterAll(async () => {
+  await npmRegistry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
-      const lambdas = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name,TIMEOUT:.spec.timeoutSeconds', '--no-headers'], { kubeconfig });
-      expect(lambdas.stdout.split('\n').map((line) => line.trim().split(/\s+/))).toEqual([['hello', '30'], ['visits', '30']]);
-      const ready = await kubectl(['wait', '--for=condition=Ready', 'lam/hello', 'lam/visits', '-n', 'default', '--timeout=90s'], { kubeconfig });
-      expect(ready.stdout.trim().split('\n')).toEqual(['lambda.kublambda.io/hello condition met', 'lambda.kublambda.io/visits condition met']);
-      // Each example has an image in the local registry (the IMAGE column of kubectl get lam).
-      const images = await kubectl(['get', 'lam', '-n', 'default', '-o', 'custom-columns=NAME:.metadata.name,IMAGE:.status.image', '--no-headers'], { kubeconfig });
-      const registryHost = new URL(output.match(/^  registry\s+(\S+)/m)![1]!).host;
-      const image = (name: string) => new RegExp(`^${registryHost.replaceAll('.', '\\.')}/kublambda/default-${name}@sha256:[0-9a-f]{64}$`);
-      const rows = images.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
-      expect(rows.map(([name]) => name)).toEqual(['hello', 'visits']);
-      for (const [name, reference] of rows) expect(reference).toMatch(image(name!));
-      // The build queue through the API server: the CLI with the kubeconfig only, no Redis address
-      // or credential (api-controller has already taken these builds' outcomes off the queue; the
-      // builder knows them from the queue's event history).
-      const cli = (args: string[]) =>
-        execa(process.execPath, [path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts'), ...args], { reject: false, env: { KUBECONFIG: kubeconfig, HOME: os.homedir() }, extendEnv: false });
-      const listed = await cli(['builds', '-A', '-o', 'json']);
-      expect(listed.stderr).toBe('');
-      const builds = (JSON.parse(listed.stdout) as { builds: { lambda: { namespace: string; name: string }; kind: string; state: string }[] }).builds;
-      expect(builds.map((b) => `${b.lambda.namespace}/${b.lambda.name} ${b.kind} ${b.state}`).sort()).toEqual([
-        'default/hello asset completed',
-        'default/hello image completed',
-        'default/visits asset completed',
-        'default/visits image completed',
-      ]);
-      const table = await cli(['builds', '-A']);
-      expect(table.exitCode).toBe(0);
-      expect(table.stdout.split('\n')[0]).toMatch(/^LAMBDA\s+KIND\s+DIGEST\s+STATE\s+DURATION\s+ATTEMPTS\s+AGE\s+ERROR$/);
-      expect(table.stdout).toMatch(/^default\/hello\s+image\s+sha256:[0-9a-f]{12}\s+completed\s/m);
-      expect(output).toContain('npx kublambda builds -A');
-      const runner = endpoints[4]!;
-      // The runner's port is the local ingress: every lambda's status.url is on it.
-      const urls = await kubectl(['get', 'lam', '-n', 'default', '-o', 'custom-columns=NAME:.metadata.name,URL:.status.url', '--no-headers'], { kubeconfig });
-      expect(urls.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/))).toEqual([
-        ['hello', `${runner}/hello`],
-        ['visits', `${runner}/visits`],
-      ]);
-      // invoke and logs reach the runner through the API server only (port-forward, pods/log): the
-      // CLI gets the kubeconfig and nothing else. kwok takes up the stand-in pod's PortForward and
-      // Logs through its watch, so the first tries may be refused.
+interface Up {
+  process: ResultPromise<{ reject: false; all: true }>;
+  exited(): boolean;
+  output: string;
+  kubeconfig: string;
+  endpoints: Record<'API server' | 'Redis' | 'S3' | 'registry' | 'runner', string>;
+}
+
+/** npm run up, until it says it is up. */
+async function startUp(): Promise<Up> {
+  const child = execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir, '--npm-registry', npmRegistry.url], { reject: false, all: true });
+  let output = '';
+  let exited = false;
+  void child.then(() => (exited = true));
+  await new Promise<void>((resolve, reject) => {
+    child.all.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ctrl-C stops everything.')) resolve();
+    });
+    void child.then(() => reject(new Error(`up exited early:\n${output}`)));
+  });
+  const endpoint = (name: string) => output.match(new RegExp(`^  ${name}\\s+(\\S+)`, 'm'))![1]!;
+  return {
+    process: child,
+    exited: () => exited,
+    output,
+    kubeconfig: output.match(/export KUBECONFIG=(\S+)/)![1]!,
+    endpoints: { 'API server': endpoint('API server'), Redis: endpoint('Redis'), S3: endpoint('S3'), registry: endpoint('registry'), runner: endpoint('runner') },
+  };
+}
+
+function cli(up: Up, args: string[], options: { cwd?: string } = {}) {
+  return execa(process.execPath, [cliMain, ...args], { reject: false, env: { KUBECONFIG: up.kubeconfig, HOME: os.homedir() }, extendEnv: false, cwd: options.cwd });
+}
+
+/** Every example Ready; on a timeout the error shows each one's Ready condition. */
+async function allReady(kubeconfig: string, timeoutMs: number): Promise<void> {
+  let last = '';
+  await waitUntil('every example to be Ready', async () => {
+    const result = await kubectl(['get', 'lam', '-n', 'default', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}{"\\n"}{end}'], { kubeconfig });
+    last = result.stdout + result.stderr;
+    const lines = result.stdout.trim().split('\n');
+    return lines.length === EXAMPLES.length && lines.every((line) => /^\S+=True/.test(line));
+  }, { timeoutMs, intervalMs: 1_000, describe: () => last });
+}
+
+const json = async <T>(response: Response | Promise<Response>) => (await (await response).json()) as T;
+
+describe('npm run up', () => {
+  it('brings up the platform, serves every example, and stops everything on Ctrl-C; a second start keeps the state; npm run down stops it', async () => {
+    let up = await startUp();
+    try {
+      const { output, kubeconfig } = up;
+      expect(output).toContain('Kublambda local platform is up: Kubernetes v1.');
+      expect(kubeconfig).toBe(path.join(dir, 'kubeconfig'));
+      // A progress line per step, with its time.
+      expect(output).toMatch(/^up: Kubernetes control plane .*: done in \d+\.\d s$/m);
+      expect(output).toMatch(/^up: the examples .*: done in \d+\.\d s$/m);
+      const runner = up.endpoints.runner;
+      for (const name of EXAMPLES) expect(output).toMatch(new RegExp(`^  ${name} +${runner.replaceAll('.', '\\.')}/${name}$`, 'm'));
+
+      const names = await kubectl(['get', 'lam', '-A', '-o', 'custom-columns=NAME:.metadata.name', '--no-headers'], { kubeconfig });
+      expect(names.stdout.split('\n').map((line) => line.trim())).toEqual(EXAMPLES);
+      await allReady(kubeconfig, 240_000);
+      // The runner's port is the local ingress: every lambda's status.url is on it, and each has an image.
+      const rows = await kubectl(['get', 'lam', '-n', 'default', '-o', 'custom-columns=NAME:.metadata.name,URL:.status.url,IMAGE:.status.image', '--no-headers'], { kubeconfig });
+      const registryHost = new URL(up.endpoints.registry).host;
+      for (const [name, url, image] of rows.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/))) {
+        expect(url).toBe(`${runner}/${name}`);
+        expect(image).toMatch(new RegExp(`^${registryHost.replaceAll('.', '\\.')}/kublambda/default-${name}@sha256:[0-9a-f]{64}$`));
+      }
+
+      // curl on each printed URL.
+      expect(await (await fetch(`${runner}/hello?name=you`)).text()).toBe('hello, you\n');
+      const first = await json<{ visits: number }>(fetch(`${runner}/visits`));
+      const second = await json<{ visits: number }>(fetch(`${runner}/visits`));
+      expect(second.visits).toBe(first.visits + 1);
+      expect(await json(fetch(`${runner}/durations?text=2h`))).toEqual({ text: '2h', ms: 7_200_000 });
+      const todo = await fetch(`${runner}/todos`, { method: 'POST', body: JSON.stringify({ title: 'try kublambda' }) });
+      expect(todo.status).toBe(201);
+      const created = (await todo.json()) as { id: string };
+      expect(await json(fetch(`${runner}/todos/${created.id}`))).toEqual({ id: created.id, title: 'try kublambda', done: false });
+      expect((await fetch(`${runner}/todos/999`)).status).toBe(404);
+
+      // The watch examples: a ConfigMap labelled app=demo calls visits, one labelled audit=true
+      // is recorded by config-audit in its state table.
+      const kubectlOk = async (args: string[]) => expect((await kubectl(args, { kubeconfig })).stderr).toBe('');
+      await kubectlOk(['create', 'configmap', 'demo', '--from-literal=enabled=true', '-n', 'default']);
+      await kubectlOk(['label', 'configmap', 'demo', 'app=demo', '-n', 'default']);
+      await kubectlOk(['create', 'configmap', 'app-settings', '--from-literal=mode=fast', '-n', 'default']);
+      await kubectlOk(['label', 'configmap', 'app-settings', 'audit=true', '-n', 'default']);
+      const audited = await waitUntil('config-audit to record app-settings', async () => {
+        const entries = await json<Array<{ configMap: string; keys: string[] }>>(fetch(`${runner}/config-audit`));
+        return entries.find((entry) => entry.configMap === 'default/app-settings');
+      }, { timeoutMs: 60_000 });
+      expect(audited.keys).toEqual(['mode']);
+      const operator = new Redis(output.match(/^  Redis admin\s+(\S+)/m)![1]!, { maxRetriesPerRequest: 0 });
+      try {
+        // Read from its table, not by calling it: every call counts. At least once: a redelivery would count twice.
+        const visits = createReadOnlyStateStore(operator).table('default', 'visits');
+        await waitUntil('the visits watcher to call visits for the ConfigMap', async () => Number((await visits.get('total'))?.value) >= second.visits + 1, { timeoutMs: 60_000 });
+        expect(Object.keys(await operator.hgetall(ROUTES_KEY)).sort()).toEqual(EXAMPLES.map((name) => `default/${name}`));
+      } finally {
+        operator.disconnect();
+      }
+
+      // The CLI through the API server only: builds, invoke, logs, state, events.
+      const builds = await cli(up, ['builds', '-A', '-o', 'json']);
+      expect(builds.stderr).toBe('');
+      const records = (JSON.parse(builds.stdout) as { builds: { lambda: { name: string }; kind: string; state: string }[] }).builds;
+      expect(records.map((b) => `${b.lambda.name} ${b.kind} ${b.state}`).sort()).toEqual(EXAMPLES.flatMap((name) => [`${name} asset completed`, `${name} image completed`]));
       const invoked = await waitUntil('kublambda invoke hello to answer', async () => {
-        const result = await cli(['invoke', 'hello', '--path', '?name=cli']);
+        const result = await cli(up, ['invoke', 'hello', '--path', '?name=cli']);
         return result.exitCode === 0 ? result : undefined;
       }, { timeoutMs: 60_000, intervalMs: 500 });
       expect(invoked.stdout).toBe('hello, cli');
       const logged = await waitUntil('kublambda logs hello to show the greeting', async () => {
-        const result = await cli(['logs', 'hello']);
+        const result = await cli(up, ['logs', 'hello']);
         return result.exitCode === 0 && result.stdout.includes('greeting cli') ? result : undefined;
       }, { timeoutMs: 60_000, intervalMs: 500 });
       expect(logged.stdout).toMatch(/^\S+Z kublambda-runner-\S+ [0-9a-f-]+ greeting cli$/m);
-      expect(logged.stdout).not.toContain('visits');
-      const hello = await fetch(`${runner}/hello?name=you`);
-      expect(hello.status).toBe(200);
-      expect(await hello.text()).toBe('hello, you\n');
-      // The visits example counts in its state table.
-      const first = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
-      const second = (await (await fetch(`${runner}/visits`)).json()) as { visits: number };
-      expect(second.visits).toBe(first.visits + 1);
-      // Its watch trigger runs too: a ConfigMap labelled app=demo with enabled=true calls it, through
-      // the watcher up runs from the Deployment api-controller made.
-      const created = await kubectl(['create', 'configmap', 'demo', '--from-literal=enabled=true', '-n', 'default'], { kubeconfig });
-      expect(created.exitCode).toBe(0);
-      expect((await kubectl(['label', 'configmap', 'demo', 'app=demo', '-n', 'default'], { kubeconfig })).exitCode).toBe(0);
-      // Read from its table, not by calling it: every call counts.
-      const operator = new Redis(output.match(/^  Redis admin\s+(\S+)/m)![1]!, { maxRetriesPerRequest: 0 });
-      try {
-        const visits = createReadOnlyStateStore(operator).table('default', 'visits');
-        // At least once: a redelivery would count twice.
-        await waitUntil('the visits watcher to call visits for the ConfigMap', async () => Number((await visits.get('total'))?.value) >= second.visits + 1, { timeoutMs: 60_000 });
-      } finally {
-        operator.disconnect();
-      }
-      // The same table and the watch trigger's dead letters (none: it delivered) through the CLI:
-      // a port-forward to api-controller's admin API, the kubeconfig only.
-      const state = await cli(['state', 'visits', 'visits', '-o', 'json']);
+      const state = await cli(up, ['state', 'visits', 'visits', '-o', 'json']);
       expect(state.stderr).toBe('');
-      const total = (JSON.parse(state.stdout) as { entries: Array<{ key: string; value: number }> }).entries.find((entry) => entry.key === 'total');
-      expect(total!.value).toBeGreaterThanOrEqual(second.visits + 1);
-      const events = await cli(['events', 'visits']);
-      expect(events.stderr).toBe('');
+      expect((JSON.parse(state.stdout) as { entries: Array<{ key: string; value: number }> }).entries.find((entry) => entry.key === 'total')!.value).toBeGreaterThan(second.visits);
+      const events = await cli(up, ['events', 'visits']);
       expect(events.stdout).toBe('no dead letters: every event its watch triggers matched was delivered');
-      for (const endpoint of endpoints.slice(1)) {
-        expect(await acceptsConnections(endpoint)).toBe(true);
-      }
-      // Its registry takes no push without the credentials it printed, and takes them.
-      const registry = endpoints[3]!;
-      const [, user, password] = /^  registry\s+\S+\s+\(user (\S+), password (\S+);/m.exec(output)!;
-      expect((await fetch(`${registry}/v2/kublambda/evil/blobs/uploads/`, { method: 'POST' })).status).toBe(401);
-      const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-      expect((await fetch(`${registry}/v2/kublambda/ok/blobs/uploads/`, { method: 'POST', headers: { authorization } })).status).toBe(202);
-      // Its Redis serves no one without a password; the operator's admin URL sees the routes.
-      expect(await rawRedisReplies(Number(new URL(endpoints[1]!).port), ['PING', `HGETALL ${ROUTES_KEY}`], new URL(endpoints[1]!).hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
-      expect(endpoints[1]).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
-      const admin = new Redis(output.match(/^  Redis admin\s+(\S+)/m)![1]!, { maxRetriesPerRequest: 0 });
+
+      // A new lambda: init + deploy, its URL answers; a type error fails the deploy with file:line:col.
+      const work = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-user-'));
       try {
-        expect(Object.keys(await admin.hgetall(ROUTES_KEY)).sort()).toEqual(['default/hello', 'default/visits']);
+        expect((await cli(up, ['init', 'greeter'], { cwd: work })).exitCode).toBe(0);
+        const deployed = await cli(up, ['deploy', 'greeter', '--wait-seconds', '180'], { cwd: work });
+        expect(deployed.exitCode).toBe(0);
+        expect(deployed.stdout).toBe(`${runner}/default/greeter`);
+        expect(await json(fetch(`${deployed.stdout}?name=new`))).toMatchObject({ hello: 'new' });
+        await writeFile(path.join(work, 'greeter', 'handler.ts'), "const n: number = 'not a number';\nexport default () => new Response(String(n));\n");
+        const broken = await cli(up, ['deploy', 'greeter', '--wait-seconds', '180'], { cwd: work });
+        expect(broken.exitCode).toBe(1);
+        expect(broken.stderr).toMatch(/handler\.ts:1:7: .*not assignable to type 'number'/);
+        const deleted = await cli(up, ['delete', 'greeter']);
+        expect(deleted.exitCode).toBe(0);
+        expect((await kubectl(['get', 'lam', 'greeter', '-n', 'default'], { kubeconfig })).stderr).toContain('NotFound');
       } finally {
-        admin.disconnect();
+        await rm(work, { recursive: true, force: true });
       }
 
-      up.kill('SIGINT');
-      const result = await up;
-      expect(result.exitCode).toBe(0);
-      for (const endpoint of endpoints) {
-        expect(await acceptsConnections(endpoint)).toBe(false);
-      }
+      // Its registry takes no push without the credentials it printed; its Redis none without a password.
+      const [, user, password] = /^  registry\s+\S+\s+\(user (\S+), password (\S+);/m.exec(output)!;
+      expect((await fetch(`${up.endpoints.registry}/v2/kublambda/evil/blobs/uploads/`, { method: 'POST' })).status).toBe(401);
+      const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      expect((await fetch(`${up.endpoints.registry}/v2/kublambda/ok/blobs/uploads/`, { method: 'POST', headers: { authorization } })).status).toBe(202);
+      const redisUrl = new URL(up.endpoints.Redis);
+      expect(await rawRedisReplies(Number(redisUrl.port), ['PING', `HGETALL ${ROUTES_KEY}`], redisUrl.hostname)).toEqual(Array(2).fill('-NOAUTH Authentication required.'));
+
+      // Ctrl-C: everything stops, nothing listens any more.
+      up.process.kill('SIGINT');
+      expect((await up.process).exitCode).toBe(0);
+      for (const endpoint of Object.values(up.endpoints)) expect(await acceptsConnections(endpoint)).toBe(false);
+
+      // A second start on the same directory: the lambdas, their routes and their state are still there.
+      up = await startUp();
+      await allReady(up.kubeconfig, 120_000);
+      const again = await waitUntil('visits to answer after the restart', async () => {
+        const response = await fetch(`${up.endpoints.runner}/visits`).catch(() => undefined);
+        return response?.ok ? ((await response.json()) as { visits: number }) : undefined;
+      }, { timeoutMs: 60_000 });
+      expect(again.visits).toBeGreaterThan(second.visits + 1);
+      expect(await json(fetch(`${up.endpoints.runner}/todos/${created.id}`))).toMatchObject({ title: 'try kublambda' });
+
+      // npm run down, from elsewhere: stops it as Ctrl-C does.
+      const down = await execa(process.execPath, [path.resolve(import.meta.dirname, 'down.ts'), '--dir', dir], { reject: false });
+      expect(down.stdout).toContain('down: stopped');
+      expect((await up.process).exitCode).toBe(0);
+      for (const endpoint of Object.values(up.endpoints)) expect(await acceptsConnections(endpoint)).toBe(false);
     } finally {
-      up.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
+      // On a failure too, the way a user stops it, so it stops what it started; SIGKILL only
+      // if it does not stop within the limit.
+      if (!up.exited()) {
+        up.process.kill('SIGINT');
+        await Promise.race([up.process, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+        up.process.kill('SIGKILL');
+      }
     }
-  }, 120_000);
+  }, 900_000);
 });

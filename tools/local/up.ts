@@ -1,20 +1,44 @@
 // The local all-in-one: a real control plane with the Lambda CRD, Redis, an S3 server and an
 // OCI registry on loopback, kwok with a fake node, api-controller, builder and runner as local
 // processes, an event-watcher process for each lambda with watch triggers, and the example
-// lambdas applied. Runs until Ctrl-C.
-//   node tools/local/up.ts [--dir <state dir>]
+// lambdas applied. Runs until Ctrl-C or `npm run down`; state (the cluster's objects, Redis, the
+// artifacts, the images) stays in the directory for the next start.
+//   node tools/local/up.ts [--dir <state dir>] [--reset] [--npm-registry <url>]
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { RegistryClient, pushBaseImage } from '@kublambda/oci-image';
-import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS, BUILDER_POD_LABELS, RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
+import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS, BUILDER_POD_LABELS, lambdaPath, RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
 import { createRunnerBaseImage, runnerBaseImageFiles } from '../images/runner-base-image.ts';
+import { lambdaForDeploy, readDeploySource } from '../../apps/cli/src/deploy-source.ts';
+import { FIELD_MANAGER } from '../../apps/cli/src/lambda-client.ts';
+import { UP_PID_FILE } from './down.ts';
 import { runWatchersLocally } from './local-watchers.ts';
 
-const { values } = parseArgs({ options: { dir: { type: 'string' } } });
+const { values } = parseArgs({ options: { dir: { type: 'string' }, reset: { type: 'boolean' }, 'npm-registry': { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
 const examples = path.resolve(import.meta.dirname, '../../examples');
+const started = Date.now();
+
+/** One line per step, with how long it took: a first start builds and downloads a lot. */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  const begun = Date.now();
+  console.log(`up: ${what}...`);
+  const result = await run();
+  console.log(`up: ${what}: done in ${((Date.now() - begun) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+if (values.reset) {
+  await rm(dir, { recursive: true, force: true });
+  console.log(`up: --reset: removed ${dir}`);
+}
+await mkdir(dir, { recursive: true });
+// `npm run down` (tools/local/down.ts) signals the process whose pid is here.
+const pidFile = path.join(dir, UP_PID_FILE);
+await writeFile(pidFile, `${process.pid}\n`);
 
 const stops: Array<() => Promise<void>> = [];
 async function stopAll(): Promise<void> {
@@ -22,20 +46,18 @@ async function stopAll(): Promise<void> {
 }
 
 try {
-  const controlPlane = await startControlPlane({ dir, kwok: true });
+  const controlPlane = await step('Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)', () => startControlPlane({ dir, kwok: true }));
   stops.push(controlPlane.stop);
-  const redis = await startRedis({ appendOnly: true });
-  stops.push(redis.stop);
-  const s3 = await startS3({ bucket: 'kublambda-artifacts' });
-  stops.push(s3.stop);
-  const registry = await startRegistry();
-  stops.push(registry.stop);
+  const [redis, s3, registry] = await step('Redis, the S3 server and the OCI registry', () =>
+    Promise.all([startRedis({ appendOnly: true, dir: path.join(dir, 'redis') }), startS3({ bucket: 'kublambda-artifacts', dir: path.join(dir, 's3') }), startRegistry({ dir: path.join(dir, 'registry') })]),
+  );
+  stops.push(redis.stop, s3.stop, registry.stop);
 
   // Each lambda's image is its asset on top of the runner base image, assembled here without
   // Docker (tools/images) and pushed to the local registry; the builder layers assets onto it.
   const registryAccess = { url: registry.url, username: registry.username, password: registry.password, insecure: true };
   const baseImage = { repo: 'kublambda/runner-base', tag: 'local' };
-  await pushBaseImage(new RegistryClient(registryAccess), baseImage, createRunnerBaseImage(await runnerBaseImageFiles()));
+  await step('the runner base image (assembled, pushed to the registry)', async () => pushBaseImage(new RegistryClient(registryAccess), baseImage, createRunnerBaseImage(await runnerBaseImageFiles())));
   const imageRegistryEnv = {
     IMAGE_REGISTRY_URL: registry.url,
     IMAGE_REGISTRY_USERNAME: registry.username,
@@ -76,17 +98,20 @@ try {
       IMAGE_BASE: `${baseImage.repo}:${baseImage.tag}`,
       ADMIN_PORT: String(builderAdminPort),
       BUILD_BOARD_ACTIONS: 'true',
+      ...(values['npm-registry'] ? { NPM_REGISTRY: values['npm-registry'] } : {}),
     },
     // The runner's port is the ingress here: each lambda's status.url is on it.
     'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on', EXTERNAL_BASE_URL: runnerUrl, ADMIN_PORT: String(controllerAdminPort), RUNNER_URL: runnerUrl },
     runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
   };
-  for (const app of ['builder', 'api-controller', 'runner'] as const) {
-    // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
-    // The runner's output also in the CRI format, which kwok serves as its stand-in pod's log.
-    const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir, criLog: app === 'runner' });
-    stops.push(() => service.stop());
-  }
+  await step('api-controller, builder and runner', async () => {
+    for (const app of ['builder', 'api-controller', 'runner'] as const) {
+      // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
+      // The runner's output also in the CRI format, which kwok serves as its stand-in pod's log.
+      const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir, criLog: app === 'runner' });
+      stops.push(() => service.stop());
+    }
+  });
   // The builder runs here, not in a pod; a kublambda-builder Deployment stands for it (kwok makes
   // its pod Ready, nothing runs in it) and its pod's admin port leads to the local admin server.
   // It stays until the control plane stops.
@@ -117,8 +142,7 @@ try {
   const watchers = await runWatchersLocally({ kubeConfig: controlPlane.kubeConfig(), runnerUrl, logDir: dir, log: (line) => console.log(`event-watcher: ${line}`) });
   stops.push(() => watchers.stop());
 
-  const applied = await kubectl(['apply', '-f', examples], kubeconfig);
-  if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
+  const exampleLambdas = await step(`the examples (${examples})`, () => applyExamples(kubeconfig.kubeconfig));
 
   const kubectlDir = path.dirname(await kubeBinary('kubectl'));
   console.log(`
@@ -126,7 +150,7 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
 
   export KUBECONFIG=${controlPlane.kubeconfigPath}
   export PATH=${kubectlDir}:$PATH      # kubectl ${controlPlane.kubernetesVersion}
-  kubectl get lam -A                    # the example lambdas from examples/, with their images
+  kubectl get lam -A                    # the example lambdas from examples/, with their URLs and images
   kubectl explain lambda.spec
   kubectl wait --for=condition=Ready lam/hello
   curl ${runnerUrl}/hello?name=you     # the hello lambda, through the runner
@@ -134,6 +158,9 @@ Kublambda local platform is up: Kubernetes ${controlPlane.kubernetesVersion} wit
   kubectl create configmap demo --from-literal=enabled=true && kubectl label configmap demo app=demo
                                         # visits is called on that change too (its watch trigger)
   kubectl apply -f examples/hello.yaml  # edit it: it is rebuilt and served anew
+
+Examples (once Ready; kubectl wait --for=condition=Ready lam --all):
+${exampleLambdas.map((lambda) => `  ${lambda.name.padEnd(14)} ${runnerUrl}${lambda.path}`).join('\n')}
 
   runner      ${runnerUrl}
   API server  ${controlPlane.apiServerUrl}
@@ -157,7 +184,8 @@ nothing runs in them). The api-controller's, builder's and runner's pods (Deploy
 kublambda-api-controller, kublambda-builder and kublambda-runner in ${platformNamespace}) are
 stand-ins of the same kind: their ports lead to the local processes and the runner pod's log is the
 runner's output, so the CLI reaches them all through the API server. Not running yet: the autoscaler.
-Ctrl-C stops everything.`);
+Ctrl-C (or npm run down) stops everything; the state stays in ${dir} for the next start (--reset: afresh).
+up in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl-C stops everything.`);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -169,4 +197,22 @@ Ctrl-C stops everything.`);
   process.exitCode = 1;
 } finally {
   await stopAll();
+  await rm(pidFile, { force: true });
+}
+
+/**
+ * Applies examples/: each manifest as it is, each directory as `kublambda deploy` makes it
+ * (its files, package.json included, with its lambda.yaml), server-side with the CLI's field
+ * manager so a later deploy of the same directory takes over. Returns each lambda's path.
+ */
+async function applyExamples(kubeconfigPath: string): Promise<Array<{ name: string; path: string }>> {
+  const lambdas = [];
+  for (const entry of (await readdir(examples)).sort()) {
+    const target = path.join(examples, entry);
+    if (!(await stat(target)).isDirectory() && !/\.ya?ml$/.test(entry)) continue;
+    lambdas.push(lambdaForDeploy(await readDeploySource(target), { env: [] }));
+  }
+  const applied = await kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], { kubeconfig: kubeconfigPath, input: lambdas.map((lambda) => JSON.stringify(lambda)).join('\n---\n') });
+  if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
+  return lambdas.map((lambda) => ({ name: lambda.metadata.name!, path: lambdaPath(lambda) }));
 }

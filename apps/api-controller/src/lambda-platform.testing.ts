@@ -20,6 +20,7 @@ import {
   type RedisClusterServer,
   type RedisService,
   type S3Server,
+  startNpmRegistry,
   waitUntil,
 } from '@kublambda/dev-servers';
 import { LAMBDA_GROUP, LAMBDA_PLURAL, LAMBDA_VERSION, type Lambda } from '@kublambda/crd-types';
@@ -85,6 +86,8 @@ export async function startLambdaPlatform(prefix: string, options: LambdaPlatfor
   const redisCluster = options.redisCluster ? await startRedisCluster() : undefined;
   const redis: RedisService = redisCluster ?? (await startRedis());
   const s3 = await startS3({ bucket: ASSET_BUCKET });
+  // Lambdas' npm dependencies come from a registry on loopback, never the public one.
+  const npmRegistry = await startNpmRegistry();
   const logDir = await mkdtemp(path.join(os.tmpdir(), `kublambda-${prefix}-`));
   // Sees every key, so tests can check what the services left behind; the services get their own users.
   const redisClient = connectRedis(redis.adminUrl);
@@ -161,7 +164,7 @@ export async function startLambdaPlatform(prefix: string, options: LambdaPlatfor
     startController: async (name = `api-controller-${++serial}`, extraEnv = {}) =>
       track(await startPlatformService('api-controller', { ...env, REDIS_URL: redis.urlFor('api-controller'), ENV_ENCRYPTION_KEYS: envEncryptionKeys, POD_NAME: name, ...extraEnv }, { logDir, name })),
     startBuilder: async (name = `builder-${++serial}`, extraEnv = {}) =>
-      track(await startPlatformService('builder', { ...env, REDIS_URL: redis.urlFor('builder'), ...extraEnv }, { logDir, name })),
+      track(await startPlatformService('builder', { ...env, REDIS_URL: redis.urlFor('builder'), NPM_REGISTRY: npmRegistry.url, ...extraEnv }, { logDir, name })),
     startRunner: async (name = `runner-${++serial}`, extraEnv = {}) => {
       const port = await freePort();
       const { ARTIFACT_STORE_URL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION } = env;
@@ -185,7 +188,7 @@ export async function startLambdaPlatform(prefix: string, options: LambdaPlatfor
     stop: async () => {
       for (const started of processes.reverse()) await started.stop();
       redisClient.disconnect();
-      await Promise.all([redis.stop(), s3.stop(), namespace.delete()]);
+      await Promise.all([redis.stop(), s3.stop(), npmRegistry.stop(), namespace.delete()]);
       await rm(logDir, { recursive: true, force: true });
     },
   };

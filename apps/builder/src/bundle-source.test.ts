@@ -1,17 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { startNpmRegistry, type NpmRegistry } from '@kublambda/dev-servers';
 import { bundleSource, type SourceBundle } from './bundle-source.ts';
 import { CompileError } from './compile-error.ts';
 
 type Handler = (request: Request) => Promise<Response> | Response;
 
-// npm talks to the real registry.
+// npm installs from a registry on loopback (libs/dev-servers npm-registry.ts), never the public one.
 const npmTimeout = 60_000;
 
 let tempDir: string;
+let npmRegistry: NpmRegistry;
+
+beforeAll(async () => {
+  npmRegistry = await startNpmRegistry();
+});
+
+afterAll(async () => {
+  await npmRegistry?.stop();
+});
 
 beforeEach(async () => {
   tempDir = await mkdtemp(path.join(tmpdir(), 'bundle-source-'));
@@ -24,7 +34,7 @@ afterEach(async () => {
 /** Bundles in a fresh work dir, as the builder does for each job. */
 async function bundleFiles(files: Record<string, string>, { entrypoint = 'index.ts', typeCheck = false } = {}): Promise<SourceBundle> {
   const workDir = await mkdtemp(path.join(tempDir, 'work-'));
-  return bundleSource({ files, entrypoint, typeCheck }, { workDir, npmCacheDir: path.join(tempDir, 'npm-cache') });
+  return bundleSource({ files, entrypoint, typeCheck }, { workDir, npmCacheDir: path.join(tempDir, 'npm-cache'), npmRegistry: npmRegistry.url });
 }
 
 async function compileError(files: Record<string, string>, settings?: { entrypoint?: string; typeCheck?: boolean }): Promise<CompileError> {

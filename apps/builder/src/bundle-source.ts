@@ -16,6 +16,7 @@ export interface BundleOptions {
   /** A fresh private directory the caller removes. */
   workDir: string;
   npmCacheDir: string;
+  npmRegistry?: string;
   signal?: AbortSignal;
 }
 

@@ -11,6 +11,8 @@ export interface BuilderConfig {
   concurrency: number;
   workRoot: string;
   npmCacheDir: string;
+  /** NPM_REGISTRY: where lambdas' npm dependencies come from; npm's default registry when unset. */
+  npmRegistry?: string;
   /** A job whose worker stopped renewing its lock this long ago is taken over by another worker. */
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -49,6 +51,7 @@ export function parseBuilderConfig(env: Env): BuilderConfig {
     concurrency: read.integer('BUILD_CONCURRENCY', 2, { min: 1, max: 64 }),
     workRoot: path.join(cacheRoot, 'work'),
     npmCacheDir: path.join(cacheRoot, 'npm'),
+    npmRegistry: read.nested(parseNpmRegistry),
     lockDurationMs: read.integer('BUILD_LOCK_DURATION_MS', 30_000, { min: 1_000, max: 600_000 }),
     stalledIntervalMs: read.integer('BUILD_STALLED_INTERVAL_MS', 30_000, { min: 1_000, max: 600_000 }),
     admin: read.nested(parseAdminConfig),
@@ -56,6 +59,19 @@ export function parseBuilderConfig(env: Env): BuilderConfig {
   };
   read.finish('builder');
   return config;
+}
+
+function parseNpmRegistry(env: Env): string | undefined {
+  const value = env.NPM_REGISTRY?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`NPM_REGISTRY must be an http:// or https:// URL, for example https://registry.npmjs.org/, not "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`NPM_REGISTRY must be an http:// or https:// URL, for example https://registry.npmjs.org/, not "${value}"`);
+  return value;
 }
 
 /** Off (undefined) unless ADMIN_PORT is set; loopback unless ADMIN_HOST says otherwise. */

@@ -6,6 +6,8 @@ import { networkEnv } from '@kublambda/config';
 
 export interface InstallOptions {
   npmCacheDir: string;
+  /** The npm registry to install from (NPM_REGISTRY: a mirror or a private one); npm's default when unset. */
+  npmRegistry?: string;
   signal?: AbortSignal;
 }
 
@@ -24,10 +26,10 @@ const dependencyErrorCodes = new Set([
 ]);
 
 /** Installs the production dependencies of `sourceRoot/package.json` into `sourceRoot/node_modules`. */
-export async function installDependencies(sourceRoot: string, { npmCacheDir, signal }: InstallOptions): Promise<void> {
+export async function installDependencies(sourceRoot: string, { npmCacheDir, npmRegistry, signal }: InstallOptions): Promise<void> {
   const args = ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--cache', npmCacheDir];
   try {
-    await execa('npm', args, { cwd: sourceRoot, env: npmEnvironment(npmCacheDir), extendEnv: false, ...(signal ? { cancelSignal: signal } : {}) });
+    await execa('npm', args, { cwd: sourceRoot, env: npmEnvironment(npmCacheDir, npmRegistry), extendEnv: false, ...(signal ? { cancelSignal: signal } : {}) });
   } catch (error) {
     signal?.throwIfAborted();
     throw await installFailure(sourceRoot, error);
@@ -43,8 +45,8 @@ async function installFailure(sourceRoot: string, error: unknown): Promise<Error
 }
 
 /** npm gets what it needs to reach the registry; our credentials (cluster, store) stay out of its reach and of what it downloads. */
-function npmEnvironment(npmCacheDir: string): Record<string, string> {
-  return { ...networkEnv(process.env), npm_config_cache: npmCacheDir, npm_config_update_notifier: 'false' };
+function npmEnvironment(npmCacheDir: string, npmRegistry: string | undefined): Record<string, string> {
+  return { ...networkEnv(process.env), npm_config_cache: npmCacheDir, npm_config_update_notifier: 'false', ...(npmRegistry ? { npm_config_registry: npmRegistry } : {}) };
 }
 
 /** npm's own error lines, without the pointer to its debug log: a path on the builder, meaningless to the user. */

@@ -19,7 +19,7 @@ const logger = createLogger('builder');
 const config = configOrExit(() => parseBuilderConfig(process.env), logger);
 await Promise.all([mkdir(config.workRoot, { recursive: true }), mkdir(config.npmCacheDir, { recursive: true })]);
 const assets = await createArtifactStore(config.artifactStore);
-const deps = { assets, workRoot: config.workRoot, npmCacheDir: config.npmCacheDir, logger };
+const deps = { assets, workRoot: config.workRoot, npmCacheDir: config.npmCacheDir, npmRegistry: config.npmRegistry, logger };
 const imageBackend = createImageBackend();
 const imageDeps = { assets, backend: imageBackend, logger };
 

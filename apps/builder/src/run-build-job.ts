@@ -11,6 +11,7 @@ export interface BuildJobDeps {
   /** Each build gets a private directory below this one, removed afterwards. */
   workRoot: string;
   npmCacheDir: string;
+  npmRegistry?: string;
   logger: Logger;
 }
 
@@ -23,7 +24,7 @@ export async function runBuildJob(data: BuildJobData, deps: BuildJobDeps): Promi
   const workDir = await mkdtemp(path.join(deps.workRoot, 'build-'));
   const started = Date.now();
   try {
-    const bundle = await bundleSource({ files: data.files, entrypoint: data.entrypoint, typeCheck: data.typeCheck }, { workDir, npmCacheDir: deps.npmCacheDir });
+    const bundle = await bundleSource({ files: data.files, entrypoint: data.entrypoint, typeCheck: data.typeCheck }, { workDir, npmCacheDir: deps.npmCacheDir, npmRegistry: deps.npmRegistry });
     const artifact = await deps.assets.put(bundle.asset);
     log.info('built', { sourceDigest: data.sourceDigest, artifact: artifact.digest, size: artifact.size, ms: Date.now() - started });
     return { outcome: 'built', artifact, warnings: bundle.warnings };

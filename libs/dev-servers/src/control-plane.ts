@@ -24,7 +24,7 @@ export interface ControlPlaneOptions {
   kwok?: boolean;
   /** CRD manifests installed once the API server is ready. Default: the Lambda CRD. */
   crdFiles?: string[];
-  /** Where certificates, logs and the kubeconfig go. Default: a new temporary directory, removed on stop. */
+  /** Where certificates, logs, the kubeconfig and etcd's data go, kept for the next start. Default: a new temporary directory (etcd's on tmpfs), removed on stop. */
   dir?: string;
 }
 
@@ -54,14 +54,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const ownsDir = !options.dir;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kublambda-control-plane-')));
   await mkdir(dir, { recursive: true });
-  // etcd fsyncs every write; on tmpfs that costs nothing, which keeps the suite fast.
-  const etcdDataDir = existsSync('/dev/shm')
-    ? await mkdtemp(path.join('/dev/shm', 'kublambda-etcd-'))
-    : path.join(dir, 'etcd-data');
+  // etcd fsyncs every write; on tmpfs that costs nothing, which keeps the suite fast. A
+  // directory given by the caller keeps the cluster's objects for the next start (npm run up).
+  const etcdDataDir = options.dir
+    ? path.join(dir, 'etcd-data')
+    : existsSync('/dev/shm')
+      ? await mkdtemp(path.join('/dev/shm', 'kublambda-etcd-'))
+      : path.join(dir, 'etcd-data');
   const processes: ManagedProcess[] = [];
   const stop = async () => {
     for (const p of [...processes].reverse()) await p.stop();
-    await rm(etcdDataDir, { recursive: true, force: true });
+    if (!options.dir) await rm(etcdDataDir, { recursive: true, force: true });
     if (ownsDir) await rm(dir, { recursive: true, force: true });
   };
 

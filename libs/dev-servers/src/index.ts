@@ -13,3 +13,4 @@ export { waitUntil } from './wait-until.ts';
 export { serviceAccountKubeconfig, startDeploymentLocally, type LocalDeployment, type LocalDeploymentOptions } from './local-deployment.ts';
 export { forwardPodPort, desiredPortForward, servePodLogs, desiredPodLogs, type PodPortForward, type PodPortForwardOptions, type PodLogsOptions } from './pod-port-forward.ts';
 export { startPodStandIn, type PodStandIn, type PodStandInOptions } from './pod-stand-in.ts';
+export { startNpmRegistry, packageJsonOfTarball, NPM_PACKAGES_DIR, type NpmRegistry } from './npm-registry.ts';

@@ -30,12 +30,14 @@ const USERNAME = 'kublambda';
  * manifest deletion enabled and every request behind a user and password (htpasswd): a lambda
  * that reaches the port must not be able to push an image the platform would run.
  */
-export async function startRegistry(): Promise<OciRegistry> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-registry-'));
+export async function startRegistry(options: { /** Images kept here across restarts; default a new temporary directory, removed on stop. */ dir?: string } = {}): Promise<OciRegistry> {
+  const ownsDir = !options.dir;
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kublambda-registry-')));
+  await mkdir(dir, { recursive: true });
   let registry: ManagedProcess | undefined;
   const stop = async () => {
     await registry?.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (ownsDir) await rm(dir, { recursive: true, force: true });
   };
 
   try {

@@ -33,12 +33,13 @@ const HEALTH_PATH = '/healthz';
  * versitygw, an S3 gateway over a directory, on a free loopback port with fresh credentials.
  * If a bucket is named, it exists before this returns.
  */
-export async function startS3(options: { bucket?: string } = {}): Promise<S3Server> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-s3-'));
+export async function startS3(options: { bucket?: string; /** Objects kept here across restarts; default a new temporary directory, removed on stop. */ dir?: string } = {}): Promise<S3Server> {
+  const ownsDir = !options.dir;
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kublambda-s3-')));
   let gateway: ManagedProcess | undefined;
   const stop = async () => {
     await gateway?.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (ownsDir) await rm(dir, { recursive: true, force: true });
   };
 
   try {
@@ -102,7 +103,8 @@ async function startGateway(port: number, dir: string, accessKey: string, secret
 
 async function createBucket(client: Minio.Client, bucket: string): Promise<void> {
   try {
-    await client.makeBucket(bucket, REGION);
+    // A directory kept from an earlier start may hold it already.
+    if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket, REGION);
   } catch (cause) {
     throw new Error(`versitygw: cannot create bucket ${bucket}`, { cause });
   }
