@@ -237,14 +237,14 @@ describe('helm template, every object applied with kubectl apply --dry-run=serve
       // Roles: api-controller's leader election, the autoscaler's, helm test's (the builder has
       // one only with the Kaniko backend). Secrets: Redis users and ACL, env encryption, object
       // store keys. Services and ServiceAccounts: also for the bundled Redis and object store.
-      kinds: { ...shared, ConfigMap: 2, Role: 3, RoleBinding: 3, Secret: 4, Service: 3, ServiceAccount: 7, StatefulSet: 2 },
+      kinds: { ...shared, ConfigMap: 2, Role: 4, RoleBinding: 3, Secret: 4, Service: 3, ServiceAccount: 7, StatefulSet: 2 },
       statefulSets: ['kublambda-object-store', 'kublambda-redis'],
     },
     {
       values: 'external Redis, S3 and registry',
       args: setArgs(externalServices),
       // Only the env encryption key is generated; the rest are the existingSecrets named.
-      kinds: { ...shared, ConfigMap: 1, Role: 3, RoleBinding: 3, Secret: 1, Service: 1, ServiceAccount: 5 },
+      kinds: { ...shared, ConfigMap: 1, Role: 4, RoleBinding: 3, Secret: 1, Service: 1, ServiceAccount: 5 },
       statefulSets: [],
     },
   ])('with $values', async ({ args, kinds, statefulSets }) => {
@@ -423,6 +423,30 @@ describe('helm install with default values', () => {
       { ask: 'list endpointslices.discovery.k8s.io', where: 'other', expected: 'no' },
     ])(`the autoscaler can ${title}`, async (row) => {
       expect(await canI('kublambda-autoscaler', row)).toBe(row.expected);
+    });
+
+    describe('a developer bound to the kublambda-cli Role', () => {
+      beforeAll(async () => {
+        await kubeOk(['create', 'serviceaccount', 'developer', '-n', release.namespace]);
+        await kubeOk(['create', 'rolebinding', 'developer-kublambda', '--role=kublambda-cli', `--serviceaccount=${release.namespace}:developer`, '-n', release.namespace]);
+      });
+
+      it.each<Row>([
+        // kublambda invoke, events, state and builds: find the platform's pods, port-forward to them.
+        { ask: 'list pods', where: 'release', expected: 'yes' },
+        { ask: 'create pods --subresource=portforward', where: 'release', expected: 'yes' },
+        { ask: 'get pods --subresource=portforward', where: 'release', expected: 'yes' },
+        // kublambda logs: the runner pods' logs.
+        { ask: 'get pods --subresource=log', where: 'release', expected: 'yes' },
+        // Nothing that holds the stores' credentials, and nothing elsewhere.
+        { ask: 'get secrets', where: 'release', expected: 'no' },
+        { ask: 'list secrets', where: 'release', expected: 'no' },
+        { ask: 'create pods --subresource=exec', where: 'release', expected: 'no' },
+        { ask: 'delete pods', where: 'release', expected: 'no' },
+        { ask: 'create pods --subresource=portforward', where: 'other', expected: 'no' },
+      ])(`can ${title}`, async (row) => {
+        expect(await canI('developer', row)).toBe(row.expected);
+      });
     });
 
     // Secrets: get for env valueFrom in the lambdas' namespaces, and the watchers' Secrets it

@@ -73,7 +73,8 @@ async function allReady(kubeconfig: string, timeoutMs: number): Promise<void> {
   await waitUntil('every example to be Ready', async () => {
     const result = await kubectl(['get', 'lam', '-n', 'default', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}{"\\n"}{end}'], { kubeconfig });
     last = result.stdout + result.stderr;
-    const lines = result.stdout.trim().split('\n');
+    // The examples; lambdas the test adds (slow) are not waited for.
+    const lines = result.stdout.trim().split('\n').filter((line) => EXAMPLES.includes(line.split('=')[0]!));
     return lines.length === EXAMPLES.length && lines.every((line) => /^\S+=True/.test(line));
   }, { timeoutMs, intervalMs: 1_000, describe: () => last });
 }
@@ -176,6 +177,28 @@ describe('npm run up', () => {
         expect((await kubectl(['get', 'lam', 'greeter', '-n', 'default'], { kubeconfig })).stderr).toContain('NotFound');
       } finally {
         await rm(work, { recursive: true, force: true });
+      }
+
+      // Load makes the autoscaler add runners (a runner process per pod of kublambda-runner), the
+      // ingress port spreads it over them; bounded: it stops by itself after at most 90 s.
+      const slow = { apiVersion: 'kublambda.io/v1alpha1', kind: 'Lambda', metadata: { name: 'slow', namespace: 'default' }, spec: { source: { inline: 'export default async () => { await new Promise((resolve) => setTimeout(resolve, 200)); return new Response("slow"); };' }, triggers: { http: { path: '/slow' } } } };
+      expect((await kubectl(['apply', '-f', '-'], { kubeconfig, input: JSON.stringify(slow) })).exitCode).toBe(0);
+      await waitUntil('slow to answer', async () => (await fetch(`${runner}/slow`).catch(() => undefined))?.status === 200, { timeoutMs: 120_000, intervalMs: 500 });
+      const replicas = async () => Number((await kubectl(['get', 'deployment', 'kublambda-runner', '-n', 'kublambda-system', '-o', 'jsonpath={.spec.replicas}'], { kubeconfig })).stdout);
+      expect(await replicas()).toBe(1);
+      const loadEnds = Date.now() + 90_000;
+      let scaled = false;
+      const load = Promise.all(Array.from({ length: 24 }, async () => {
+        while (!scaled && Date.now() < loadEnds) await fetch(`${runner}/slow`).then((response) => response.text()).catch(() => undefined);
+      }));
+      try {
+        await waitUntil('the autoscaler to add a runner', async () => (await replicas()) >= 2, { timeoutMs: 80_000, intervalMs: 500 });
+        // The new pod gets a runner of its own, which serves too.
+        const runnerPods = async () => (await kubectl(['get', 'pods', '-n', 'kublambda-system', '-l', 'app.kubernetes.io/component=runner', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'], { kubeconfig })).stdout.trim().split('\n').filter((line) => line.endsWith(' True'));
+        await waitUntil('a second runner pod to be Ready', async () => (await runnerPods()).length >= 2, { timeoutMs: 60_000, intervalMs: 500 });
+      } finally {
+        scaled = true;
+        await load;
       }
 
       // Its registry takes no push without the credentials it printed; its Redis none without a password.

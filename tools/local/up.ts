@@ -7,15 +7,23 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3 } from '@kublambda/dev-servers';
+import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3, waitUntil } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
 import { RegistryClient, pushBaseImage } from '@kublambda/oci-image';
-import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS, BUILDER_POD_LABELS, lambdaPath, RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
+import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS, BUILDER_POD_LABELS, labelSelector, lambdaPath, RUNNER_POD_LABELS } from '@kublambda/crd-types';
 import { createRunnerBaseImage, runnerBaseImageFiles } from '../images/runner-base-image.ts';
 import { lambdaForDeploy, readDeploySource } from '../../apps/cli/src/deploy-source.ts';
 import { FIELD_MANAGER } from '../../apps/cli/src/lambda-client.ts';
 import { UP_PID_FILE } from './down.ts';
+import { startLocalRunnerPool } from './local-runners.ts';
 import { runWatchersLocally } from './local-watchers.ts';
+
+/**
+ * The autoscaler's settings here: 10 requests in flight per runner (7 at 70%) rather than 100,
+ * and a 30 s stable window, so a few concurrent clients show it adding a runner, and it lets go
+ * of them soon after; at most 4 runners on one machine.
+ */
+export const LOCAL_SCALING = { TARGET_CONCURRENCY: '10', STABLE_WINDOW_SECONDS: '30', MIN_REPLICAS: '1', MAX_REPLICAS: '4' };
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, reset: { type: 'boolean' }, 'npm-registry': { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
@@ -102,43 +110,48 @@ try {
     },
     // The runner's port is the ingress here: each lambda's status.url is on it.
     'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on', EXTERNAL_BASE_URL: runnerUrl, ADMIN_PORT: String(controllerAdminPort), RUNNER_URL: runnerUrl },
-    runner: { ...serviceEnv, ...envKeys, HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: path.join(dir, 'runner-assets') },
   };
-  await step('api-controller, builder and runner', async () => {
-    for (const app of ['builder', 'api-controller', 'runner'] as const) {
+  // Every runner replica's environment; each listens on its pod's IP (local-runners.ts).
+  const runnerEnv = { ...serviceEnv, ...envKeys, ASSET_CACHE_DIR: path.join(dir, 'runner-assets'), REDIS_URL: redis.urlFor('runner') };
+  await step('api-controller and builder', async () => {
+    for (const app of ['builder', 'api-controller'] as const) {
       // Each service gets its own Redis user, with only what it needs (libs/redis-acl).
-      // The runner's output also in the CRI format, which kwok serves as its stand-in pod's log.
-      const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir, criLog: app === 'runner' });
+      const service = await startPlatformService(app, { ...appEnv[app], REDIS_URL: redis.urlFor(app) }, { logDir: dir });
       stops.push(() => service.stop());
     }
   });
-  // The builder runs here, not in a pod; a kublambda-builder Deployment stands for it (kwok makes
-  // its pod Ready, nothing runs in it) and its pod's admin port leads to the local admin server.
-  // It stays until the control plane stops.
-  await startPodStandIn(controlPlane.kubeConfig(), {
-    namespace: platformNamespace,
-    name: 'kublambda-builder',
-    labels: BUILDER_POD_LABELS,
-    port: { name: ADMIN_PORT_NAME, containerPort: 9100 },
-    target: { address: '127.0.0.1', port: builderAdminPort },
+  // The runner pool: the kublambda-runner Deployment, a runner process per pod, this port in front.
+  const runners = await step('the runner pool (a runner per pod of kublambda-runner) and the autoscaler', async () => {
+    const pool = await startLocalRunnerPool({ kubeConfig: controlPlane.kubeConfig(), namespace: platformNamespace, env: runnerEnv, logDir: dir, ingress: { host: '127.0.0.1', port: runnerPort } });
+    stops.push(() => pool.stop());
+    await waitUntil('a runner to serve', async () => pool.pods.served.size > 0, { timeoutMs: 60_000 });
+    const autoscaler = await startPlatformService('autoscaler', {
+      KUBECONFIG: controlPlane.kubeconfigPath,
+      POD_NAMESPACE: platformNamespace,
+      LEADER_ELECTION_NAMESPACE: platformNamespace,
+      POD_NAME: 'autoscaler-local',
+      // kwok's pods have loopback IPs, which the API server refuses in EndpointSlices: find them as pods.
+      RUNNER_DISCOVERY: 'pods',
+      RUNNER_POD_SELECTOR: labelSelector(RUNNER_POD_LABELS),
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_PORT: String(await freePort()),
+      ...LOCAL_SCALING,
+    }, { logDir: dir });
+    stops.push(() => autoscaler.stop());
+    return pool;
   });
-  await startPodStandIn(controlPlane.kubeConfig(), {
-    namespace: platformNamespace,
-    name: 'kublambda-api-controller',
-    labels: { ...API_CONTROLLER_POD_LABELS },
-    port: { name: ADMIN_PORT_NAME, containerPort: 9091 },
-    target: { address: '127.0.0.1', port: controllerAdminPort },
-  });
-  // The runner's stand-in: kublambda invoke port-forwards to its http port, kublambda logs reads
-  // its log (pods/log), both through the API server, as they reach runner pods in a cluster.
-  await startPodStandIn(controlPlane.kubeConfig(), {
-    namespace: platformNamespace,
-    name: 'kublambda-runner',
-    labels: { ...RUNNER_POD_LABELS },
-    port: { name: RUNNER_HTTP_PORT_NAME, containerPort: 8080 },
-    target: { address: '127.0.0.1', port: runnerPort },
-    logsFile: path.join(dir, 'runner.cri.log'),
-  });
+  // api-controller and the builder run here, not in pods: a Deployment of each stands for it
+  // (kwok makes its pod Ready, nothing runs in it) and its pod's admin port leads to the local
+  // process, so the CLI reaches it through the API server's port-forward as in a cluster: builds
+  // (the builder's), events and state (api-controller's). The runner pods are served by
+  // local-runners.ts. They stay until the control plane stops.
+  const standIns = [
+    { name: 'kublambda-builder', labels: BUILDER_POD_LABELS, port: { name: ADMIN_PORT_NAME, containerPort: 9100 }, localPort: builderAdminPort },
+    { name: 'kublambda-api-controller', labels: API_CONTROLLER_POD_LABELS, port: { name: ADMIN_PORT_NAME, containerPort: 9091 }, localPort: controllerAdminPort },
+  ];
+  for (const { localPort, labels, ...standIn } of standIns) {
+    await startPodStandIn(controlPlane.kubeConfig(), { namespace: platformNamespace, labels: { ...labels }, target: { address: '127.0.0.1', port: localPort }, ...standIn });
+  }
   const watchers = await runWatchersLocally({ kubeConfig: controlPlane.kubeConfig(), runnerUrl, logDir: dir, log: (line) => console.log(`event-watcher: ${line}`) });
   stops.push(() => watchers.stop());
 
@@ -177,13 +190,15 @@ ${exampleLambdas.map((lambda) => `  ${lambda.name.padEnd(14)} ${runnerUrl}${lamb
   logs        ${dir}
 
 Running: api-controller and builder (they build each lambda into an asset in S3 and an image
-in the registry, on the runner base image assembled here, and publish its route in Redis), the runner (serves each route over HTTP, with state tables in Redis), and
-for each lambda with watch triggers the event-watcher its Deployment would run, as a local
-process with that Deployment's env and its ServiceAccount's token (kwok makes the pods Ready;
-nothing runs in them). The api-controller's, builder's and runner's pods (Deployments
-kublambda-api-controller, kublambda-builder and kublambda-runner in ${platformNamespace}) are
-stand-ins of the same kind: their ports lead to the local processes and the runner pod's log is the
-runner's output, so the CLI reaches them all through the API server. Not running yet: the autoscaler.
+in the registry, on the runner base image assembled here, and publish its route in Redis); a
+runner process for each pod of the kublambda-runner Deployment (each serves every route, with
+state tables in Redis), behind the runner port above, which stands in for the ingress; the
+autoscaler, which sets that Deployment's replicas from the runners' load (at most
+${LOCAL_SCALING.MAX_REPLICAS}, ${LOCAL_SCALING.TARGET_CONCURRENCY} requests in flight each); and for each lambda with watch triggers the
+event-watcher its Deployment would run, with that Deployment's env and its ServiceAccount's
+token. kwok makes the pods Ready and nothing runs in them: the processes run here, and the pods'
+ports and logs lead to them (api-controller's and the builder's pods are stand-ins of the same
+kind), so the CLI reaches them all through the API server.
 Ctrl-C (or npm run down) stops everything; the state stays in ${dir} for the next start (--reset: afresh).
 up in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl-C stops everything.`);
 

@@ -12,9 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import autocannon from 'autocannon';
-import { createTestNamespace, freePort, startPlatformService, testKubeConfig, waitUntil, type ManagedProcess } from '@kublambda/dev-servers';
+import { createTestNamespace, freePort, servePodsLocally, startPlatformService, testKubeConfig, waitUntil, type ManagedProcess, type PodProcesses } from '@kublambda/dev-servers';
 import { startRunnerBackends, startRunnerProcess, type RunnerBackends } from '../../runner/src/runner-process.testing.ts';
-import { servePodsLocally, type PodProcesses } from './pod-processes.testing.ts';
 
 const kubeConfig = testKubeConfig();
 const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);

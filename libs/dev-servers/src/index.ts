@@ -14,3 +14,4 @@ export { serviceAccountKubeconfig, startDeploymentLocally, type LocalDeployment,
 export { forwardPodPort, desiredPortForward, servePodLogs, desiredPodLogs, type PodPortForward, type PodPortForwardOptions, type PodLogsOptions } from './pod-port-forward.ts';
 export { startPodStandIn, type PodStandIn, type PodStandInOptions } from './pod-stand-in.ts';
 export { startNpmRegistry, packageJsonOfTarball, NPM_PACKAGES_DIR, type NpmRegistry } from './npm-registry.ts';
+export { servePodsLocally, type PodProcesses, type PodProcessesOptions, type ServedPod } from './pod-processes.ts';

@@ -1,11 +1,11 @@
-// Serving each pod of a Deployment with a local process, for tests against kwok: pods never
+// Serving each pod of a Deployment with a local process, for tests and the local platform on kwok: pods never
 // run here (kwok only marks them Running and Ready, with a loopback IP from 127.1.0.0/16), so a
 // process started for a pod listens on that pod's IP and container port, and what the
 // EndpointSlices point at answers. kwok marks a pod Ready the moment it gives it its IP; this
 // plays the kubelet's readiness probe: the pod is set not Ready until its process serves, then
 // Ready again. Processes of pods that go away (deleted, terminating) are stopped.
 import * as k8s from '@kubernetes/client-node';
-import type { ManagedProcess } from '@kublambda/dev-servers';
+import type { ManagedProcess } from './managed-process.ts';
 
 export interface ServedPod {
   pod: string;
