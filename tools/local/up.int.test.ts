@@ -4,7 +4,7 @@
 // the same directory (the state is still there) and `npm run down`. Lambdas' npm dependencies
 // come from a registry on loopback (--npm-registry), never the public one.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -77,6 +77,17 @@ async function allReady(kubeconfig: string, timeoutMs: number): Promise<void> {
     const lines = result.stdout.trim().split('\n').filter((line) => EXAMPLES.includes(line.split('=')[0]!));
     return lines.length === EXAMPLES.length && lines.every((line) => /^\S+=True/.test(line));
   }, { timeoutMs, intervalMs: 1_000, describe: () => last });
+}
+
+/** Processes whose command line or environment names the state directory: what up started and left behind. */
+async function processesUsing(directory: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)) {
+    const read = (file: string) => readFile(`/proc/${pid}/${file}`, 'latin1').catch(() => '');
+    const [cmdline, environ] = await Promise.all([read('cmdline'), read('environ')]);
+    if (cmdline.includes(directory) || environ.includes(directory)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ').trim()}`);
+  }
+  return found;
 }
 
 const json = async <T>(response: Response | Promise<Response>) => (await (await response).json()) as T;
@@ -213,6 +224,7 @@ describe('npm run up', () => {
       up.process.kill('SIGINT');
       expect((await up.process).exitCode).toBe(0);
       for (const endpoint of Object.values(up.endpoints)) expect(await acceptsConnections(endpoint)).toBe(false);
+      expect(await processesUsing(dir)).toEqual([]);
 
       // A second start on the same directory: the lambdas, their routes and their state are still there.
       up = await startUp();
@@ -229,6 +241,7 @@ describe('npm run up', () => {
       expect(down.stdout).toContain('down: stopped');
       expect((await up.process).exitCode).toBe(0);
       for (const endpoint of Object.values(up.endpoints)) expect(await acceptsConnections(endpoint)).toBe(false);
+      expect(await processesUsing(dir)).toEqual([]);
     } finally {
       // On a failure too, the way a user stops it, so it stops what it started; SIGKILL only
       // if it does not stop within the limit.

@@ -12,6 +12,7 @@ function fakes() {
   const clients: KubeOptions[] = [];
   const sent: PodRequest[] = [];
   const runnerNamespaces: string[] = [];
+  const local: Array<[string, string[]]> = [];
   const store = new Map<string, Lambda>();
   const client: LambdaClient = {
     namespace: 'shop',
@@ -48,9 +49,10 @@ function fakes() {
       },
       listTable: async () => ({ entries: [] }),
     }),
+    local: async (command, argv) => (local.push([command, argv]), 0),
     defaultPlatformNamespace: 'kublambda-system',
   };
-  return { deps, out, err, applied, clients, sent, runnerNamespaces, store, stdout: () => out.join(''), stderr: () => err.join('') };
+  return { deps, out, err, applied, clients, sent, runnerNamespaces, store, local, stdout: () => out.join(''), stderr: () => err.join('') };
 }
 
 describe('runCli', () => {
@@ -71,12 +73,14 @@ describe('runCli', () => {
     }
   });
 
-  it('says up is not implemented yet (exit 1)', async () => {
-    for (const command of ['up']) {
-      const f = fakes();
-      expect(await runCli([command, 'hello'], f.deps)).toBe(1);
-      expect(f.stderr()).toBe(`kublambda ${command}: not implemented yet\n`);
-    }
+  it('hands up and down every word after the command, and has help for both', async () => {
+    const f = fakes();
+    expect(await runCli(['up', '--dir', '/tmp/x', '--reset'], f.deps)).toBe(0);
+    expect(await runCli(['down', '--dir', '/tmp/x'], f.deps)).toBe(0);
+    expect(f.local).toEqual([['up', ['--dir', '/tmp/x', '--reset']], ['down', ['--dir', '/tmp/x']]]);
+    expect(await runCli(['up', '--help'], f.deps)).toBe(0);
+    expect(f.stdout()).toMatch(/^usage: kublambda up \[--dir <state dir>\] \[--reset\]/);
+    expect(f.local).toHaveLength(2);
   });
 
   it('invokes a lambda on its trigger through the runner access, in the platform namespace given', async () => {

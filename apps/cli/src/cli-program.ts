@@ -37,13 +37,23 @@ export interface CliDeps {
   runners(kube: KubeConfigOptions, platformNamespace: string): RunnerAccess;
   /** api-controller's admin API: dead letters, state tables. */
   controllerAdmin(kube: KubeConfigOptions, platformNamespace: string): ControllerAdmin;
+  /** Runs the local platform's up or down (tools/local) with these arguments; the exit code. */
+  local(command: 'up' | 'down', argv: string[]): Promise<number>;
   /** KUBLAMBDA_PLATFORM_NAMESPACE, else kublambda-system. */
   defaultPlatformNamespace: string;
 }
 
-/** Still on the list, still not there: they say so (exit 1) rather than vanish. */
-export const NOT_IMPLEMENTED: Record<string, string> = {
-  up: 'start the local all-in-one platform (npm run up in the checkout does it)',
+const LOCAL_USAGE = {
+  up: `usage: kublambda up [--dir <state dir>] [--reset] [--npm-registry <url>]
+
+Starts the whole platform on this machine (npm run up): a Kubernetes control plane with a kwok
+node, Redis, an S3 server, an OCI registry, api-controller, builder, the runner pool with the
+autoscaler, and the examples. It writes a kubeconfig and prints every URL; Ctrl-C (or
+kublambda down) stops everything. The state stays in --dir (default ~/.cache/kublambda/local)
+for the next start; --reset starts afresh. Runs from a checkout of the repository.`,
+  down: `usage: kublambda down [--dir <state dir>]
+
+Stops the local platform that kublambda up (or npm run up) started with the same --dir.`,
 };
 
 const KUBE_HELP = `It talks only to the Kubernetes API server, with the kubeconfig (--kubeconfig, else
@@ -286,17 +296,26 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       .action(action(name, async (args: string[], _options: unknown, command: Command) => run(args, kubeOptionsOf(command))));
   }
 
-  for (const [name, summary] of Object.entries(NOT_IMPLEMENTED)) {
+  for (const [name, summary] of [
+    ['up', 'start the whole platform on this machine (npm run up)'],
+    ['down', 'stop the local platform (npm run down)'],
+  ] as const) {
     program
       .command(name)
-      .summary(`${summary}: not implemented yet`)
+      .summary(summary)
+      .helpOption(false)
       .allowUnknownOption()
       .allowExcessArguments()
+      .passThroughOptions()
       .argument('[arguments...]')
+      .configureHelp({ formatHelp: () => `${LOCAL_USAGE[name]}\n` })
       .action(
-        action(name, async () => {
-          terminal.err(`kublambda ${name}: not implemented yet\n`);
-          return EXIT_FAILED;
+        action(name, async (args: string[]) => {
+          if (args.includes('--help') || args.includes('-h')) {
+            terminal.out(`${LOCAL_USAGE[name]}\n`);
+            return EXIT_OK;
+          }
+          return deps.local(name, args);
         }),
       );
   }

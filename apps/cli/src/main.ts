@@ -1,5 +1,7 @@
 // The `kublambda` command: the real terminal, kubeconfig and clients handed to runCli.
-// Unfinished: up says it is not implemented yet (exit 1).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@kublambda/reconcile-runtime';
 import { builderAdmin } from './builder-admin.ts';
@@ -86,6 +88,23 @@ process.exitCode = await runCli(process.argv.slice(2), {
       runnerPods: () => listRunnerLogSources(kubeConfig, platformNamespace),
       readLog: (source, options, onLine) => readRunnerLog(kubeConfig, platformNamespace, source, options, onLine),
     };
+  },
+  local: async (command, argv) => {
+    // The local platform lives in the checkout (tools/local), beside this file's app.
+    const script = path.resolve(import.meta.dirname, '../../../tools/local', `${command}.ts`);
+    if (!existsSync(script)) {
+      console.error(`kublambda ${command}: the local platform runs from a checkout of the repository (npm run ${command} there); ${script} is not here`);
+      return 1;
+    }
+    const child = spawn(process.execPath, [script, ...argv], { stdio: 'inherit' });
+    // Ctrl-C reaches the child too (the same process group): wait for it to stop everything.
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+    const code = await new Promise<number>((resolve) => child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', ignore);
+    return code;
   },
   controllerAdmin: (kube, platformNamespace) => controllerAdmin(loadKubeConfig(kube), platformNamespace),
   defaultPlatformNamespace: process.env.KUBLAMBDA_PLATFORM_NAMESPACE || DEFAULT_PLATFORM_NAMESPACE,
