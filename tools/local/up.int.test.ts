@@ -5,6 +5,7 @@
 // come from a registry on loopback (--npm-registry), never the public one.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -170,6 +171,24 @@ describe('npm run up', () => {
       expect((JSON.parse(state.stdout) as { entries: Array<{ key: string; value: number }> }).entries.find((entry) => entry.key === 'total')!.value).toBeGreaterThan(second.visits);
       const events = await cli(up, ['events', 'visits']);
       expect(events.stdout).toBe('no dead letters: every event its watch triggers matched was delivered');
+
+      // A host rule: its URL is <host>.localhost on the runner port, and the runners route that host.
+      const shop = { apiVersion: 'kublambda.io/v1alpha1', kind: 'Lambda', metadata: { name: 'shop', namespace: 'default' }, spec: { source: { inline: 'export default (request) => new Response(`shop at ${new URL(request.url).pathname}`);' }, triggers: { http: { host: 'shop.example', path: '/' } } } };
+      expect((await kubectl(['apply', '-f', '-'], { kubeconfig, input: JSON.stringify(shop) })).exitCode).toBe(0);
+      const runnerPort = new URL(runner).port;
+      const shopUrl = await waitUntil('shop to have its URL', async () => (await kubectl(['get', 'lam', 'shop', '-n', 'default', '-o', 'jsonpath={.status.url}'], { kubeconfig })).stdout || undefined, { timeoutMs: 120_000, intervalMs: 500 });
+      expect(shopUrl).toBe(`http://shop.example.localhost:${runnerPort}/`);
+      // As curl sends it: to loopback, with the URL's host (Node's fetch would not resolve *.localhost).
+      const viaHost = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: Number(runnerPort), path: '/cart', headers: { host: `shop.example.localhost:${runnerPort}` } }, (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve(`${response.statusCode} ${body}`));
+        }).on('error', reject);
+      });
+      expect(viaHost).toBe('200 shop at /cart');
+      expect((await fetch(`${runner}/cart`)).status).toBe(404);
 
       // A new lambda: init + deploy, its URL answers; a type error fails the deploy with file:line:col.
       const work = await mkdtemp(path.join(os.tmpdir(), 'kublambda-up-user-'));

@@ -109,10 +109,12 @@ try {
       ...(values['npm-registry'] ? { NPM_REGISTRY: values['npm-registry'] } : {}),
     },
     // The runner's port is the ingress here: each lambda's status.url is on it.
-    'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on', EXTERNAL_BASE_URL: runnerUrl, ADMIN_PORT: String(controllerAdminPort), RUNNER_URL: runnerUrl },
+    'api-controller': { ...serviceEnv, ...envKeys, ...imageRegistryEnv, IMAGE_BUILDS: 'on', EXTERNAL_BASE_URL: runnerUrl, EXTERNAL_HOST_SUFFIX: `.localhost:${runnerPort}`, ADMIN_PORT: String(controllerAdminPort), RUNNER_URL: runnerUrl },
   };
   // Every runner replica's environment; each listens on its pod's IP (local-runners.ts).
-  const runnerEnv = { ...serviceEnv, ...envKeys, ASSET_CACHE_DIR: path.join(dir, 'runner-assets'), REDIS_URL: redis.urlFor('runner') };
+  // A host rule's URL is <host>.localhost on the runner port (curl and browsers resolve *.localhost
+  // to loopback); the runners route <host>.localhost as <host>.
+  const runnerEnv = { ...serviceEnv, ...envKeys, ASSET_CACHE_DIR: path.join(dir, 'runner-assets'), REDIS_URL: redis.urlFor('runner'), HOST_SUFFIX: '.localhost' };
   await step('api-controller and builder', async () => {
     for (const app of ['builder', 'api-controller'] as const) {
       // Each service gets its own Redis user, with only what it needs (libs/redis-acl).

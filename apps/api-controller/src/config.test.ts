@@ -41,8 +41,22 @@ describe('parseApiControllerConfig: HTTP exposure', () => {
     ['EXTERNAL_BASE_URL', 'lambdas.example.com', 'EXTERNAL_BASE_URL must be an http:// or https:// URL'],
     ['EXTERNAL_BASE_URL', 'ftp://lambdas.example.com', 'EXTERNAL_BASE_URL must be an http:// or https:// URL'],
     ['EXTERNAL_BASE_URL', 'http://lambdas.example.com/fn', 'EXTERNAL_BASE_URL must be an http:// or https:// URL'],
+    ['EXTERNAL_HOST_SUFFIX', 'localhost', 'EXTERNAL_HOST_SUFFIX must be a domain suffix with an optional port, for example .localhost:8080, not "localhost"'],
+    ['EXTERNAL_HOST_SUFFIX', '.localhost:port', 'EXTERNAL_HOST_SUFFIX must be a domain suffix'],
+    ['EXTERNAL_HOST_SUFFIX', '.local host', 'EXTERNAL_HOST_SUFFIX must be a domain suffix'],
+    ['RUNNER_URL', 'http://127.0.0.1:8080/runner', 'RUNNER_URL must be an http:// or https:// URL with no path'],
+    ['ADMIN_PORT', '70000', 'ADMIN_PORT must be a whole number from 1 to 65535, not "70000"'],
   ])('refuses %s=%s', (name, value, message) => {
-    expect(() => parseApiControllerConfig({ ...required, [name]: value })).toThrow(message);
+    expect(() => parseApiControllerConfig({ ...required, ADMIN_PORT: '9091', [name]: value })).toThrow(message);
+  });
+
+  it('takes the admin API and host suffix settings', () => {
+    const config = parseApiControllerConfig({ ...required, ADMIN_PORT: '9091', RUNNER_URL: 'http://127.0.0.1:8080', EXTERNAL_HOST_SUFFIX: '.localhost:8080' });
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9091, runnerUrl: 'http://127.0.0.1:8080' });
+    expect(config.http.externalHostSuffix).toBe('.localhost:8080');
+    expect(parseApiControllerConfig(required).admin).toBeUndefined();
+    expect(parseApiControllerConfig({ ...required, ADMIN_PORT: '9091' }).admin!.runnerUrl).toBe('http://kublambda-runner.kublambda-system.svc.cluster.local');
+    expect(() => parseApiControllerConfig({ ...required, RUNNER_URL: 'http://127.0.0.1:8080' })).toThrow('RUNNER_URL is set but ADMIN_PORT is not');
   });
 });
 

@@ -63,6 +63,7 @@ export function parseApiControllerConfig(env: Env): ApiControllerConfig {
       ingressClassName: read.string('INGRESS_CLASS_NAME', ''),
       ingressAnnotations: read.nested(parseIngressAnnotations)!,
       externalBaseUrl: read.nested(parseExternalBaseUrl),
+      externalHostSuffix: read.nested(parseExternalHostSuffix),
     },
     paths: {
       grants: read.nested(parseRouteGrants) ?? [],
@@ -91,6 +92,13 @@ function parseAdmin(env: Env, http: HttpExposureConfig): AdminConfig | undefined
 
 function leaseFields({ namespace, ...election }: LeaderElectionSettings) {
   return { ...election, leaseNamespace: namespace };
+}
+
+function parseExternalHostSuffix(env: Env): string | undefined {
+  const raw = env.EXTERNAL_HOST_SUFFIX?.trim();
+  if (!raw) return undefined;
+  if (!/^\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/.test(raw)) throw new Error(`EXTERNAL_HOST_SUFFIX must be a domain suffix with an optional port, for example .localhost:8080, not "${raw}"`);
+  return raw;
 }
 
 function parseIngressAnnotations(env: Env): Record<string, string> {

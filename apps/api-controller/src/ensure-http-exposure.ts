@@ -19,7 +19,7 @@ export async function ensureHttpExposure(lambda: Lambda, deps: HttpExposureDeps)
   await ensureApplied(deps.services, desiredLambdaService(lambda, deps.config));
   const ingress = await ensureApplied(deps.ingresses, desiredIngress(lambda, deps.config));
   const route = { host: http.host, path: lambdaPath(lambda), tls: Boolean(http.tlsSecretName) };
-  return { ingress: ingress.metadata!.name!, url: lambdaUrl(route, deps.config.externalBaseUrl, ingress.status?.loadBalancer?.ingress ?? []) };
+  return { ingress: ingress.metadata!.name!, url: lambdaUrl(route, deps.config.externalBaseUrl, ingress.status?.loadBalancer?.ingress ?? [], deps.config.externalHostSuffix) };
 }
 
 /** Removes the lambda's Ingress and Service, if it has them. */

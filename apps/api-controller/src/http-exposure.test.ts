@@ -133,6 +133,11 @@ describe('lambdaUrl', () => {
   ] as const)('from %s', (_, route, externalBaseUrl, loadBalancer, url) => {
     expect(lambdaUrl(route, externalBaseUrl, loadBalancer)).toBe(url);
   });
+
+  it("puts EXTERNAL_HOST_SUFFIX after a host rule's host only", () => {
+    expect(lambdaUrl({ host: 'shop.example.com', path: '/buy', tls: false }, 'http://127.0.0.1:8080', [], '.localhost:8080')).toBe('http://shop.example.com.localhost:8080/buy');
+    expect(lambdaUrl({ path: '/buy', tls: false }, 'http://127.0.0.1:8080', [], '.localhost:8080')).toBe('http://127.0.0.1:8080/buy');
+  });
 });
 
 describe('holdsApplied', () => {

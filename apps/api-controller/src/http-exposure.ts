@@ -18,6 +18,11 @@ export interface HttpExposureConfig {
   ingressAnnotations: Record<string, string>;
   /** Where the ingress controller is reached from outside, for example http://lambdas.example.com. */
   externalBaseUrl?: string;
+  /**
+   * Put after a host rule's host in status.url (EXTERNAL_HOST_SUFFIX): the local platform's
+   * ".localhost:<port>", as <host>.localhost resolves to loopback and its runner routes it as <host>.
+   */
+  externalHostSuffix?: string;
 }
 
 export const FIELD_MANAGER = 'kublambda-api-controller';
@@ -114,10 +119,11 @@ export function lambdaUrl(
   route: { host?: string; path: string; tls: boolean },
   externalBaseUrl: string | undefined,
   loadBalancer: ReadonlyArray<{ hostname?: string; ip?: string }>,
+  hostSuffix = '',
 ): string | undefined {
   if (route.host) {
     const scheme = route.tls ? 'https' : externalBaseUrl ? new URL(externalBaseUrl).protocol.slice(0, -1) : 'http';
-    return `${scheme}://${route.host}${route.path}`;
+    return `${scheme}://${route.host}${hostSuffix}${route.path}`;
   }
   if (externalBaseUrl) return `${externalBaseUrl}${route.path}`;
   const address = loadBalancer.find((entry) => entry.hostname || entry.ip);

@@ -34,6 +34,14 @@ describe('parseRunnerConfig', () => {
     });
   });
 
+  it('takes HOST_SUFFIX as a domain suffix, and refuses anything else', () => {
+    expect(parseRunnerConfig({ ...required, HOST_SUFFIX: '.LocalHost' }).hostSuffix).toBe('.localhost');
+    expect(parseRunnerConfig(required).hostSuffix).toBeUndefined();
+    for (const bad of ['localhost', '.', '.local host', '.localhost:80']) {
+      expect(() => parseRunnerConfig({ ...required, HOST_SUFFIX: bad })).toThrow(`HOST_SUFFIX must be a domain suffix starting with a dot, for example .localhost, not "${bad}"`);
+    }
+  });
+
   it('names every variable that is missing or out of range, at once', () => {
     expect(() => parseRunnerConfig({ PORT: '70000', MAX_WORKERS_PER_LAMBDA: '0', WORKER_POOL_SIZE: 'two' })).toThrow(
       [

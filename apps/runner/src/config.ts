@@ -10,6 +10,8 @@ export interface ServingConfig {
   host: string;
   port: number;
   maxBodyBytes: number;
+  /** HOST_SUFFIX: a request for <host><suffix> is routed as for <host> (the local platform's ".localhost"). */
+  hostSuffix?: string;
   maxWorkersPerLambda: number;
   workerPoolSize: number;
   workerIdleMs: number;
@@ -83,11 +85,19 @@ export function standaloneLambdaEnv(env: Env): RouteEnvEntry[] {
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+function parseHostSuffix(env: Env): string | undefined {
+  const raw = env.HOST_SUFFIX?.trim().toLowerCase();
+  if (!raw) return undefined;
+  if (!/^\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(raw)) throw new Error(`HOST_SUFFIX must be a domain suffix starting with a dot, for example .localhost, not "${env.HOST_SUFFIX?.trim()}"`);
+  return raw;
+}
+
 function readServingConfig(read: EnvReader, defaults: { workerPoolSize: number }): ServingConfig {
   return {
     host: read.string('HOST', '0.0.0.0'),
     port: read.integer('PORT', 8080, { min: 0, max: 65_535 }),
     maxBodyBytes: read.integer('MAX_BODY_MIB', 32, { min: 1, max: 4096 }) * 1024 * 1024,
+    hostSuffix: read.nested(parseHostSuffix),
     // One worker process uses one core; more than the cores buys a busy lambda nothing.
     maxWorkersPerLambda: read.integer('MAX_WORKERS_PER_LAMBDA', os.availableParallelism(), { min: 1, max: 64 }),
     // Each pooled worker is an idle Node process (about 40 MB); 0 turns the pool off.

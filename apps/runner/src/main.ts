@@ -54,7 +54,7 @@ const adminEndpoints: Record<string, (response: http.ServerResponse) => Promise<
 const server = http.createServer({ maxHeaderSize: 1024 * 1024 }, (request, response) => {
   const admin = adminEndpoints[request.url ?? ''];
   if (admin) void admin(response);
-  else void serveRequest(request, response, { routes, workers, maxBodyBytes: config.maxBodyBytes, metrics, logger });
+  else void serveRequest(request, response, { routes, workers, maxBodyBytes: config.maxBodyBytes, hostSuffix: config.hostSuffix, metrics, logger });
 });
 server.listen(config.port, config.host);
 await new Promise((resolve) => server.once('listening', resolve));

@@ -11,6 +11,8 @@ export interface ServeOptions {
   routes: RouteMatcher;
   workers: LambdaWorkers;
   maxBodyBytes: number;
+  /** A request for <host><hostSuffix> is routed as for <host>. */
+  hostSuffix?: string;
   metrics: RunnerMetrics;
   logger: Logger;
 }
@@ -107,7 +109,8 @@ export async function serveRequest(request: IncomingMessage, response: ServerRes
   const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
   // Parsed as a URL so that dot segments and percent-encoding are resolved before routing.
   const { pathname, search } = new URL(request.url ?? '/', 'http://placeholder');
-  const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const requestHost = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const host = options.hostSuffix && requestHost.endsWith(options.hostSuffix) ? requestHost.slice(0, -options.hostSuffix.length) : requestHost;
   const match = options.routes.match(host, pathname);
   if (!match) return sendJsonError(response, 404, 'NoRoute', `no lambda serves ${pathname}`, requestId);
 
