@@ -7,10 +7,27 @@
 // paths and listening address are this machine's. A lambda applied with kubectl becomes Ready and
 // answers through the runner.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestNamespace, freePort, kubectl, startDeploymentLocally, startRedis, startS3, testKubeConfig, waitUntil, type LocalDeployment, type RedisServer, type S3Server } from '@kublambda/dev-servers';
+import * as k8s from '@kubernetes/client-node';
+import { execa } from 'execa';
+import {
+  createTestNamespace,
+  forwardPodPort,
+  freePort,
+  kubectl,
+  serviceAccountKubeconfig,
+  startDeploymentLocally,
+  startRedis,
+  startS3,
+  testKubeConfig,
+  waitUntil,
+  type LocalDeployment,
+  type PodPortForward,
+  type RedisServer,
+  type S3Server,
+} from '@kublambda/dev-servers';
 import { chartPath, helm, helmOk } from './helm.testing.ts';
 
 const kubeconfig = process.env.KUBECONFIG!;
@@ -20,6 +37,7 @@ let redis: RedisServer;
 let s3: S3Server;
 let logDir: string;
 let runnerUrl: string;
+let controllerAdminPort: number;
 const started = new Map<string, LocalDeployment>();
 
 async function kubectlOk(args: string[], input?: string): Promise<string> {
@@ -59,7 +77,7 @@ beforeAll(async () => {
   runnerUrl = `http://127.0.0.1:${runnerPort}`;
   await Promise.all([
     // Its admin API's port is the pod's; here one free on this machine, with the runner where it is.
-    local('kublambda-api-controller', 'api-controller', { ADMIN_PORT: String(await freePort()), RUNNER_URL: runnerUrl }),
+    local('kublambda-api-controller', 'api-controller', { ADMIN_PORT: String((controllerAdminPort = await freePort())), RUNNER_URL: runnerUrl }),
     // Its emptyDir volumes, here directories.
     local('kublambda-builder', 'builder', { BUILDER_CACHE_DIR: volumes('builder-cache'), HOME: volumes('builder-cache') }),
     local('kublambda-runner', 'runner', { HOST: '127.0.0.1', PORT: String(runnerPort), ASSET_CACHE_DIR: volumes('runner-assets') }),
@@ -106,6 +124,46 @@ describe('a platform installed by the chart', () => {
     }, { timeoutMs: 30_000, intervalMs: 100, describe: () => JSON.stringify(answer) });
     expect(answer).toEqual({ status: 200, body: 'hello from /there' });
   }, 180_000);
+
+  it('answers the kublambda CLI of a developer with the chart\'s kublambda-cli Role, through the API server only', async () => {
+    const kubeConfig = testKubeConfig();
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    // The chart's pods run as the processes here: their ports lead to them, as a kubelet's would.
+    const podsOf = async (component: string) =>
+      (await core.listNamespacedPod({ namespace: namespace.name, labelSelector: `app.kubernetes.io/name=kublambda,app.kubernetes.io/component=${component}` })).items.map((pod) => pod.metadata!.name!);
+    const forwards: PodPortForward[] = [];
+    for (const pod of await podsOf('runner')) forwards.push(await forwardPodPort(kubeConfig, { namespace: namespace.name, pod, ports: [8080], target: { address: '127.0.0.1', port: Number(new URL(runnerUrl).port) } }));
+    for (const pod of await podsOf('api-controller')) forwards.push(await forwardPodPort(kubeConfig, { namespace: namespace.name, pod, ports: [9091], target: { address: '127.0.0.1', port: controllerAdminPort } }));
+    try {
+      // A developer: Lambdas in the namespace, and the chart's Role for the platform's pods.
+      await kubectlOk(['create', 'serviceaccount', 'developer', '-n', namespace.name]);
+      await kubectlOk(['create', 'role', 'lambda-editor', '--verb=get,list,watch,create,update,patch,delete', '--resource=lambdas.kublambda.io', '-n', namespace.name]);
+      await kubectlOk(['create', 'rolebinding', 'developer-lambdas', '--role=lambda-editor', `--serviceaccount=${namespace.name}:developer`, '-n', namespace.name]);
+      await kubectlOk(['create', 'rolebinding', 'developer-kublambda', '--role=kublambda-cli', `--serviceaccount=${namespace.name}:developer`, '-n', namespace.name]);
+      const token = await core.createNamespacedServiceAccountToken({ namespace: namespace.name, name: 'developer', body: { spec: { audiences: [], expirationSeconds: 600 } } });
+      const developerKubeconfig = path.join(logDir, 'developer.kubeconfig');
+      await writeFile(developerKubeconfig, serviceAccountKubeconfig(kubeConfig, namespace.name, 'developer', token.status!.token!), { mode: 0o600 });
+      const cli = (args: string[]) =>
+        execa(process.execPath, [path.resolve(import.meta.dirname, '../../apps/cli/src/main.ts'), ...args, '-n', namespace.name], { reject: false, env: { KUBECONFIG: developerKubeconfig }, extendEnv: false });
+
+      await writeFile(path.join(logDir, 'counter.yaml'), 'apiVersion: kublambda.io/v1alpha1\nkind: Lambda\nmetadata: {name: counter}\nspec:\n  source: {inline: "export default async (request, context) => Response.json({ count: await context.state.table(\'counts\').increment(\'calls\', 1) })"}\n  stateTables: [counts]\n  triggers: {http: {}}\n');
+      const deployed = await cli(['deploy', path.join(logDir, 'counter.yaml'), '--wait-seconds', '150']);
+      expect([deployed.exitCode, deployed.stdout]).toEqual([0, `/${namespace.name}/counter`]);
+      // kwok takes up PortForward objects through its watch: the first tries may be refused.
+      const invoked = await waitUntil('kublambda invoke counter to answer', async () => {
+        const result = await cli(['invoke', 'counter', '-X', 'POST', '--platform-namespace', namespace.name]);
+        return result.exitCode === 0 ? result : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      expect(JSON.parse(invoked.stdout)).toEqual({ count: 1 });
+      const state = await cli(['state', 'counter', 'counts', '-o', 'json', '--platform-namespace', namespace.name]);
+      expect(state.stderr).toBe('');
+      expect((JSON.parse(state.stdout) as { entries: Array<{ key: string; value: number }> }).entries).toEqual([expect.objectContaining({ key: 'calls', value: 1 })]);
+      const events = await cli(['events', 'counter', '--platform-namespace', namespace.name]);
+      expect([events.exitCode, events.stdout]).toEqual([0, 'no dead letters: every event its watch triggers matched was delivered']);
+    } finally {
+      for (const forward of forwards) await forward.delete();
+    }
+  }, 240_000);
 
   it('delivers a watch trigger through the event-watcher it grants only what the lambda watches', async () => {
     const namespaceName = namespace.name;
