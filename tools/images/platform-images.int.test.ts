@@ -8,8 +8,7 @@
 // unpacked layers with /proc mounted and /dev/null made (no namespaces, cgroups or overlay
 // filesystem; the test runs as root, the processes in the chroot do not).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { access, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +17,7 @@ import { freePort, startRegistry, waitUntil, type OciRegistry } from '@kublambda
 import { RegistryClient, unpackImage, type ImageConfigJson, type ImageManifestJson } from '@kublambda/oci-image';
 import { startRunnerBackends, type RunnerBackends } from '../../apps/runner/src/runner-process.testing.ts';
 import { imageLabels, runPlatformImages, SERVICE_IMAGES, SERVICES, type ImageReport, type Service } from './platform-images.ts';
+import { hostCommand, RuntimeMounts, stopRunner } from './chroot.testing.ts';
 
 const execFileAsync = promisify(execFile);
 const PREFIX = 'kublambda';
@@ -31,18 +31,9 @@ let backends: RunnerBackends;
 let reports: Map<Service, ImageReport>;
 let revision: string;
 const rootfsDirs = new Map<Service, string>();
-const mountedProcs: string[] = [];
+const mounts = new RuntimeMounts();
 let runner: ChildProcess | undefined;
 const runnerOutput: string[] = [];
-
-/** A program of this machine (chroot is in sbin, which the image's PATH lacks). */
-async function hostCommand(name: string): Promise<string> {
-  for (const dir of (process.env.PATH ?? '').split(':').concat('/usr/sbin', '/sbin', '/usr/bin', '/bin')) {
-    const candidate = path.join(dir, name);
-    if (await access(candidate).then(() => true, () => false)) return candidate;
-  }
-  throw new Error(`${name} is not installed`);
-}
 
 /** Runs a command of the image as 65532:65532, with the image's env (and more), to its end. */
 async function inImage(service: Service, config: ImageConfigJson, command: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
@@ -58,31 +49,6 @@ async function imageConfig(service: Service): Promise<{ manifest: ImageManifestJ
   const manifest = JSON.parse((await client.getManifest(repo, TAG)).bytes.toString()) as ImageManifestJson;
   const config = JSON.parse((await client.getBlob(repo, manifest.config.digest)).toString()) as ImageConfigJson;
   return { manifest, config };
-}
-
-/** What a container runtime provides: /proc (the runner reads its workers' there) and /dev/null. */
-async function provideRuntimeMounts(rootfs: string): Promise<void> {
-  await mkdir(path.join(rootfs, 'proc'));
-  await execFileAsync(await hostCommand('mount'), ['-t', 'proc', 'proc', path.join(rootfs, 'proc')]);
-  mountedProcs.push(path.join(rootfs, 'proc'));
-  await mkdir(path.join(rootfs, 'dev'));
-  await execFileAsync(await hostCommand('mknod'), ['-m', '666', path.join(rootfs, 'dev/null'), 'c', '1', '3']);
-}
-
-/** SIGTERM to the chroot'd runner, SIGKILL to its group past a grace and for workers left behind. */
-async function stopRunner(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(kill);
-  }
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // The group is gone.
-  }
 }
 
 beforeAll(async () => {
@@ -113,8 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (runner) await stopRunner(runner);
-  // Never remove a directory while /proc is mounted in it.
-  for (const proc of mountedProcs.splice(0)) await execFileAsync(await hostCommand('umount'), [proc]);
+  await mounts.undo();
   for (const dir of rootfsDirs.values()) await rm(dir, { recursive: true, force: true });
   await backends?.stop();
   await registry?.stop();
@@ -204,7 +169,7 @@ describe('npm run images --push', () => {
   it('runner: its entrypoint, as 65532 with a fresh /tmp, follows the routes in Redis and serves a lambda over HTTP', async () => {
     const rootfs = rootfsDirs.get('runner')!;
     const { config } = await imageConfig('runner');
-    await provideRuntimeMounts(rootfs);
+    await mounts.provide(rootfs);
     // As an emptyDir mounted there would be: empty, open to all, sticky.
     await rm(path.join(rootfs, 'tmp'), { recursive: true, force: true });
     await mkdir(path.join(rootfs, 'tmp'));

@@ -7,20 +7,17 @@
 // Real: the image's Node, prlimit and their libraries (this machine's, found with ldd), the
 // bundled runner, and the kernel running them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { digestOf } from '@kublambda/artifact-store';
 import { freePort, startRegistry, waitUntil, type OciRegistry } from '@kublambda/dev-servers';
 import { buildImage, getSinglePlatformManifest, RegistryClient, unpackImage, type Descriptor, type ImageConfigJson, type ImageManifestJson } from '@kublambda/oci-image';
 import { STANDALONE_ASSET_FILE, STANDALONE_LAMBDA_FILE, type StandaloneLambda } from '@kublambda/route-table';
 import { RUNNER_ENTRYPOINT, runRunnerBaseImage } from './runner-base-image.ts';
+import { hostCommand, RuntimeMounts, stopRunner } from './chroot.testing.ts';
 
-const execFileAsync = promisify(execFile);
 const BASE_REPO = 'kublambda/runner-base';
 const BASE_TAG = 'test';
 
@@ -35,34 +32,9 @@ let client: RegistryClient;
 let base: { repo: string; digest: string; reference: string };
 let baseLayer: Descriptor;
 let rootfs: string | undefined;
-let procMounted = false;
+const mounts = new RuntimeMounts();
 let runner: ChildProcess | undefined;
 const runnerOutput: string[] = [];
-
-/** A program of this machine (chroot is in sbin, which the image's PATH lacks). */
-async function hostCommand(name: string): Promise<string> {
-  for (const dir of (process.env.PATH ?? '').split(':').concat('/usr/sbin', '/sbin', '/usr/bin', '/bin')) {
-    const candidate = path.join(dir, name);
-    if (await access(candidate).then(() => true, () => false)) return candidate;
-  }
-  throw new Error(`${name} is not installed`);
-}
-
-/** SIGTERM to the chroot'd runner and its workers, SIGKILL to the group past a grace. */
-async function stopRunner(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(kill);
-  // Workers the runner did not get to stop.
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // The group is gone.
-  }
-}
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -85,11 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (runner) await stopRunner(runner);
-  if (procMounted) {
-    // Never remove the directory while /proc is mounted in it.
-    await execFileAsync(await hostCommand('umount'), [path.join(rootfs!, 'proc')]);
-    procMounted = false;
-  }
+  await mounts.undo();
   if (rootfs) await rm(rootfs, { recursive: true, force: true });
   await registry?.stop();
 }, 60_000);
@@ -119,12 +87,7 @@ describe('a lambda image on the runner base image', () => {
 
     rootfs = await mkdtemp(path.join(os.tmpdir(), 'runner-image-rootfs-'));
     await unpackImage(client, target.repo, built.digest, rootfs);
-    // What a container runtime provides: /proc (the runner reads and writes its workers' there) and /dev/null.
-    await mkdir(path.join(rootfs, 'proc'));
-    await execFileAsync(await hostCommand('mount'), ['-t', 'proc', 'proc', path.join(rootfs, 'proc')]);
-    procMounted = true;
-    await mkdir(path.join(rootfs, 'dev'));
-    await execFileAsync(await hostCommand('mknod'), ['-m', '666', path.join(rootfs, 'dev/null'), 'c', '1', '3']);
+    await mounts.provide(rootfs);
 
     const port = await freePort();
     const imageEnv = Object.fromEntries((config.config?.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));

@@ -279,10 +279,20 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       }),
     );
 
-  // Their own parsers and usage texts, as before commander: every word after the command is theirs.
+  // Their own parsers and usage texts: every word after the command is theirs (state and builds
+  // print their usage for --help themselves).
+  const local = (name: 'up' | 'down') => async (args: string[]) => {
+    if (args.includes('--help') || args.includes('-h')) {
+      terminal.out(`${LOCAL_USAGE[name]}\n`);
+      return EXIT_OK;
+    }
+    return deps.local(name, args);
+  };
   for (const [name, usage, summary, run] of [
     ['state', STATE_USAGE, "list a lambda's state table", deps.state],
     ['builds', BUILDS_USAGE, 'show the build queue, retry a failed build', deps.builds],
+    ['up', LOCAL_USAGE.up, 'start the whole platform on this machine (npm run up)', local('up')],
+    ['down', LOCAL_USAGE.down, 'stop the local platform (npm run down)', local('down')],
   ] as const) {
     program
       .command(name)
@@ -294,30 +304,6 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       .argument('[arguments...]')
       .configureHelp({ formatHelp: () => `${usage}\n` })
       .action(action(name, async (args: string[], _options: unknown, command: Command) => run(args, kubeOptionsOf(command))));
-  }
-
-  for (const [name, summary] of [
-    ['up', 'start the whole platform on this machine (npm run up)'],
-    ['down', 'stop the local platform (npm run down)'],
-  ] as const) {
-    program
-      .command(name)
-      .summary(summary)
-      .helpOption(false)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .passThroughOptions()
-      .argument('[arguments...]')
-      .configureHelp({ formatHelp: () => `${LOCAL_USAGE[name]}\n` })
-      .action(
-        action(name, async (args: string[]) => {
-          if (args.includes('--help') || args.includes('-h')) {
-            terminal.out(`${LOCAL_USAGE[name]}\n`);
-            return EXIT_OK;
-          }
-          return deps.local(name, args);
-        }),
-      );
   }
 
   if (argv.length === 0) {
