@@ -5,7 +5,6 @@
 // reaches every replica through the API server. One local port stands in for the ingress and the
 // runner Service: it spreads connections over the Ready runners, as kube-proxy would.
 import net from 'node:net';
-import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { labelSelector, RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
 import { forwardPodPort, freePort, servePodLogs, servePodsLocally, startPlatformService, type PodProcesses } from '@kublambda/dev-servers';
@@ -64,9 +63,9 @@ export async function startLocalRunnerPool(options: LocalRunnerPoolOptions): Pro
     namespace,
     labelSelector: labelSelector(RUNNER_POD_LABELS),
     start: async ({ name, ip }) => {
-      const runner = await startPlatformService('runner', { ...options.env, HOST: ip, PORT: String(port) }, { logDir: options.logDir, name: name, criLog: true });
+      const runner = await startPlatformService('runner', { ...options.env, HOST: ip, PORT: String(port) }, { logDir: options.logDir, name, criLog: true });
       await forwardPodPort(options.kubeConfig, { namespace, pod: name, ports: [port], target: { address: ip, port } });
-      await servePodLogs(options.kubeConfig, { namespace, pod: name, containers: [RUNNER_CONTAINER], logsFile: path.join(options.logDir, `${name}.cri.log`) });
+      await servePodLogs(options.kubeConfig, { namespace, pod: name, containers: [RUNNER_CONTAINER], logsFile: runner.criLogFile! });
       return runner;
     },
   });

@@ -123,7 +123,7 @@ try {
     }
   });
   // The runner pool: the kublambda-runner Deployment, a runner process per pod, this port in front.
-  const runners = await step('the runner pool (a runner per pod of kublambda-runner) and the autoscaler', async () => {
+  await step('the runner pool (a runner per pod of kublambda-runner) and the autoscaler', async () => {
     const pool = await startLocalRunnerPool({ kubeConfig: controlPlane.kubeConfig(), namespace: platformNamespace, env: runnerEnv, logDir: dir, ingress: { host: '127.0.0.1', port: runnerPort } });
     stops.push(() => pool.stop());
     await waitUntil('a runner to serve', async () => pool.pods.served.size > 0, { timeoutMs: 60_000 });

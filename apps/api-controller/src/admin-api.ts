@@ -8,17 +8,12 @@
 //   GET  /api/namespaces/<ns>/tables/<table>?prefix=&limit=&cursor=
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { StateError, type ListOptions, type ListPage } from '@kublambda/lambda-api';
-import type { AttemptOutcome, DeadLetter } from '@kublambda/watch-triggers';
+import { describeOutcome, type AttemptOutcome, type DeadLetter, type LambdaName } from '@kublambda/watch-triggers';
 
 export const ADMIN_API_PATH = '/api';
 
 /** A Kubernetes name or namespace (RFC 1123 label or subdomain): nothing that could reach another lambda's keys. */
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-export interface LambdaRef {
-  namespace: string;
-  name: string;
-}
 
 export interface StoredDeadLetter {
   entry: DeadLetter;
@@ -28,11 +23,11 @@ export interface StoredDeadLetter {
 
 export interface AdminApiDeps {
   /** Newest first. */
-  deadLetters(lambda: LambdaRef): Promise<StoredDeadLetter[]>;
+  deadLetters(lambda: LambdaName): Promise<StoredDeadLetter[]>;
   /** false when it was no longer there (another retry took it). */
-  removeDeadLetter(lambda: LambdaRef, raw: string): Promise<boolean>;
+  removeDeadLetter(lambda: LambdaName, raw: string): Promise<boolean>;
   /** Sends the event again to the lambda, as its watcher did; undefined when the lambda has no route (deleted, not built). */
-  redeliver(lambda: LambdaRef, entry: DeadLetter): Promise<AttemptOutcome | undefined>;
+  redeliver(lambda: LambdaName, entry: DeadLetter): Promise<AttemptOutcome | undefined>;
   listTable(namespace: string, table: string, options: ListOptions): Promise<ListPage>;
 }
 
@@ -44,7 +39,7 @@ class AdminApiError extends Error {
   }
 }
 
-function lambdaOf(request: Request): LambdaRef {
+function lambdaOf(request: Request): LambdaName {
   const { namespace, name } = request.params as { namespace: string; name: string };
   if (!NAME.test(namespace) || namespace.includes('.')) throw new AdminApiError(400, `"${namespace}" is not a namespace name`);
   if (!NAME.test(name)) throw new AdminApiError(400, `"${name}" is not a Lambda name`);
@@ -63,10 +58,6 @@ export function parseListQuery(query: Record<string, unknown>): ListOptions {
   const limit = limitText === undefined ? undefined : Number(limitText);
   if (limit !== undefined && (!/^\d+$/.test(limitText!) || limit < 1 || limit > 1000)) throw new AdminApiError(400, `limit must be a whole number from 1 to 1000, not "${limitText}"`);
   return { prefix: one('prefix'), limit, cursor: one('cursor') };
-}
-
-function describeOutcome(outcome: AttemptOutcome): string {
-  return 'error' in outcome ? outcome.error : `HTTP ${outcome.status}${outcome.bodyExcerpt ? `: ${outcome.bodyExcerpt}` : ''}`;
 }
 
 const handle = (body: (request: Request, response: Response) => Promise<void>) => (request: Request, response: Response, next: NextFunction) => body(request, response).catch(next);

@@ -1,11 +1,11 @@
-import { once } from 'node:events';
+import type { Server } from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import express from 'express';
 import { Queue, QueueEvents } from 'bullmq';
 import { createArtifactStore } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, lambdaOfBuildJobId } from '@kublambda/build-queue';
 import type { Lambda } from '@kublambda/crd-types';
-import { configOrExit } from '@kublambda/config';
+import { configOrExit, serveAdmin } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { LeaderElector, WorkQueue, describeError, loadKubeConfig, objectKey, startReconcileWorkers, watchResource } from '@kublambda/reconcile-runtime';
 import { connectRedis } from '@kublambda/redis-connection';
@@ -57,10 +57,11 @@ stateRedis.on('ready', () => {
 
 // Every replica serves the admin API, leading or not: it only reads Redis (and removes a dead
 // letter once it was delivered).
-const adminServer = config.admin && express().disable('x-powered-by').get('/healthz', (_request, response) => void response.json({ status: 'ok' })).use(ADMIN_API_PATH, createAdminApi(redisAdminData(redis, stateRedis, config.admin.runnerUrl))).listen(config.admin.port, config.admin.host);
-if (adminServer) {
-  await Promise.race([once(adminServer, 'listening'), once(adminServer, 'error').then(([error]) => Promise.reject(new Error(`admin server: cannot listen on ${config.admin!.host}:${config.admin!.port}`, { cause: error })))]);
-  logger.info('admin API listening', { host: config.admin!.host, port: config.admin!.port });
+let adminServer: Server | undefined;
+if (config.admin) {
+  const adminApp = express().disable('x-powered-by').get('/healthz', (_request, response) => void response.json({ status: 'ok' })).use(ADMIN_API_PATH, createAdminApi(redisAdminData(redis, stateRedis, config.admin.runnerUrl)));
+  adminServer = await serveAdmin(adminApp, config.admin);
+  logger.info('admin API listening', { host: config.admin.host, port: config.admin.port });
 }
 
 const shutdown = new AbortController();

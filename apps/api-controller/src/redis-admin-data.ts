@@ -1,20 +1,14 @@
 // What the admin API (admin-api.ts) reads and changes in Redis: watchers' dead-letter lists,
 // route records (where a retried event goes) and state tables, read-only.
 import type { RedisConnection } from '@kublambda/redis-connection';
-import { RESOURCE_EVENT_TYPES } from '@kublambda/lambda-api';
+import { resourceEventKindOf } from '@kublambda/lambda-api';
 import { readRoute } from '@kublambda/route-table';
 import { createReadOnlyStateStore } from '@kublambda/state-tables';
-import { createEventPoster, resourceEventRequest, watcherKeys, type DeadLetter, type WatchEventType } from '@kublambda/watch-triggers';
+import { createEventPoster, resourceEventRequest, watcherKeys, type DeadLetter } from '@kublambda/watch-triggers';
 import type { AdminApiDeps, StoredDeadLetter } from './admin-api.ts';
 
 /** How long one redelivery may take before it counts as failed. */
 const REDELIVERY_TIMEOUT_MS = 30_000;
-
-/** The watch event type of a CloudEvent type; MODIFIED for one this version does not know. */
-export function watchEventTypeOf(cloudEventType: string): WatchEventType {
-  const found = (Object.keys(RESOURCE_EVENT_TYPES) as WatchEventType[]).find((kind) => RESOURCE_EVENT_TYPES[kind] === cloudEventType);
-  return found ?? 'MODIFIED';
-}
 
 /** The list's entries that parse, with their stored text; others are skipped (never written by this version). */
 export function parseDeadLetters(raws: string[]): StoredDeadLetter[] {
@@ -39,7 +33,8 @@ export function redisAdminData(redis: RedisConnection, stateRedis: RedisConnecti
       const poster = createEventPoster({ url: runnerUrl + route.pathPrefix, host: route.host ?? '', timeoutMs: REDELIVERY_TIMEOUT_MS, concurrency: 1 });
       try {
         const request = resourceEventRequest({
-          type: watchEventTypeOf(entry.type),
+          // A type this version does not know is sent as a modification.
+          type: resourceEventKindOf(entry.type) ?? 'MODIFIED',
           object: entry.object as Parameters<typeof resourceEventRequest>[0]['object'],
           source: entry.source ?? 'kublambda/dead-letters',
           time: new Date(entry.time ?? entry.deadAt),

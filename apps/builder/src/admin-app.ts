@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -58,14 +56,4 @@ export function createAdminApp(queue: Queue, registry: Registry, options: AdminA
 /** PUT /queues/<queue>/<job id>/retry and /clean (remove one job); the path is relative to the board's /api. */
 export function isAllowedBoardAction(method: string, path: string): boolean {
   return method === 'PUT' && /^\/queues\/[^/]+\/[^/]+\/(retry|clean)$/.test(path);
-}
-
-/** Listens on host:port; resolves once it does, rejects if it cannot (the port is taken, say). */
-export async function serveAdminApp(app: Express, host: string, port: number): Promise<Server> {
-  const server = app.listen(port, host);
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([error]) => Promise.reject(new Error(`admin server: cannot listen on ${host}:${port}`, { cause: error }))),
-  ]);
-  return server;
 }

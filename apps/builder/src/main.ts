@@ -4,11 +4,11 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { connectRedis } from '@kublambda/redis-connection';
 import { createArtifactStore, createS3Client } from '@kublambda/artifact-store';
 import { BUILD_QUEUE, BUILD_QUEUE_PREFIX, IMAGE_JOB_NAME, type BuildJobData, type BuildJobResult, type ImageJobData, type ImageJobResult } from '@kublambda/build-queue';
-import { configOrExit } from '@kublambda/config';
+import { configOrExit, serveAdmin } from '@kublambda/config';
 import { createLogger } from '@kublambda/logging';
 import { RegistryClient } from '@kublambda/oci-image';
 import { loadKubeConfig } from '@kublambda/reconcile-runtime';
-import { createAdminApp, serveAdminApp } from './admin-app.ts';
+import { createAdminApp } from './admin-app.ts';
 import { createBuilderMetrics, measureBuild } from './builder-metrics.ts';
 import { parseBuilderConfig } from './config.ts';
 import { createDirectImageBackend, runImageJob, type ImageBackend } from './image-build.ts';
@@ -40,7 +40,7 @@ adminQueue?.on('error', (error) => logger.error('admin queue connection error', 
 const metrics = createBuilderMetrics({ queueCounts: adminQueue && (() => adminQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')) });
 let adminServer: Server | undefined;
 if (config.admin && adminQueue) {
-  adminServer = await serveAdminApp(createAdminApp(adminQueue, metrics.registry, { boardActions: config.admin.boardActions }), config.admin.host, config.admin.port);
+  adminServer = await serveAdmin(createAdminApp(adminQueue, metrics.registry, { boardActions: config.admin.boardActions }), config.admin);
   logger.info('admin listening', { host: config.admin.host, port: config.admin.port, boardActions: config.admin.boardActions });
 }
 

@@ -3,7 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { ADMIN_PORT_NAME, API_CONTROLLER_POD_LABELS } from '@kublambda/crd-types';
 import type { ListOptions, ListPage } from '@kublambda/lambda-api';
-import type { DeadLetter } from '@kublambda/watch-triggers';
+import type { DeadLetter, LambdaName } from '@kublambda/watch-triggers';
 import { adminJson, findPlatformPod, type PlatformPodKind, type PodPort } from './pod-http.ts';
 
 export const API_CONTROLLER_PODS: PlatformPodKind = {
@@ -13,18 +13,13 @@ export const API_CONTROLLER_PODS: PlatformPodKind = {
   hint: 'is the platform installed (helm install, or npm run up), and api-controller running with ADMIN_PORT set?',
 };
 
-export interface LambdaRef {
-  namespace: string;
-  name: string;
-}
-
 export interface ControllerAdmin {
-  deadLetters(lambda: LambdaRef): Promise<DeadLetter[]>;
-  retryDeadLetter(lambda: LambdaRef, id: string): Promise<{ retried: DeadLetter; status: number }>;
+  deadLetters(lambda: LambdaName): Promise<DeadLetter[]>;
+  retryDeadLetter(lambda: LambdaName, id: string): Promise<{ retried: DeadLetter; status: number }>;
   listTable(namespace: string, table: string, options: ListOptions): Promise<ListPage>;
 }
 
-const lambdaPath = (lambda: LambdaRef) => `/api/namespaces/${encodeURIComponent(lambda.namespace)}/lambdas/${encodeURIComponent(lambda.name)}`;
+const lambdaPath = (lambda: LambdaName) => `/api/namespaces/${encodeURIComponent(lambda.namespace)}/lambdas/${encodeURIComponent(lambda.name)}`;
 
 export function controllerAdmin(kubeConfig: k8s.KubeConfig, platformNamespace: string): ControllerAdmin {
   let target: Promise<PodPort> | undefined;

@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { RUNNER_HTTP_PORT_NAME, RUNNER_POD_LABELS } from '@kublambda/crd-types';
 import { describeError } from '@kublambda/reconcile-runtime';
 import type { RunnerLogSource } from './logs-command.ts';
-import { findPlatformPod, forbiddenMessage, listPlatformPods, requestOverPortForward, type PlatformPodKind, type PodRequest, type PodResponse } from './pod-http.ts';
+import { findPlatformPod, forbiddenMessage, listPlatformPods, requestOverPortForward, statusCode, type PlatformPodKind, type PodRequest, type PodResponse } from './pod-http.ts';
 
 export const RUNNER_PODS: PlatformPodKind = {
   what: 'runner',
@@ -69,9 +69,8 @@ export async function readRunnerLog(
   try {
     await new k8s.Log(kubeConfig).log(platformNamespace, source.pod, source.container, lines, { follow: options.follow, sinceSeconds: options.sinceSeconds });
   } catch (error) {
-    const code = (error as { statusCode?: number; code?: number }).statusCode ?? (error as { code?: number }).code;
     const detail = describeError(error);
-    if (code === 403 || /\b403\b|forbidden/i.test(detail)) throw new Error(forbiddenMessage(['get'], 'pods/log', platformNamespace, detail));
+    if (statusCode(error) === 403 || /\b403\b|forbidden/i.test(detail)) throw new Error(forbiddenMessage(['get'], 'pods/log', platformNamespace, detail));
     throw new Error(`reading the log of runner pod ${platformNamespace}/${source.pod}: ${detail}`);
   }
   return ended;

@@ -1,8 +1,8 @@
 // When a failed delivery is tried again, and how long to wait: a pure policy, so the rules
 // are tested with tables and the delivery loop only applies them.
-import type { AttemptOutcome } from '@kublambda/watch-triggers';
+import { describeOutcome, type AttemptOutcome } from '@kublambda/watch-triggers';
 
-export type { AttemptOutcome };
+export { describeOutcome, type AttemptOutcome };
 
 export interface RetrySettings {
   attempts: number;
@@ -52,8 +52,3 @@ export function retryAfterMs(value: string, now: number): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The dead letter's lastError: the status and the start of the body, or what went wrong on the wire. */
-export function describeOutcome(outcome: AttemptOutcome): string {
-  if ('error' in outcome) return outcome.error;
-  return outcome.bodyExcerpt ? `HTTP ${outcome.status}: ${outcome.bodyExcerpt}` : `HTTP ${outcome.status}`;
-}

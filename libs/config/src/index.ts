@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import os from 'node:os';
 
@@ -141,4 +143,14 @@ export function parseAdminListener(env: Env, dependents: string[] = []): { liste
     }
   }
   return { listener: port && problems.length === 0 ? { host, port: Number(port) } : undefined, problems };
+}
+
+/** Listens on the admin listener; resolves once it does, rejects if it cannot (the port is taken, say). */
+export async function serveAdmin(app: { listen(port: number, host: string): Server }, listener: AdminListener): Promise<Server> {
+  const server = app.listen(listener.port, listener.host);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]) => Promise.reject(new Error(`admin server: cannot listen on ${listener.host}:${listener.port}`, { cause: error }))),
+  ]);
+  return server;
 }

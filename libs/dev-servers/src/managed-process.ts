@@ -13,7 +13,7 @@ export interface ManagedProcessOptions {
   logFile: string;
   /**
    * The same lines again in the CRI log format a kubelet writes (`<RFC 3339 time> stdout F <line>`),
-   * for kwok to serve as a stand-in pod's log (pods/log): startPodStandIn's logsFile.
+   * for kwok to serve as a pod's log (pods/log): servePodLogs's logsFile.
    */
   criLogFile?: string;
   env?: NodeJS.ProcessEnv;
@@ -27,6 +27,8 @@ export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
   readonly logFile: string;
+  /** The CRI-format copy of the output, when one was asked for. */
+  readonly criLogFile?: string;
   /** SIGTERM, then SIGKILL after the grace period. Safe to call twice. */
   stop(graceMs?: number): Promise<void>;
   /** Kills the process at once, as a crash would. */
@@ -99,6 +101,7 @@ export async function startManagedProcess(options: ManagedProcessOptions): Promi
     name: options.name,
     pid: child.pid!,
     logFile: options.logFile,
+    ...(options.criLogFile ? { criLogFile: options.criLogFile } : {}),
     stop: (graceMs = 10_000) => stopChild(child, exited, graceMs),
     kill: () => stopChild(child, exited, 0),
   };

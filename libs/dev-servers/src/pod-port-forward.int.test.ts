@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestNamespace, desiredPortForward, kubeBinary, kubectl, KWOK_NODE, startManagedProcess, startPodStandIn, testKubeConfig, waitUntil } from './index.ts';
+import { createTestNamespace, desiredPortForward, kubeBinary, kubectl, KWOK_NODE, servePodLogs, startManagedProcess, startPodStandIn, testKubeConfig, waitUntil } from './index.ts';
 
 const kubeConfig = testKubeConfig();
 let namespace: { name: string; delete(): Promise<void> };
@@ -72,7 +72,7 @@ describe('pod port-forward through kwok', () => {
 
   it("kubectl logs reads a local process's output as the stand-in pod's log, and follows it", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kublambda-pod-logs-'));
-    // A process that writes a line to stdout and one to stderr, then a line for each line it reads.
+    // A process that writes a line to stdout and one to stderr, then a tick every 200 ms.
     const process_ = await startManagedProcess({
       name: 'talker',
       command: process.execPath,
@@ -87,8 +87,8 @@ describe('pod port-forward through kwok', () => {
       labels: { app: 'talker' },
       port: { name: 'http', containerPort: 8080 },
       target: { address: '127.0.0.1', port: serverPort },
-      logsFile: path.join(dir, 'talker.cri.log'),
     });
+    const podLogs = await servePodLogs(kubeConfig, { namespace: namespace.name, pod: standIn.pod, containers: ['talker'], logsFile: process_.criLogFile! });
     try {
       const logs = await waitUntil('kubectl logs to show the process output', async () => {
         const result = await kubectl(['logs', '-n', namespace.name, standIn.pod, '--timestamps'], { kubeconfig: process.env.KUBECONFIG! });
@@ -103,6 +103,7 @@ describe('pod port-forward through kwok', () => {
       expect(recent.stdout).not.toContain('first line');
       expect(recent.stdout).toContain('tick');
     } finally {
+      await podLogs.delete();
       await standIn.delete();
       await process_.stop();
       await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { forwardPodPort, servePodLogs, type PodPortForward } from './pod-port-forward.ts';
+import { forwardPodPort, type PodPortForward } from './pod-port-forward.ts';
 import { waitUntil } from './wait-until.ts';
 
 // A Deployment that stands for a platform service running as a local process: kwok makes its
@@ -16,8 +16,6 @@ export interface PodStandInOptions {
   port: { name: string; containerPort: number };
   /** The local process the port leads to (loopback). */
   target: { address: string; port: number };
-  /** The local process's log in the CRI format (startPlatformService's criLog): the pod's log for pods/log. */
-  logsFile?: string;
   timeoutMs?: number;
 }
 
@@ -57,19 +55,17 @@ export async function startPodStandIn(kubeConfig: k8s.KubeConfig, options: PodSt
     },
     { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 250 },
   );
-  const kwokObjects: PodPortForward[] = [];
+  let forward: PodPortForward | undefined;
   try {
-    kwokObjects.push(await forwardPodPort(kubeConfig, { namespace, pod, ports: [options.port.containerPort], target: options.target }));
-    if (options.logsFile) kwokObjects.push(await servePodLogs(kubeConfig, { namespace, pod, containers: [name], logsFile: options.logsFile }));
+    forward = await forwardPodPort(kubeConfig, { namespace, pod, ports: [options.port.containerPort], target: options.target });
   } catch (error) {
-    for (const object of kwokObjects) await object.delete().catch(() => {});
     await apps.deleteNamespacedDeployment({ namespace, name }).catch(() => {});
     throw error;
   }
   return {
     pod,
     delete: async () => {
-      for (const object of kwokObjects) await object.delete();
+      await forward.delete();
       await apps.deleteNamespacedDeployment({ namespace, name }).catch((error: unknown) => {
         if ((error as { code?: number }).code !== 404) throw error;
       });

@@ -138,6 +138,11 @@ export const RESOURCE_EVENT_TYPES: Readonly<Record<ResourceEventKind, string>> =
   DELETED: 'io.kublambda.resource.deleted',
 };
 
+/** The kind of change a CloudEvent `type` stands for; undefined for any other type. */
+export function resourceEventKindOf(cloudEventType: string | undefined): ResourceEventKind | undefined {
+  return (Object.keys(RESOURCE_EVENT_TYPES) as ResourceEventKind[]).find((kind) => RESOURCE_EVENT_TYPES[kind] === cloudEventType);
+}
+
 /** A Kubernetes object as JSON; `T` narrows it for the kind a trigger watches. */
 export interface KubernetesObject {
   apiVersion?: string;
@@ -185,7 +190,7 @@ export async function readResourceEvent<T extends KubernetesObject = KubernetesO
     return value === null ? undefined : decodeURIComponent(value);
   };
   const cloudEventType = header('type');
-  const type = (Object.keys(RESOURCE_EVENT_TYPES) as ResourceEventKind[]).find((kind) => RESOURCE_EVENT_TYPES[kind] === cloudEventType);
+  const type = resourceEventKindOf(cloudEventType);
   if (!type) throw new NotAResourceEvent(cloudEventType ? `ce-type ${cloudEventType} is not a resource event (io.kublambda.resource.added|modified|deleted)` : 'the request has no ce-type header: it is not a CloudEvent');
   const id = header('id');
   if (!id) throw new NotAResourceEvent('the request has no ce-id header');

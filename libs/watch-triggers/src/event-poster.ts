@@ -7,6 +7,12 @@ import https from 'node:https';
 /** What one attempt came back with: an HTTP answer, or no answer (connection error, timeout). */
 export type AttemptOutcome = { status: number; bodyExcerpt: string; retryAfter?: string } | { error: string };
 
+/** A dead letter's lastError: the status and the start of the body, or what went wrong on the wire. */
+export function describeOutcome(outcome: AttemptOutcome): string {
+  if ('error' in outcome) return outcome.error;
+  return outcome.bodyExcerpt ? `HTTP ${outcome.status}: ${outcome.bodyExcerpt}` : `HTTP ${outcome.status}`;
+}
+
 const BODY_EXCERPT_CHARS = 200;
 
 export interface EventPoster {
