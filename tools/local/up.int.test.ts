@@ -38,12 +38,16 @@ interface Up {
   exited(): boolean;
   output: string;
   kubeconfig: string;
-  endpoints: Record<'API server' | 'Redis' | 'S3' | 'registry' | 'runner', string>;
+  endpoints: Record<'API server' | 'Redis' | 'registry' | 'runner', string>;
+}
+
+function runUp(...args: string[]) {
+  return execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir, '--npm-registry', npmRegistry.url, ...args], { reject: false, all: true });
 }
 
 /** npm run up, until it says it is up. */
 async function startUp(): Promise<Up> {
-  const child = execa(process.execPath, [path.resolve(import.meta.dirname, 'up.ts'), '--dir', dir, '--npm-registry', npmRegistry.url], { reject: false, all: true });
+  const child = runUp();
   let output = '';
   let exited = false;
   void child.then(() => (exited = true));
@@ -60,7 +64,7 @@ async function startUp(): Promise<Up> {
     exited: () => exited,
     output,
     kubeconfig: output.match(/export KUBECONFIG=(\S+)/)![1]!,
-    endpoints: { 'API server': endpoint('API server'), Redis: endpoint('Redis'), S3: endpoint('S3'), registry: endpoint('registry'), runner: endpoint('runner') },
+    endpoints: { 'API server': endpoint('API server'), Redis: endpoint('Redis'), registry: endpoint('registry'), runner: endpoint('runner') },
   };
 }
 
@@ -116,6 +120,10 @@ describe('npm run up', () => {
         expect(url).toBe(`${runner}/${name}`);
         expect(image).toMatch(new RegExp(`^${registryHost.replaceAll('.', '\\.')}/kublambda/default-${name}@sha256:[0-9a-f]{64}$`));
       }
+
+      // The artifact store is a directory in --dir: each example's asset is there.
+      expect(output).toContain(`artifacts   ${path.join(dir, 'artifacts')}  (a local directory; --s3 for an S3 server)`);
+      expect((await readdir(path.join(dir, 'artifacts', 'sha256'))).length).toBeGreaterThanOrEqual(EXAMPLES.length);
 
       // curl on each printed URL.
       expect(await (await fetch(`${runner}/hello?name=you`)).text()).toBe('hello, you\n');
@@ -244,6 +252,11 @@ describe('npm run up', () => {
       expect((await up.process).exitCode).toBe(0);
       for (const endpoint of Object.values(up.endpoints)) expect(await acceptsConnections(endpoint)).toBe(false);
       expect(await processesUsing(dir)).toEqual([]);
+
+      // The state's assets are in the directory store: a start with the S3 server is refused, and says why.
+      const switched = await runUp('--s3');
+      expect(switched.exitCode).toBe(2);
+      expect(switched.all).toBe(`up: ${dir} keeps its artifacts in a local directory (no --s3); start as before, or add --reset to start afresh with the S3 server`);
 
       // A second start on the same directory: the lambdas, their routes and their state are still there.
       up = await startUp();

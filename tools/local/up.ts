@@ -1,11 +1,12 @@
-// The local all-in-one: a real control plane with the Lambda CRD, Redis, an S3 server and an
-// OCI registry on loopback, kwok with a fake node, api-controller, builder and runner as local
-// processes, an event-watcher process for each lambda with watch triggers, and the example
+// The local all-in-one: a real control plane with the Lambda CRD, Redis, the artifact store (a
+// local directory, or an S3 server with --s3) and an OCI registry on loopback, kwok with a fake
+// node, api-controller, builder and runner as local processes, an event-watcher process for each lambda with watch triggers, and the example
 // lambdas applied. Runs until Ctrl-C or `npm run down`; state (the cluster's objects, Redis, the
 // artifacts, the images) stays in the directory for the next start.
-//   node tools/local/up.ts [--dir <state dir>] [--reset] [--npm-registry <url>]
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+//   node tools/local/up.ts [--dir <state dir>] [--reset] [--s3] [--npm-registry <url>]
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cacheDir, freePort, kubeBinary, kubectl, startControlPlane, startPlatformService, startPodStandIn, startRedis, startRegistry, startS3, waitUntil } from '@kublambda/dev-servers';
 import { generateEnvEncryptionKey } from '@kublambda/route-table';
@@ -25,7 +26,7 @@ import { runWatchersLocally } from './local-watchers.ts';
  */
 export const LOCAL_SCALING = { TARGET_CONCURRENCY: '10', STABLE_WINDOW_SECONDS: '30', MIN_REPLICAS: '1', MAX_REPLICAS: '4' };
 
-const { values } = parseArgs({ options: { dir: { type: 'string' }, reset: { type: 'boolean' }, 'npm-registry': { type: 'string' } } });
+const { values } = parseArgs({ options: { dir: { type: 'string' }, reset: { type: 'boolean' }, s3: { type: 'boolean' }, 'npm-registry': { type: 'string' } } });
 const dir = path.resolve(values.dir ?? path.join(cacheDir(), 'local'));
 const examples = path.resolve(import.meta.dirname, '../../examples');
 const started = Date.now();
@@ -44,6 +45,7 @@ if (values.reset) {
   console.log(`up: --reset: removed ${dir}`);
 }
 await mkdir(dir, { recursive: true });
+await checkArtifactStoreKind(path.join(dir, 'artifact-store'), values.s3 ? 's3' : 'directory');
 // `npm run down` (tools/local/down.ts) signals the process whose pid is here.
 const pidFile = path.join(dir, UP_PID_FILE);
 await writeFile(pidFile, `${process.pid}\n`);
@@ -56,10 +58,21 @@ async function stopAll(): Promise<void> {
 try {
   const controlPlane = await step('Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)', () => startControlPlane({ dir, kwok: true }));
   stops.push(controlPlane.stop);
-  const [redis, s3, registry] = await step('Redis, the S3 server and the OCI registry', () =>
-    Promise.all([startRedis({ appendOnly: true, dir: path.join(dir, 'redis') }), startS3({ bucket: 'kublambda-artifacts', dir: path.join(dir, 's3') }), startRegistry({ dir: path.join(dir, 'registry') })]),
+  const [redis, s3, registry] = await step(`Redis, ${values.s3 ? 'the S3 server' : 'the artifact directory'} and the OCI registry`, () =>
+    Promise.all([
+      startRedis({ appendOnly: true, dir: path.join(dir, 'redis') }),
+      values.s3 ? startS3({ bucket: 'kublambda-artifacts', dir: path.join(dir, 's3') }) : undefined,
+      startRegistry({ dir: path.join(dir, 'registry') }),
+    ]),
   );
-  stops.push(redis.stop, s3.stop, registry.stop);
+  stops.push(redis.stop, registry.stop);
+  if (s3) stops.push(s3.stop);
+  // The artifact store: a directory of this machine by default (only the platform's processes
+  // read it; a lambda's worker may read nothing outside its own), an S3 server with --s3.
+  const artifactsDir = path.join(dir, 'artifacts');
+  const artifactStoreEnv: Record<string, string> = s3
+    ? { ARTIFACT_STORE_URL: 's3://kublambda-artifacts/', S3_ENDPOINT: s3.url, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region }
+    : { ARTIFACT_STORE_URL: pathToFileURL(artifactsDir).href };
 
   // Each lambda's image is its asset on top of the runner base image, assembled here without
   // Docker (tools/images) and pushed to the local registry; the builder layers assets onto it.
@@ -79,11 +92,7 @@ try {
   if (namespace.exitCode !== 0 && !namespace.stderr.includes('AlreadyExists')) throw new Error(`creating ${platformNamespace}: ${namespace.stderr}`);
   const serviceEnv = {
     KUBECONFIG: controlPlane.kubeconfigPath,
-    ARTIFACT_STORE_URL: 's3://kublambda-artifacts/',
-    S3_ENDPOINT: s3.url,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_REGION: s3.region,
+    ...artifactStoreEnv,
     LEADER_ELECTION_NAMESPACE: platformNamespace,
     BUILDER_CACHE_DIR: path.join(dir, 'builder-cache'),
   };
@@ -187,11 +196,11 @@ ${exampleLambdas.map((lambda) => `  ${lambda.name.padEnd(14)} ${runnerUrl}${lamb
               npx kublambda events visits                    # its watch trigger's dead letters
               npx kublambda state visits visits              # its state table (port-forward)
   build board http://127.0.0.1:${builderAdminPort}/builds/
-  S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)
+  ${s3 ? `S3          ${s3.url}  (access key ${s3.accessKey}, secret ${s3.secretKey}, bucket kublambda-artifacts)` : `artifacts   ${artifactsDir}  (a local directory; --s3 for an S3 server)`}
   registry    ${registry.url}  (user ${registry.username}, password ${registry.password}; nothing without them)
   logs        ${dir}
 
-Running: api-controller and builder (they build each lambda into an asset in S3 and an image
+Running: api-controller and builder (they build each lambda into an asset in the artifact store and an image
 in the registry, on the runner base image assembled here, and publish its route in Redis); a
 runner process for each pod of the kublambda-runner Deployment (each serves every route, with
 state tables in Redis), behind the runner port above, which stands in for the ingress; the
@@ -232,4 +241,18 @@ async function applyExamples(kubeconfigPath: string): Promise<Array<{ name: stri
   const applied = await kubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-f', '-'], { kubeconfig: kubeconfigPath, input: lambdas.map((lambda) => JSON.stringify(lambda)).join('\n---\n') });
   if (applied.exitCode !== 0) throw new Error(`applying ${examples} failed: ${applied.stderr}`);
   return lambdas.map((lambda) => ({ name: lambda.metadata.name!, path: lambdaPath(lambda) }));
+}
+
+/**
+ * The routes kept in the state directory name assets in the store the first start chose: a later
+ * start with the other one would serve nothing, so it is refused with what to do.
+ */
+async function checkArtifactStoreKind(file: string, kind: 's3' | 'directory'): Promise<void> {
+  // A directory from before this file was written has its S3 server's objects in s3/.
+  const before = (await readFile(file, 'utf8').catch(() => undefined))?.trim() ?? (await stat(path.join(path.dirname(file), 's3')).then(() => 's3', () => undefined));
+  if (before !== undefined && before !== kind) {
+    console.error(`up: ${path.dirname(file)} keeps its artifacts in ${before === 's3' ? 'the S3 server (--s3)' : 'a local directory (no --s3)'}; start as before, or add --reset to start afresh with ${kind === 's3' ? 'the S3 server' : 'a local directory'}`);
+    process.exit(2);
+  }
+  await writeFile(file, `${kind}\n`);
 }

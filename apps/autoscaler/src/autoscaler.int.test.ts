@@ -34,6 +34,9 @@ const SCALING_ENV = {
   LEASE_DURATION_MS: '3000',
   RENEW_DEADLINE_MS: '2000',
   RETRY_PERIOD_MS: '500',
+  // A runner under full load on a shared 2-core machine can take longer than the default
+  // 500 ms to answer its scrape; a failed scrape counts as busy as the busiest runner.
+  SCRAPE_TIMEOUT_MS: '900',
 };
 const LOAD_CONNECTIONS = 16;
 const SLOW_LAMBDA = 'export default async () => { await new Promise((resolve) => setTimeout(resolve, 75)); return new Response("slow"); }';
@@ -177,6 +180,7 @@ describe('autoscaler', () => {
       const load = startLoad(pool);
       let result: autocannon.Result;
       let underLoad: number[];
+      let failedScrapes = 0;
       try {
         await waitUntil('the replicas to rise to 3 or more', async () => (await pool.replicas()) >= 3, { timeoutMs: 30_000, describe: pool.describe });
         // Runners for the new pods, Ready once they serve.
@@ -184,12 +188,17 @@ describe('autoscaler', () => {
         // The load goes on for a few decisions: the pool stays near the need (4), pods starting or not.
         const from = await autoscaler.decisions();
         underLoad = await replicasDuring(pool, () => waitUntil('four more decisions under load', async () => (await autoscaler.decisions()) >= from + 4, { timeoutMs: 30_000 }));
+        // Since it started: a failure while the pool grew can set the panic's floor.
+        failedScrapes = await autoscaler.scrapeFailures();
       } finally {
         result = await load.stop();
       }
       expect(result.non2xx).toBe(0);
       expect(Math.min(...underLoad)).toBeGreaterThanOrEqual(3);
-      expect(Math.max(...underLoad)).toBeLessThanOrEqual(5);
+      // Near the need, unless a scrape failed: all the load goes to the first runner here (no
+      // Service proxy), so a silent runner counted as busy as the busiest adds a whole 16, by
+      // design (missing data never looks like idleness); MAX_REPLICAS still bounds it.
+      expect(Math.max(...underLoad)).toBeLessThanOrEqual(failedScrapes === 0 ? 5 : Number(SCALING_ENV.MAX_REPLICAS));
       const peak = await pool.replicas();
       const loadEnded = Date.now();
       let firstDrop = 0;
@@ -208,7 +217,7 @@ describe('autoscaler', () => {
       expect(notes).toEqual(expect.arrayContaining([expect.stringMatching(/^(Panic|Stable): Scaled from 1 to \d+ replicas/), expect.stringMatching(/^Stable: Scaled from \d+ to 1 replicas/)]));
       await waitUntil('the runners of removed pods to be stopped', () => pool.pods.served.size === 1, { timeoutMs: 30_000 });
       console.log(
-        `scaled 1 -> ${peak} under ${LOAD_CONNECTIONS} connections (${Math.round(result.requests.average)} requests/s; between ${Math.min(...underLoad)} and ${Math.max(...underLoad)} replicas under load), ` +
+        `scaled 1 -> ${peak} under ${LOAD_CONNECTIONS} connections (${Math.round(result.requests.average)} requests/s; between ${Math.min(...underLoad)} and ${Math.max(...underLoad)} replicas under load, ${failedScrapes} failed scrapes), ` +
           `first step down ${(firstDrop / 1000).toFixed(1)} s after the load ended, back to 1 after ${((Date.now() - loadEnded) / 1000).toFixed(1)} s`,
       );
     });

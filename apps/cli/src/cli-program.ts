@@ -44,13 +44,15 @@ export interface CliDeps {
 }
 
 const LOCAL_USAGE = {
-  up: `usage: kublambda up [--dir <state dir>] [--reset] [--npm-registry <url>]
+  up: `usage: kublambda up [--dir <state dir>] [--reset] [--s3] [--npm-registry <url>]
 
 Starts the whole platform on this machine (npm run up): a Kubernetes control plane with a kwok
-node, Redis, an S3 server, an OCI registry, api-controller, builder, the runner pool with the
-autoscaler, and the examples. It writes a kubeconfig and prints every URL; Ctrl-C (or
-kublambda down) stops everything. The state stays in --dir (default ~/.cache/kublambda/local)
-for the next start; --reset starts afresh. Runs from a checkout of the repository.`,
+node, Redis, the artifact store (a directory in --dir; --s3 runs an S3 server instead), an OCI
+registry, api-controller, builder, the runner pool with the autoscaler, and the examples. It
+writes a kubeconfig and prints every URL; Ctrl-C (or kublambda down) stops everything. The state
+stays in --dir (default ~/.cache/kublambda/local) for the next start; --reset starts afresh
+(and is needed to switch the artifact store). --npm-registry sets where lambdas' npm
+dependencies come from. Runs from a checkout of the repository.`,
   down: `usage: kublambda down [--dir <state dir>]
 
 Stops the local platform that kublambda up (or npm run up) started with the same --dir.`,

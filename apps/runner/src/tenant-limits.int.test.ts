@@ -122,14 +122,14 @@ describe('tenant limits', () => {
       if (new URL(request.url).pathname === '/block') { const until = Date.now() + 10_000; while (Date.now() < until); }
       return Response.json('fine');
     };`, { timeoutSeconds: 2 });
-    expect((await get('/blocker/')).status).toBe(200);
+    expect(await get('/blocker/')).toMatchObject({ status: 200 });
     const blocked = fetch(`${runner.base}/blocker/block`);
     // Wait for the request to be inside the worker, so the others arrive behind it.
     await waitUntil('the blocking request to be in flight', async () => (await metricValue('kublambda_runner_in_flight_requests')) >= 1, { intervalMs: 10, timeoutMs: 10_000 });
     const others = await Promise.all(Array.from({ length: 50 }, () => fetch(`${runner.base}/blocker/`).then(async (response) => ({ status: response.status, body: await response.text() }))));
     expect((await blocked).status).toBe(504);
     expect(others.filter((other) => other.status !== 200)).toEqual([]);
-    expect((await get('/blocker/')).status).toBe(200);
+    expect(await get('/blocker/')).toMatchObject({ status: 200 });
   }, 60_000);
 
   it('freezes a worker that spins after answering: its CPU time stops growing, its next request is served', async () => {
@@ -143,7 +143,7 @@ describe('tenant limits', () => {
     await waitUntil('the idle worker to be stopped', async () => (await processState(pid)) === 'T', { intervalMs: 20, timeoutMs: 10_000 });
     const frozenAt = await cpuMillisOf(pid);
     // Another lambda is served while the spinner is stopped, and the spinner gets no CPU meanwhile.
-    for (let i = 0; i < 20; i++) expect((await get('/neighbour/')).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect(await get('/neighbour/')).toMatchObject({ status: 200 });
     expect(await cpuMillisOf(pid)).toBe(frozenAt);
     const again = await get('/background-spinner/');
     expect(again.status).toBe(200);
@@ -178,13 +178,13 @@ describe('tenant limits', () => {
     const { pid } = (await get('/cpu-meter/')).body as { pid: number };
     const before = await metricValue('kublambda_runner_cpu_seconds_total');
     const workerBefore = await cpuMillisOf(pid);
-    expect((await get('/cpu-meter/?ms=400')).status).toBe(200);
+    expect(await get('/cpu-meter/?ms=400')).toMatchObject({ status: 200 });
     const workerSpent = (await cpuMillisOf(pid)) - workerBefore;
     expect(workerSpent).toBeGreaterThanOrEqual(390);
     const whileAlive = await metricValue('kublambda_runner_cpu_seconds_total');
     expect(whileAlive - before).toBeGreaterThanOrEqual(workerSpent / 1000 - 0.02);
     // Past its budget the worker is retired: what it used stays counted (the reaped child's time).
-    expect((await get('/cpu-meter/?ms=3000')).status).toBe(503);
+    expect(await get('/cpu-meter/?ms=3000')).toMatchObject({ status: 503 });
     await waitUntil('the retired worker to exit', async () => !(await readFile(`/proc/${pid}/stat`, 'latin1').then(() => true, () => false)), { timeoutMs: 20_000 });
     const afterExit = await metricValue('kublambda_runner_cpu_seconds_total');
     expect(afterExit - whileAlive).toBeGreaterThanOrEqual(1.9);
