@@ -30,7 +30,8 @@ const SCALING_ENV = {
   TARGET_CONCURRENCY: '5',
   TARGET_UTILIZATION: '0.8',
   MIN_REPLICAS: '1',
-  MAX_REPLICAS: '6',
+  // Room above the need (4), so a pool running away would show.
+  MAX_REPLICAS: '10',
   LEASE_DURATION_MS: '3000',
   RENEW_DEADLINE_MS: '2000',
   RETRY_PERIOD_MS: '500',
@@ -195,10 +196,11 @@ describe('autoscaler', () => {
       }
       expect(result.non2xx).toBe(0);
       expect(Math.min(...underLoad)).toBeGreaterThanOrEqual(3);
-      // Near the need, unless a scrape failed: all the load goes to the first runner here (no
-      // Service proxy), so a silent runner counted as busy as the busiest adds a whole 16, by
-      // design (missing data never looks like idleness); MAX_REPLICAS still bounds it.
-      expect(Math.max(...underLoad)).toBeLessThanOrEqual(failedScrapes === 0 ? 5 : Number(SCALING_ENV.MAX_REPLICAS));
+      // Near the need (4; a second of noisy queue growth on a loaded machine may add one or two),
+      // unless a scrape failed: all the load goes to the first runner here (no Service proxy), so
+      // a silent runner counted as busy as the busiest adds a whole 16 by design (missing data
+      // never looks like idleness), and MAX_REPLICAS bounds it.
+      expect(Math.max(...underLoad)).toBeLessThanOrEqual(failedScrapes === 0 ? 6 : Number(SCALING_ENV.MAX_REPLICAS));
       const peak = await pool.replicas();
       const loadEnded = Date.now();
       let firstDrop = 0;
