@@ -9,10 +9,12 @@ cache=${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}
 out="$cache/helm/$version/bin"
 mkdir -p "$out"
 if [ ! -x "$out/helm" ]; then
-  echo "build.sh: building helm $version" >&2
+  echo "build.sh: building helm $version (the first time only)" >&2
   cd "$here"
+  begun=$SECONDS
   # helm reports the version it was built as (helm version, and the chart API checks).
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" -o "$out/helm.partial" helm.sh/helm/v4/cmd/helm
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" -o "$out/helm.partial" helm.sh/helm/v4/cmd/helm 2>&1 | { grep -v '^go: downloading' || true; } >&2
   mv "$out/helm.partial" "$out/helm"
+  echo "build.sh: built helm in $(( (SECONDS - begun) / 60 ))m$(( (SECONDS - begun) % 60 ))s" >&2
 fi
 echo "$out"

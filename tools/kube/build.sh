@@ -21,8 +21,10 @@ cd "$here"
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   [ -x "$out/$c" ] && continue
   # One link at a time: each needs about 2 GiB and the compile already uses every core.
-  echo "build.sh: building $c $version" >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$c.partial" "k8s.io/kubernetes/cmd/$c"
+  echo "build.sh: building $c $version (the first time only)" >&2
+  begun=$SECONDS
+  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$c.partial" "k8s.io/kubernetes/cmd/$c" 2>&1 | { grep -v '^go: downloading' || true; } >&2
   mv "$out/$c.partial" "$out/$c"
+  echo "build.sh: built $c in $(( (SECONDS - begun) / 60 ))m$(( (SECONDS - begun) % 60 ))s" >&2
 done
 echo "$out"

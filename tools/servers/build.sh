@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test servers pinned by the modules beside this script (etcd/, versitygw/, kwok/) into
+# Builds the test servers pinned by the modules beside this script (etcd/, versitygw/, kwok/;
+# the ones named as arguments, or all) into
 # $KUBLAMBDA_CACHE/servers/<name>@<version>/ (default ~/.cache/kublambda) and prints the
 # cache directory. Each server has a module of its own so their dependencies never mix.
 # Binaries already in the cache are reused.
@@ -14,14 +15,22 @@ build_server() { # name main-package module
   [ -n "$version" ] || { echo "build.sh: no version of $module in $here/$name/go.mod" >&2; exit 1; }
   out="$cache/servers/$name@$version"
   [ -x "$out/$name" ] && return
-  echo "build.sh: building $name $version" >&2
+  echo "build.sh: building $name $version (the first time only)" >&2
   mkdir -p "$out"
-  (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/$name.partial" "$package")
+  local begun=$SECONDS
+  (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/$name.partial" "$package") 2>&1 | { grep -v '^go: downloading' || true; } >&2
   mv "$out/$name.partial" "$out/$name"
+  echo "build.sh: built $name in $(( (SECONDS - begun) / 60 ))m$(( (SECONDS - begun) % 60 ))s" >&2
 }
 
-build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
-build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
+# Which servers: the arguments, all of them without any.
+wanted=" ${*:-etcd versitygw kwok} "
+for name in $wanted; do
+  case $name in etcd | versitygw | kwok) ;; *) echo "build.sh: no server named $name (etcd, versitygw, kwok)" >&2; exit 2 ;; esac
+done
+[[ $wanted == *" etcd "* ]] && build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
+[[ $wanted == *" versitygw "* ]] && build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
+[[ $wanted != *" kwok "* ]] && { echo "$cache/servers"; exit 0; }
 build_server kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok
 # kwok's stages (what it does to fake nodes and pods), from the same pinned module and our
 # stages program. Regenerated when the program or the module's sums change: the stamp beside
