@@ -43,8 +43,11 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const HOST_SCRIPT = fileURLToPath(new URL(FROM_SOURCE ? './worker-host.ts' : './worker-host.mjs', import.meta.url));
 /** What the worker process may read besides its private directory. */
 const HOST_FILES = FROM_SOURCE ? [HOST_SCRIPT, ...['./message-channel.ts', './state-client.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url)))] : [HOST_SCRIPT];
-/** How long a worker whose request timed out has to answer a ping before it counts as blocked. */
-const PING_GRACE_MS = 1000;
+/**
+ * How long a worker whose request timed out has to answer a ping before it counts as blocked.
+ * Workers run niced: on a saturated node a free event loop may wait a second or more for CPU.
+ */
+const PING_GRACE_MS = 3000;
 /**
  * How long stop() lets in-flight requests and waitUntil work finish before killing, at least: a
  * loaded lambda's requests get their whole timeout.
