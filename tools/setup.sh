@@ -10,8 +10,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+source "$root/tools/go-build.sh"
 say() { echo "setup: $*" >&2; }
-took() { local s=$(($SECONDS - $1)); echo "$((s / 60))m$((s % 60))s"; }
 
 case "${1:-all}" in
   all) debian_packages=(redis-server docker-registry chromium); servers=(etcd kwok versitygw); helm=yes ;;
@@ -44,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   # The packages' own services are not wanted: the project starts its servers itself.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  say "Debian packages installed in $(took $begun)"
+  say "Debian packages installed in $(elapsed_since $begun)"
 fi
 
 # npm ci only when package-lock.json changed since the last install.
@@ -55,7 +55,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   say "installing npm packages"
   npm ci --no-fund --no-audit --loglevel=error
   echo "$lock_hash" > "$stamp"
-  say "npm packages installed in $(took $begun)"
+  say "npm packages installed in $(elapsed_since $begun)"
 fi
 
 if ! wait $go_pid; then
@@ -64,4 +64,4 @@ if ! wait $go_pid; then
   exit 1
 fi
 trap - EXIT
-say "ready in $(took $started); binaries in ${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}"
+say "ready in $(elapsed_since $started); binaries in ${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}"

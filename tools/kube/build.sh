@@ -4,6 +4,7 @@
 # and prints that directory. Binaries already in the cache are reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../go-build.sh"
 version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v1\./ {print $2; exit}' "$here/go.mod")
 [ -n "$version" ] || { echo "build.sh: no k8s.io/kubernetes version in $here/go.mod" >&2; exit 1; }
 cache=${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}
@@ -21,10 +22,6 @@ cd "$here"
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   [ -x "$out/$c" ] && continue
   # One link at a time: each needs about 2 GiB and the compile already uses every core.
-  echo "build.sh: building $c $version (the first time only)" >&2
-  begun=$SECONDS
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$c.partial" "k8s.io/kubernetes/cmd/$c" 2>&1 | { grep -v '^go: downloading' || true; } >&2
-  mv "$out/$c.partial" "$out/$c"
-  echo "build.sh: built $c in $(( (SECONDS - begun) / 60 ))m$(( (SECONDS - begun) % 60 ))s" >&2
+  build_go_binary "$c $version" "$out/$c" "k8s.io/kubernetes/cmd/$c" "$ldflags"
 done
 echo "$out"

@@ -10,15 +10,14 @@
 # v0.51.0 requires, so only v0.42.2's dependencies can be downloaded.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../go-build.sh"
 version=$(awk '$1 == "knative.dev/serving" {print $2; exit}' "$here/go.mod")
 [ -n "$version" ] || { echo "build.sh: no knative.dev/serving version in $here/go.mod" >&2; exit 1; }
 sum=$(sha256sum "$here/go.sum" | cut -c1-12)
 cache=${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}
 out="$cache/queue-proxy/$version-$sum"
 if [ ! -x "$out/queue-proxy" ]; then
-  echo "build.sh: building queue-proxy $version" >&2
   mkdir -p "$out"
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/queue-proxy.partial" knative.dev/serving/cmd/queue)
-  mv "$out/queue-proxy.partial" "$out/queue-proxy"
+  (cd "$here" && build_go_binary "queue-proxy $version" "$out/queue-proxy" knative.dev/serving/cmd/queue "-s -w")
 fi
 echo "$out/queue-proxy"

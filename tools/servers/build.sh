@@ -6,6 +6,7 @@
 # Binaries already in the cache are reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../go-build.sh"
 cache=${KUBLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kublambda}
 
 build_server() { # name main-package module
@@ -15,32 +16,37 @@ build_server() { # name main-package module
   [ -n "$version" ] || { echo "build.sh: no version of $module in $here/$name/go.mod" >&2; exit 1; }
   out="$cache/servers/$name@$version"
   [ -x "$out/$name" ] && return
-  echo "build.sh: building $name $version (the first time only)" >&2
   mkdir -p "$out"
-  local begun=$SECONDS
-  (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/$name.partial" "$package") 2>&1 | { grep -v '^go: downloading' || true; } >&2
-  mv "$out/$name.partial" "$out/$name"
-  echo "build.sh: built $name in $(( (SECONDS - begun) / 60 ))m$(( (SECONDS - begun) % 60 ))s" >&2
+  (cd "$here/$name" && build_go_binary "$name $version" "$out/$name" "$package" "-s -w")
 }
 
-# Which servers: the arguments, all of them without any.
-wanted=" ${*:-etcd versitygw kwok} "
-for name in $wanted; do
-  case $name in etcd | versitygw | kwok) ;; *) echo "build.sh: no server named $name (etcd, versitygw, kwok)" >&2; exit 2 ;; esac
-done
-[[ $wanted == *" etcd "* ]] && build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
-[[ $wanted == *" versitygw "* ]] && build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw
-[[ $wanted != *" kwok "* ]] && { echo "$cache/servers"; exit 0; }
-build_server kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok
 # kwok's stages (what it does to fake nodes and pods), from the same pinned module and our
 # stages program. Regenerated when the program or the module's sums change: the stamp beside
 # stages.yaml holds the sha256 of both as they were when it was written.
-kwok_dir="$cache/servers/kwok@$(awk '$1 == "require" && $2 == "sigs.k8s.io/kwok" {print $3; exit}' "$here/kwok/go.mod")"
-stages_sum=$(cat "$here/kwok/stages/main.go" "$here/kwok/go.sum" | sha256sum | cut -d' ' -f1)
-if [ ! -s "$kwok_dir/stages.yaml" ] || [ "$(cat "$kwok_dir/stages.yaml.sha256" 2>/dev/null)" != "$stages_sum" ]; then
+write_kwok_stages() {
+  local kwok_dir stages_sum
+  kwok_dir="$cache/servers/kwok@$(awk '$1 == "require" && $2 == "sigs.k8s.io/kwok" {print $3; exit}' "$here/kwok/go.mod")"
+  stages_sum=$(cat "$here/kwok/stages/main.go" "$here/kwok/go.sum" | sha256sum | cut -d' ' -f1)
+  [ -s "$kwok_dir/stages.yaml" ] && [ "$(cat "$kwok_dir/stages.yaml.sha256" 2>/dev/null)" = "$stages_sum" ] && return
   echo "build.sh: writing kwok's stages.yaml" >&2
   (cd "$here/kwok" && go run ./stages > "$kwok_dir/stages.yaml.partial")
   mv "$kwok_dir/stages.yaml.partial" "$kwok_dir/stages.yaml"
   echo "$stages_sum" > "$kwok_dir/stages.yaml.sha256"
-fi
+}
+
+# The servers named as arguments, all of them without any; every name is checked before a build.
+[ $# -gt 0 ] || set -- etcd versitygw kwok
+for name; do
+  [[ $name =~ ^(etcd|versitygw|kwok)$ ]] || { echo "build.sh: no server named $name (etcd, versitygw, kwok)" >&2; exit 2; }
+done
+for name; do
+  case $name in
+    etcd) build_server etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 ;;
+    versitygw) build_server versitygw github.com/versity/versitygw/cmd/versitygw github.com/versity/versitygw ;;
+    kwok)
+      build_server kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok
+      write_kwok_stages
+      ;;
+  esac
+done
 echo "$cache/servers"
